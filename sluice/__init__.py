@@ -1,0 +1,1 @@
+"""Sluice: meter huge batch sweeps into Kubernetes, Nomad or local processes."""

@@ -1,0 +1,38 @@
+"""The one narrow interface every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from sluice.jobs import JobResult, JobSpec
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Runs jobs somewhere: local processes, Kubernetes Jobs, Nomad dispatches.
+
+    Contract shared by every implementation:
+
+    - ``submit`` is idempotent by job name: a job that already exists under that
+      name is adopted (its outcome will be awaited), never started twice.
+      With ``replace=True`` an existing job is deleted first and recreated.
+    - ``wait`` yields one ``JobResult`` per named job as each one ends, in
+      completion order, and yields ``Outcome.TIMEOUT`` for those still running
+      when ``timeout`` seconds have passed (they are deleted). Backends watch,
+      they do not poll per job.
+    - ``logs`` returns what a job printed, or "" when nothing is known.
+    - ``delete`` stops and removes jobs; unknown names are ignored.
+    """
+
+    name: str
+
+    def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]: ...
+
+    def wait(self, names: Iterable[str], *, timeout: float | None = None) -> Iterator[JobResult]: ...
+
+    def logs(self, name: str) -> str: ...
+
+    def delete(self, names: Iterable[str]) -> None: ...
+
+    def close(self) -> None: ...

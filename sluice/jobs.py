@@ -1,0 +1,75 @@
+"""The job model: one unit of work, whatever backend runs it, and how it ended."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class Outcome(StrEnum):
+    """How a job ended, classified from the runtime's own signals (never log text alone)."""
+
+    SUCCEEDED = "succeeded"
+    OOM = "oom"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+
+
+class JobSpec(BaseModel):
+    """A typed description of one unit of work.
+
+    ``template`` carries a backend-native base document (a Kubernetes Job
+    manifest, a Nomad job) for the fields this model does not describe, such as
+    the image or volumes; backends that need none ignore it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(description="Unique job name (DNS-1123 label).")
+    command: list[str] = Field(min_length=1, description="argv of the work.")
+    env: dict[str, str] = Field(default_factory=dict)
+    memory_bytes: int | None = Field(default=None, gt=0, description="Hard memory limit.")
+    cpu: float | None = Field(default=None, gt=0, description="CPU cores requested = limit.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    backoff_limit: int = Field(default=0, ge=0, description="Same-size retries of a failure.")
+    workdir: str | None = None
+    image: str | None = None
+    template: dict[str, Any] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _dns_name(cls, name: str) -> str:
+        if not _DNS1123.match(name):
+            raise ValueError(f"job name {name!r} is not a DNS-1123 label")
+        return name
+
+
+class JobResult(BaseModel):
+    """The end of one job."""
+
+    name: str
+    outcome: Outcome
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    peak_memory_bytes: int | None = None
+    message: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """The report's failure reason: None, ``oom``, ``exit:<code>``, ``timeout``, ``lost``..."""
+        if self.outcome is Outcome.SUCCEEDED:
+            return None
+        if self.outcome is Outcome.FAILED and self.exit_code is not None:
+            return f"exit:{self.exit_code}"
+        return self.outcome.value

@@ -1,0 +1,35 @@
+"""Durable per-item state: ``open_ledger`` picks the store from a URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sluice.ledger.base import Attempt, Ledger, PlannedAttempt
+
+__all__ = ["Attempt", "Ledger", "PlannedAttempt", "open_ledger", "default_ledger_url"]
+
+
+def default_ledger_url() -> str:
+    """``$SLUICE_LEDGER_URL``, else ``sqlite:///$SLUICE_HOME/ledger.db``."""
+    if url := os.environ.get("SLUICE_LEDGER_URL"):
+        return url
+    from sluice.server import sluice_home
+
+    return f"sqlite:///{sluice_home() / 'ledger.db'}"
+
+
+def open_ledger(url: str | None = None) -> Ledger:
+    """Open the ledger at ``url``: ``sqlite:///path`` or ``postgresql://...``."""
+    url = url or default_ledger_url()
+    if url.startswith("sqlite:///"):
+        from sluice.ledger.sqlite import SqliteLedger
+
+        return SqliteLedger(Path(url.removeprefix("sqlite:///")))
+    if url.startswith(("postgresql://", "postgres://")):
+        from sluice.ledger.postgres import PostgresLedger
+
+        return PostgresLedger(url)
+    from sluice.errors import SluiceInputError
+
+    raise SluiceInputError(f"ledger URL {url!r}: expected sqlite:///PATH or postgresql://...")

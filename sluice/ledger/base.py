@@ -1,0 +1,87 @@
+"""The ledger: every attempt of every item, written durably as it happens.
+
+A *run* is one named batch (a sweep, a STAC batch, a watershed batch); an
+*item* is one unit inside it (an index, an AOI, a watershed stage). The
+*workload* names what the item runs (for example a template's fingerprint) so
+that memory history carries across runs of the same workload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from sluice.jobs import JobResult, Outcome
+
+
+class PlannedAttempt(BaseModel):
+    """An attempt about to be submitted."""
+
+    item: str
+    job_name: str
+    tier: int | None = None
+    memory_bytes: int | None = None
+
+
+class Attempt(BaseModel):
+    """One recorded attempt; ``outcome`` is None while it runs."""
+
+    id: int
+    run: str
+    item: str
+    workload: str
+    job_name: str
+    tier: int | None
+    memory_bytes: int | None
+    outcome: Outcome | None
+    exit_code: int | None
+    reason: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    peak_memory_bytes: int | None
+    message: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.outcome is None
+
+
+class Ledger(Protocol):
+    """Durable attempt records. Every method commits before it returns."""
+
+    def begin(self, run: str, workload: str, planned: Sequence[PlannedAttempt]) -> list[int]:
+        """Record attempts as started (one transaction); their ids, in order."""
+        ...
+
+    def finish(self, attempt_id: int, result: JobResult) -> None:
+        """Record how an attempt ended."""
+        ...
+
+    def finish_many(self, ended: Sequence[tuple[int, JobResult]]) -> None:
+        """Record several endings in one transaction."""
+        ...
+
+    def attempts(self, run: str, items: Iterable[str] | None = None) -> list[Attempt]:
+        """Attempts of a run (optionally of some items), oldest first."""
+        ...
+
+    def latest(self, run: str) -> dict[str, Attempt]:
+        """The newest attempt of every item of a run."""
+        ...
+
+    def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
+        """For each item of a workload, the lowest tier at which it ever succeeded."""
+        ...
+
+    def forget(self, run: str, items: Iterable[str] | None = None) -> int:
+        """Delete a run's attempts (all, or of some items); how many went."""
+        ...
+
+    def runs(self) -> list[str]:
+        """Names of the runs recorded."""
+        ...
+
+    def close(self) -> None: ...
