@@ -8,6 +8,7 @@ reuses it in every later call.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -85,9 +86,21 @@ def start(home: Path, port: int, timeout: float = START_TIMEOUT_SECONDS) -> Embe
     env.pop("PREFECT_API_URL", None)
     with server.log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start",
-             "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     deadline = time.monotonic() + timeout
@@ -123,8 +136,6 @@ def stop(home: Path) -> None:
     pid_file = home / "server.pid"
     if not pid_file.exists():
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     pid_file.unlink()
