@@ -68,8 +68,8 @@ class Ledger(Protocol):
         """Attempts of a run (optionally of some items), oldest first."""
         ...
 
-    def latest(self, run: str) -> dict[str, Attempt]:
-        """The newest attempt of every item of a run."""
+    def latest(self, run: str, items: Iterable[str] | None = None) -> dict[str, Attempt]:
+        """The newest attempt of every item of a run (or of the given items)."""
         ...
 
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:

@@ -41,6 +41,11 @@ LATEST = (
     " (SELECT MAX(id) FROM attempts WHERE run = ? GROUP BY item)"
 )
 
+LATEST_OF_ITEMS = (
+    f"SELECT {COLUMNS} FROM attempts WHERE id IN"
+    " (SELECT MAX(id) FROM attempts WHERE run = ? AND item IN ({{marks}}) GROUP BY item)"
+)
+
 LOWEST_SUCCEEDED = (
     "SELECT item, MIN(tier) FROM attempts"
     " WHERE workload = ? AND outcome = 'succeeded' AND tier IS NOT NULL GROUP BY item"

@@ -57,8 +57,14 @@ class SqliteLedger:
             params += wanted
         return [attempt_from_row(r) for r in self._query(query + " ORDER BY id", params)]
 
-    def latest(self, run: str) -> dict[str, Attempt]:
-        return {a.item: a for a in map(attempt_from_row, self._query(sql.LATEST, [run]))}
+    def latest(self, run: str, items: Iterable[str] | None = None) -> dict[str, Attempt]:
+        if items is None:
+            rows = self._query(sql.LATEST, [run])
+        else:
+            wanted = list(items)
+            rows = self._query(sql.LATEST_OF_ITEMS.format(marks=",".join("?" * len(wanted))),
+                               [run, *wanted])
+        return {a.item: a for a in map(attempt_from_row, rows)}
 
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         return dict(self._query(sql.LOWEST_SUCCEEDED, [workload]))
