@@ -43,7 +43,7 @@ LATEST = (
 
 LATEST_OF_ITEMS = (
     f"SELECT {COLUMNS} FROM attempts WHERE id IN"
-    " (SELECT MAX(id) FROM attempts WHERE run = ? AND item IN ({{marks}}) GROUP BY item)"
+    " (SELECT MAX(id) FROM attempts WHERE run = ? AND item IN ({marks}) GROUP BY item)"
 )
 
 LOWEST_SUCCEEDED = (

@@ -62,8 +62,9 @@ class SqliteLedger:
             rows = self._query(sql.LATEST, [run])
         else:
             wanted = list(items)
-            rows = self._query(sql.LATEST_OF_ITEMS.format(marks=",".join("?" * len(wanted))),
-                               [run, *wanted])
+            rows = self._query(
+                sql.LATEST_OF_ITEMS.format(marks=",".join("?" * len(wanted))), [run, *wanted]
+            )
         return {a.item: a for a in map(attempt_from_row, rows)}
 
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
