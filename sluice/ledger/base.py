@@ -72,6 +72,10 @@ class Ledger(Protocol):
         """The newest attempt of every item of a run (or of the given items)."""
         ...
 
+    def last_id(self, run: str) -> int:
+        """The newest attempt id of a run (0 if none): a baseline for 'since now'."""
+        ...
+
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         """For each item of a workload, the lowest tier at which it ever succeeded."""
         ...

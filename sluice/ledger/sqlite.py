@@ -67,6 +67,9 @@ class SqliteLedger:
             )
         return {a.item: a for a in map(attempt_from_row, rows)}
 
+    def last_id(self, run: str) -> int:
+        return self._query("SELECT COALESCE(MAX(id), 0) FROM attempts WHERE run = ?", [run])[0][0]
+
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         return dict(self._query(sql.LOWEST_SUCCEEDED, [workload]))
 
