@@ -73,8 +73,16 @@ class PostgresLedger:
             params.append(list(items))
         return [attempt_from_row(r) for r in self._query(query + " ORDER BY id", params)]
 
-    def latest(self, run: str) -> dict[str, Attempt]:
-        return {a.item: a for a in map(attempt_from_row, self._query(_pg(sql.LATEST), [run]))}
+    def latest(self, run: str, items: Iterable[str] | None = None) -> dict[str, Attempt]:
+        if items is None:
+            rows = self._query(_pg(sql.LATEST), [run])
+        else:
+            query = sql.LATEST_OF_ITEMS.format(marks="SELECT UNNEST(?::text[])")
+            rows = self._query(_pg(query), [run, list(items)])
+        return {a.item: a for a in map(attempt_from_row, rows)}
+
+    def last_id(self, run: str) -> int:
+        return self._query("SELECT COALESCE(MAX(id), 0) FROM attempts WHERE run = %s", [run])[0][0]
 
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         return dict(self._query(_pg(sql.LOWEST_SUCCEEDED), [workload]))

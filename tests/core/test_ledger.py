@@ -163,6 +163,19 @@ def test_latest_is_the_newest_attempt_per_item(ledger: Ledger) -> None:
     assert latest["0"].id == b0 and latest["0"].running and latest["0"].tier == 1
     assert latest["1"].outcome is Outcome.SUCCEEDED
     assert ledger.latest("other-run") == {}
+    assert set(ledger.latest("run-a", ["0", "9"])) == {"0"}
+    assert ledger.latest("run-a", ["0"])["0"].id == b0
+    assert ledger.latest("run-a", []) == {}
+
+
+def test_last_id_is_a_baseline_for_new_attempts(ledger: Ledger) -> None:
+    assert ledger.last_id("run-a") == 0
+    (first, second) = ledger.begin("run-a", "wl", planned("0", "1"))
+    ledger.begin("run-b", "wl", planned("0"))
+    assert ledger.last_id("run-a") == second
+    (third,) = ledger.begin("run-a", "wl", planned("2"))
+    assert third > second > first
+    assert ledger.last_id("run-a") == third
 
 
 def test_attempts_filtered_by_items(ledger: Ledger) -> None:
