@@ -34,11 +34,13 @@ def run_jobs(
     timeout: float | None = None,
     replace: bool = False,
     on_result: Callable[[str, JobResult], None] | None = None,
+    classify: Callable[[str, JobResult], JobResult] | None = None,
 ) -> dict[str, JobResult]:
     """Submit ``planned`` jobs, wait for all of them, and record every attempt.
 
     Returns each item's result. ``on_result`` is called as each job ends
-    (progress reporting).
+    (progress reporting). ``classify`` turns a backend result into the one
+    recorded (for work that exits 0 but reports failure in its own output).
     """
     if not planned:
         return {}
@@ -57,6 +59,8 @@ def run_jobs(
     results: dict[str, JobResult] = {}
     for result in backend.wait(list(by_name), timeout=timeout):
         item, attempt_id = by_name[result.name]
+        if classify:
+            result = classify(item, result)
         ledger.finish(attempt_id, result)
         results[item] = result
         if on_result:
