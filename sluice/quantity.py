@@ -54,3 +54,24 @@ def format_memory(nbytes: int) -> str:
         if nbytes % _BINARY[suffix] == 0:
             return f"{nbytes // _BINARY[suffix]}{suffix}"
     return str(nbytes)
+
+
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(value: str | int | float, *, what: str = "duration") -> float:
+    """Seconds in a kubectl-style duration: ``2h``, ``30m``, ``1h30m``, ``90s`` or ``90``."""
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION.match(text)
+        if not text or not match:
+            raise SluiceInputError(
+                f"{what}: {value!r} is not a duration (examples: 2h, 30m, 90s)"
+            ) from None
+        hours, minutes, secs = match.groups()
+        seconds = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(secs or 0)
+    if seconds <= 0:
+        raise SluiceInputError(f"{what}: {value!r} must be positive")
+    return seconds

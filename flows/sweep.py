@@ -1,0 +1,187 @@
+"""The tiered index sweep: one job per index, RAM tiers, OOM escalation, a durable ledger.
+
+Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from sluice.backends.factory import BackendKind, create_backend
+from sluice.ledger import open_ledger
+from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
+from sluice.sweep.config import DryRun, TierChoice, resolve_config
+from sluice.sweep.execution import SweepExecution, build_job
+from sluice.sweep.plan import TierPolicy
+from sluice.sweep.report import SweepSummary
+from tasks.reports import ProgressReporter
+from tasks.sweep import publish_sweep_report, run_sweep_chunk
+
+CHUNKS_IN_FLIGHT = 8
+
+
+class SweepIncomplete(RuntimeError):
+    """Some indexes did not succeed; the report lists them."""
+
+
+@flow(name="tiered-index-sweep", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
+def tiered_index_sweep(
+    template_path: str | None = "wetlands/job.yaml",
+    source_job: str | None = None,
+    namespace: str = "biodiversity",
+    start: int = 0,
+    count: int = 18587,
+    indexes: list[int] | None = None,
+    index_file: str | None = None,
+    limit: int | None = None,
+    job_name_prefix: str = "wetlands-index",
+    batch_label: str | None = None,
+    batch_label_template: str = DEFAULT_LABEL_TEMPLATE,
+    chunk_size: int | None = None,
+    wait_for_batch: bool = False,
+    wait_timeout: str = "2h",
+    tier: TierChoice = None,
+    schedule_start_gi: float = 10.0,
+    schedule_factor: float = 2.0,
+    max_tier: int = 4,
+    memory: str | None = None,
+    cpu: str | None = None,
+    backoff_limit: int = 0,
+    ttl: int = 3600,
+    dry_run: DryRun = DryRun.NONE,
+    replace: bool = False,
+    quiet: bool = False,
+    backend: BackendKind = BackendKind.LOCAL,
+    parallelism: int | None = None,
+    report_dir: str = "reports/sweep",
+    ledger_url: str | None = None,
+) -> SweepSummary | None:
+    """Run every selected index as its own job, climbing RAM tiers on OOM.
+
+    Args:
+        template_path: Job template YAML (one template drives every backend).
+        source_job: Clone a live Kubernetes Job instead of a template file.
+        namespace: Kubernetes namespace (also names the sweep in the ledger).
+        start: First index when generating a range.
+        count: Number of consecutive indexes from `start`.
+        indexes: Explicit indexes (win over `index_file` and the range).
+        index_file: File of newline-delimited indexes (e.g. a tier<N>-failures.txt).
+        limit: Cap on how many selected indexes are run.
+        job_name_prefix: Prefix of Job names (`<prefix>-<index>`).
+        batch_label: A constant `wetlands/batch` label for every Job.
+        batch_label_template: Per-chunk label: {chunk}, {start}, {end}, {tier}.
+        chunk_size: Indexes per chunk (one Prefect task run each); unset = one chunk.
+        wait_for_batch: Finish each chunk (escalations included) before starting the next.
+        wait_timeout: How long a chunk may wait for its jobs (2h, 30m, 90s).
+        tier: Starting RAM tier, or `auto` to start each index at its lowest tier that
+            succeeded in earlier sweeps of this template; unset = the template's memory.
+        schedule_start_gi: Tier 0 memory in GiB.
+        schedule_factor: Memory multiplier per tier.
+        max_tier: Highest tier an OOM may escalate to.
+        memory: Fixed memory for every job (disables tiers), e.g. 120Gi.
+        cpu: CPU request = limit, e.g. 2 or 500m.
+        backoff_limit: Same-size retries of a non-OOM failure.
+        ttl: ttlSecondsAfterFinished (-1 omits it).
+        dry_run: `print` the manifests, `server`-validate them, or `none` to run.
+        replace: Re-run indexes even if they already succeeded.
+        quiet: Do not print a line per finished job.
+        backend: Where jobs run: local processes, Kubernetes or Nomad.
+        parallelism: Jobs running at once on the local backend (default: CPU count).
+        report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
+        ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
+    """
+    config, start_tier, auto = resolve_config(
+        template_path=template_path,
+        source_job=source_job,
+        namespace=namespace,
+        start=start,
+        count=count,
+        indexes=indexes,
+        index_file=index_file,
+        limit=limit,
+        job_name_prefix=job_name_prefix,
+        batch_label=batch_label,
+        batch_label_template=batch_label_template,
+        chunk_size=chunk_size,
+        wait_timeout=wait_timeout,
+        tier=tier,
+        schedule_start_gi=schedule_start_gi,
+        schedule_factor=schedule_factor,
+        max_tier=max_tier,
+        memory=memory,
+        cpu=cpu,
+        backoff_limit=backoff_limit,
+        ttl=ttl,
+        replace=replace,
+    )
+    if dry_run is DryRun.PRINT:
+        print_manifests(config, start_tier)
+        return None
+
+    runner = create_backend(
+        backend,
+        parallelism=parallelism,
+        namespace=namespace,
+        server_dry_run=dry_run is DryRun.SERVER,
+    )
+    if dry_run is DryRun.SERVER:
+        runner.submit(
+            [
+                build_job(config, c, i, start_tier, f"{job_name_prefix}-{i}")
+                for c in config.chunks
+                for i in c.indexes
+            ]
+        )
+        get_run_logger().info("server dry run: %d Job manifests accepted", len(config.indexes))
+        return None
+
+    ledger = open_ledger(ledger_url)
+    history = ledger.lowest_succeeded_tiers(config.workload) if auto else {}
+    policy = TierPolicy(start=start_tier, max_tier=max_tier, history=history)
+    progress = ProgressReporter(len(config.indexes), f"{config.run}: indexes finished")
+    execution = SweepExecution(
+        config, runner, ledger, policy, on_result=_result_printer(progress, quiet)
+    )
+    chunk_task = run_sweep_chunk.with_options(retries=max_tier + 1 if start_tier is not None else 0)
+    try:
+        if wait_for_batch:
+            for chunk in config.chunks:
+                chunk_task.submit(execution, chunk).wait()
+        else:
+            futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks]
+            for future in futures:
+                future.wait()
+    finally:
+        runner.close()
+    progress.finish()
+    summary = publish_sweep_report(execution, Path(report_dir))
+    ledger.close()
+    if summary.failed:
+        raise SweepIncomplete(
+            f"{summary.failed} of {summary.total} indexes did not succeed; "
+            f"see {report_dir}/items.jsonl and tier<N>-failures.txt"
+        )
+    return summary
+
+
+def print_manifests(config, start_tier: int | None) -> None:
+    """The seed's ``--dry-run print``: every Job manifest as JSON, contacting nothing."""
+    for chunk in config.chunks:
+        for index in chunk.indexes:
+            job = build_job(config, chunk, index, start_tier, f"{config.job_name_prefix}-{index}")
+            print(json.dumps(job.template, indent=2))
+
+
+def _result_printer(progress: ProgressReporter, quiet: bool):
+    logger = get_run_logger()
+
+    def on_result(item: str, result) -> None:
+        progress.advance()
+        if not quiet:
+            logger.info("index %s: %s (%s)", item, result.outcome.value, result.name)
+
+    return on_result

@@ -1,0 +1,180 @@
+"""Running one chunk of a sweep: plan from the ledger, run on the backend, escalate on OOM."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sluice.backends.base import Backend
+from sluice.execute import Planned, run_jobs
+from sluice.jobs import JobResult, JobSpec, Outcome
+from sluice.ledger.base import Ledger
+from sluice.quantity import parse_cpu, parse_memory
+from sluice.sweep.chunks import Chunk
+from sluice.sweep.manifest import index_job_manifest
+from sluice.sweep.plan import Action, IndexPlan, TierPolicy, plan_index
+from sluice.sweep.template import container_argv, container_env, first_container
+from sluice.tiers import TierSchedule
+
+
+class OOMEscalation(Exception):
+    """Some indexes of a chunk ran out of memory below the max tier: retry the chunk."""
+
+
+@dataclass
+class SweepConfig:
+    """A sweep's validated inputs."""
+
+    run: str
+    workload: str
+    template: dict[str, Any]
+    namespace: str
+    job_name_prefix: str
+    indexes: list[int]
+    chunks: list[Chunk]
+    schedule: TierSchedule | None
+    memory: str | None = None
+    cpu: str | None = None
+    backoff_limit: int = 0
+    ttl: int = 3600
+    wait_timeout: float | None = None
+    replace: bool = False
+    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def memory_for(self, tier: int | None) -> str | None:
+        if self.memory is not None or tier is None or self.schedule is None:
+            return self.memory
+        return self.schedule.memory_quantity(tier)
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk attempt did."""
+
+    chunk: str
+    ran: int
+    outcomes: dict[str, int]
+    escalating: int
+
+
+def build_job(
+    config: SweepConfig, chunk: Chunk, index: int, tier: int | None, name: str
+) -> JobSpec:
+    """The JobSpec for one index at one tier: its manifest plus what a process needs."""
+    manifest = index_job_manifest(
+        config.template,
+        name=name,
+        namespace=config.namespace,
+        index=index,
+        batch_label=chunk.label,
+        memory=config.memory_for(tier),
+        cpu=config.cpu,
+        backoff_limit=config.backoff_limit,
+        ttl=config.ttl,
+        timestamp=config.timestamp,
+    )
+    container = first_container(manifest)
+    limits = container.get("resources", {}).get("limits", {})
+    deadline = manifest["spec"].get("activeDeadlineSeconds")
+    return JobSpec(
+        name=name,
+        command=container_argv(manifest),
+        env=container_env(manifest),
+        memory_bytes=parse_memory(limits["memory"]) if "memory" in limits else None,
+        cpu=parse_cpu(limits["cpu"]) if "cpu" in limits else None,
+        labels=manifest["metadata"]["labels"],
+        annotations=manifest["metadata"].get("annotations", {}),
+        timeout_seconds=float(deadline) if deadline else None,
+        backoff_limit=config.backoff_limit,
+        image=container.get("image"),
+        template=manifest,
+    )
+
+
+class SweepExecution:
+    """Everything a chunk task needs; one instance per flow run, shared by chunk threads."""
+
+    def __init__(
+        self,
+        config: SweepConfig,
+        backend: Backend,
+        ledger: Ledger,
+        policy: TierPolicy,
+        *,
+        on_result=None,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.ledger = ledger
+        self.policy = policy
+        self.flow_start_id = ledger.last_id(config.run)
+        self.baseline_id = self.flow_start_id if config.replace else 0
+        self.on_result = on_result
+
+    def plan(self, chunk: Chunk) -> list[IndexPlan]:
+        history: dict[str, list] = {}
+        for attempt in self.ledger.attempts(self.config.run, map(str, chunk.indexes)):
+            history.setdefault(attempt.item, []).append(attempt)
+        return [
+            plan_index(
+                i,
+                history.get(str(i), []),
+                prefix=self.config.job_name_prefix,
+                policy=self.policy,
+                baseline_id=self.baseline_id,
+                flow_start_id=self.flow_start_id,
+            )
+            for i in chunk.indexes
+        ]
+
+    def run_chunk(self, chunk: Chunk) -> ChunkResult:
+        """Run what the ledger says is pending; raise OOMEscalation if any index must climb."""
+        plans = self.plan(chunk)
+        pending = [p for p in plans if p.action is not Action.DONE]
+        stale = [(p.last.id, _superseded(p)) for p in pending if p.action is Action.ADOPT]
+        if stale:
+            self.ledger.finish_many(stale)
+        results = run_jobs(
+            self.backend,
+            self.ledger,
+            self.config.run,
+            self.config.workload,
+            [
+                Planned(
+                    str(p.index), build_job(self.config, chunk, p.index, p.tier, p.job_name), p.tier
+                )
+                for p in pending
+            ],
+            timeout=self.config.wait_timeout,
+            on_result=self.on_result,
+        )
+        tiers = {str(p.index): p.tier for p in pending}
+        escalating = sum(
+            1
+            for item, r in results.items()
+            if r.outcome is Outcome.OOM
+            and self.policy.start is not None
+            and tiers[item] is not None
+            and tiers[item] < self.policy.max_tier
+        )
+        outcome = ChunkResult(
+            chunk=chunk.name,
+            ran=len(results),
+            outcomes=dict(Counter(r.outcome.value for r in results.values())),
+            escalating=escalating,
+        )
+        if escalating:
+            raise OOMEscalation(
+                f"{chunk.name}: {escalating} index(es) ran out of memory; retrying at the next tier"
+            )
+        return outcome
+
+
+def _superseded(plan: IndexPlan) -> JobResult:
+    return JobResult(
+        name=plan.job_name,
+        outcome=Outcome.LOST,
+        message="orchestrator stopped before the outcome was recorded; job re-attached",
+    )

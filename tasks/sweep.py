@@ -1,0 +1,86 @@
+"""The sweep's steps: run a chunk (retried a tier higher on OOM) and report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from sluice.sweep.chunks import Chunk
+from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
+from sluice.sweep.report import SweepSummary, build_reports, write_reports
+from tasks.reports import artifact_key
+from tasks.retry import retry_on
+
+
+@task(
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_on(OOMEscalation),
+    retry_delay_seconds=0,
+    task_run_name="{chunk.name}",
+)
+def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
+    """Run a chunk's pending indexes; an OOM below the max tier fails the attempt so
+    Prefect retries it, and the retry runs only those indexes one tier higher."""
+    try:
+        return execution.run_chunk(chunk)
+    finally:
+        attempts = execution.ledger.attempts(execution.config.run, map(str, chunk.indexes))
+        counts = Counter(
+            (a.tier, a.outcome.value if a.outcome else "running")
+            for a in attempts
+            if a.id > execution.flow_start_id
+        )
+        create_table_artifact(
+            key=artifact_key("sweep", chunk.name),
+            table=[
+                {"tier": tier, "outcome": outcome, "attempts": n}
+                for (tier, outcome), n in sorted(counts.items(), key=str)
+            ],
+            description=f"{chunk.name}: attempts by tier and outcome in this flow run",
+        )
+
+
+@task(cache_policy=NO_CACHE)
+def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSummary:
+    """Report files from the ledger, plus table and markdown artifacts."""
+    config = execution.config
+    by_item: dict[str, list] = {}
+    for attempt in execution.ledger.attempts(config.run):
+        if attempt.id > execution.baseline_id:
+            by_item.setdefault(attempt.item, []).append(attempt)
+    items, summary, failures = build_reports(config.run, config.indexes, by_item)
+    write_reports(report_dir, items, summary, failures)
+    create_table_artifact(
+        key=artifact_key("sweep-summary", config.job_name_prefix),
+        table=[{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
+        + [
+            {"outcome": f"succeeded at tier {t}", "indexes": n}
+            for t, n in sorted(summary.succeeded_by_tier.items())
+        ],
+        description=f"{config.run}: indexes by final outcome and tier",
+    )
+    create_markdown_artifact(
+        key=artifact_key("sweep-report", config.job_name_prefix),
+        markdown=_summary_markdown(summary, failures, report_dir),
+        description=f"{config.run}: summary",
+    )
+    return summary
+
+
+def _summary_markdown(
+    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path
+) -> str:
+    lines = [
+        f"# Sweep `{summary.run}`",
+        f"- **{summary.succeeded} / {summary.total}** indexes succeeded, "
+        f"{summary.failed} failed, {summary.attempts} attempts",
+        f"- GiB-hours requested: {summary.gib_hours_succeeded:.4f} by succeeded attempts, "
+        f"{summary.gib_hours_failed:.4f} by failed attempts",
+        f"- Reports in `{report_dir}`: items.jsonl, summary.json"
+        + "".join(f", tier{t}-failures.txt ({len(v)})" for t, v in failures.items()),
+    ]
+    return "\n".join(lines) + "\n"
