@@ -1,7 +1,107 @@
-"""`sluice sweep` (being built)."""
+"""`sluice sweep`: the tiered index sweep with the seed's flags (a thin front over the flow)."""
+
+from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
+from sluice.backends.factory import BackendKind
+from sluice.cli.common import fail_on_input_errors
+from sluice.errors import SluiceInputError
+from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
+from sluice.sweep.config import DryRun
+
+
+def _tier(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise SluiceInputError(f"--tier {value!r}: expected a number or 'auto'") from None
+
+
+def _indexes(given: list[str] | None, extra: list[str]) -> list[int] | None:
+    """`--indexes 0 1 2` as the seed writes it (click takes one value per option)."""
+    values = [*(given or []), *extra]
+    if extra and not given:
+        raise SluiceInputError(f"unexpected arguments: {' '.join(extra)}")
+    try:
+        return [int(v) for text in values for v in text.replace(",", " ").split()] or None
+    except ValueError:
+        raise SluiceInputError(f"--indexes {' '.join(values)}: not all integers") from None
+
+
+def sweep(
+    ctx: typer.Context,
+    template_path: Annotated[str, typer.Option(help="Job template YAML.")] = "wetlands/job.yaml",
+    source_job: Annotated[str | None, typer.Option(help="Clone a live Job instead.")] = None,
+    namespace: Annotated[str, typer.Option()] = "biodiversity",
+    start: Annotated[int, typer.Option(help="First index of the range.")] = 0,
+    count: Annotated[int, typer.Option(help="Indexes in the range.")] = 18587,
+    indexes: Annotated[list[str] | None, typer.Option(help="Explicit indexes: 0 1 2.")] = None,
+    index_file: Annotated[str | None, typer.Option(help="Newline-delimited indexes.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Cap on indexes run.")] = None,
+    job_name_prefix: Annotated[str, typer.Option()] = "wetlands-index",
+    batch_label: Annotated[str | None, typer.Option(help="Constant wetlands/batch.")] = None,
+    batch_label_template: Annotated[str, typer.Option()] = DEFAULT_LABEL_TEMPLATE,
+    chunk_size: Annotated[int | None, typer.Option(help="Indexes per chunk.")] = None,
+    wait_for_batch: Annotated[bool, typer.Option(help="Finish a chunk first.")] = False,
+    wait_timeout: Annotated[str, typer.Option(help="Chunk wait bound (2h).")] = "2h",
+    tier: Annotated[str | None, typer.Option(help="Start tier, or 'auto'.")] = None,
+    schedule_start_gi: Annotated[float, typer.Option(help="Tier 0 GiB.")] = 10.0,
+    schedule_factor: Annotated[float, typer.Option(help="Growth per tier.")] = 2.0,
+    max_tier: Annotated[int, typer.Option(help="Highest tier on OOM.")] = 4,
+    memory: Annotated[str | None, typer.Option(help="Fixed memory (no tiers).")] = None,
+    cpu: Annotated[str | None, typer.Option(help="CPU request = limit.")] = None,
+    backoff_limit: Annotated[int, typer.Option(help="Same-size retries.")] = 0,
+    ttl: Annotated[int, typer.Option(help="ttlSecondsAfterFinished; -1 omits.")] = 3600,
+    dry_run: Annotated[DryRun, typer.Option(help="none, server or print.")] = DryRun.NONE,
+    replace: Annotated[bool, typer.Option(help="Re-run succeeded indexes.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No per-job lines.")] = False,
+    backend: Annotated[BackendKind, typer.Option(help="Where jobs run.")] = BackendKind.LOCAL,
+    parallelism: Annotated[int | None, typer.Option(help="Local jobs at once.")] = None,
+    report_dir: Annotated[str, typer.Option(help="Report files.")] = "reports/sweep",
+) -> None:
+    """Run every selected index as its own job, climbing RAM tiers on OOM."""
+    parameters = dict(
+        template_path=None if source_job else template_path, source_job=source_job,
+        namespace=namespace, start=start, count=count,
+        indexes=_indexes(indexes, ctx.args), index_file=index_file, limit=limit,
+        job_name_prefix=job_name_prefix, batch_label=batch_label,
+        batch_label_template=batch_label_template, chunk_size=chunk_size,
+        wait_for_batch=wait_for_batch, wait_timeout=wait_timeout, tier=_tier(tier),
+        schedule_start_gi=schedule_start_gi, schedule_factor=schedule_factor,
+        max_tier=max_tier, memory=memory, cpu=cpu, backoff_limit=backoff_limit, ttl=ttl,
+        dry_run=dry_run, replace=replace, quiet=quiet, backend=backend,
+        parallelism=parallelism, report_dir=report_dir,
+    )
+    if dry_run is DryRun.PRINT:
+        from flows.sweep import print_manifests
+        from sluice.sweep.config import resolve_config
+
+        config, start_tier, _ = resolve_config(**{k: parameters[k] for k in _CONFIG_KEYS})
+        print_manifests(config, start_tier)
+        return
+    from sluice.server import ensure_api
+
+    ensure_api()
+    from flows.sweep import tiered_index_sweep
+
+    tiered_index_sweep(**parameters)
+
+
+_CONFIG_KEYS = set(
+    "template_path source_job namespace start count indexes index_file limit job_name_prefix "
+    "batch_label batch_label_template chunk_size wait_timeout tier schedule_start_gi "
+    "schedule_factor max_tier memory cpu backoff_limit ttl replace".split()
+)
+
 
 def register(app: typer.Typer) -> None:
-    """Add this flow's commands to the `sluice` app."""
+    """Add `sluice sweep` to the app."""
+    app.command(
+        "sweep",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": False},
+    )(fail_on_input_errors(sweep))

@@ -1,0 +1,31 @@
+"""What every `sluice` command shares: bad input and unreachable backends as one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
+import typer
+
+from sluice.errors import BackendUnavailable, SluiceInputError
+
+
+def fail_on_input_errors(command: Callable) -> Callable:
+    """Print ``error: <one line>`` and exit 2 on bad input or an unreachable backend;
+    exit 1 when the work ran but did not all succeed."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (SluiceInputError, BackendUnavailable) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except Exception as exc:
+            if type(exc).__name__.endswith("Incomplete"):
+                print(f"incomplete: {exc}", file=sys.stderr)
+                raise typer.Exit(1) from None
+            raise
+
+    return wrapper
