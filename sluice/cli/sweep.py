@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated
 
 import typer
@@ -66,22 +67,43 @@ def sweep(
 ) -> None:
     """Run every selected index as its own job, climbing RAM tiers on OOM."""
     parameters = dict(
-        template_path=None if source_job else template_path, source_job=source_job,
-        namespace=namespace, start=start, count=count,
-        indexes=_indexes(indexes, ctx.args), index_file=index_file, limit=limit,
-        job_name_prefix=job_name_prefix, batch_label=batch_label,
-        batch_label_template=batch_label_template, chunk_size=chunk_size,
-        wait_for_batch=wait_for_batch, wait_timeout=wait_timeout, tier=_tier(tier),
-        schedule_start_gi=schedule_start_gi, schedule_factor=schedule_factor,
-        max_tier=max_tier, memory=memory, cpu=cpu, backoff_limit=backoff_limit, ttl=ttl,
-        dry_run=dry_run, replace=replace, quiet=quiet, backend=backend,
-        parallelism=parallelism, report_dir=report_dir,
+        template_path=None if source_job else template_path,
+        source_job=source_job,
+        namespace=namespace,
+        start=start,
+        count=count,
+        indexes=_indexes(indexes, ctx.args),
+        index_file=index_file,
+        limit=limit,
+        job_name_prefix=job_name_prefix,
+        batch_label=batch_label,
+        batch_label_template=batch_label_template,
+        chunk_size=chunk_size,
+        wait_for_batch=wait_for_batch,
+        wait_timeout=wait_timeout,
+        tier=_tier(tier),
+        schedule_start_gi=schedule_start_gi,
+        schedule_factor=schedule_factor,
+        max_tier=max_tier,
+        memory=memory,
+        cpu=cpu,
+        backoff_limit=backoff_limit,
+        ttl=ttl,
+        dry_run=dry_run,
+        replace=replace,
+        quiet=quiet,
+        backend=backend,
+        parallelism=parallelism,
+        report_dir=report_dir,
     )
     if dry_run is DryRun.PRINT:
         from flows.sweep import print_manifests
         from sluice.sweep.config import resolve_config
 
-        config, start_tier, _ = resolve_config(**{k: parameters[k] for k in _CONFIG_KEYS})
+        accepted = inspect.signature(resolve_config).parameters
+        config, start_tier, _ = resolve_config(
+            **{k: v for k, v in parameters.items() if k in accepted}
+        )
         print_manifests(config, start_tier)
         return
     from sluice.server import ensure_api
@@ -90,13 +112,6 @@ def sweep(
     from flows.sweep import tiered_index_sweep
 
     tiered_index_sweep(**parameters)
-
-
-_CONFIG_KEYS = set(
-    "template_path source_job namespace start count indexes index_file limit job_name_prefix "
-    "batch_label batch_label_template chunk_size wait_timeout tier schedule_start_gi "
-    "schedule_factor max_tier memory cpu backoff_limit ttl replace".split()
-)
 
 
 def register(app: typer.Typer) -> None:
