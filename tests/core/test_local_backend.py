@@ -1,0 +1,318 @@
+"""The local backend with real processes and real memory limits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sluice.backends.base import Backend
+from sluice.backends.cgroups import CgroupParent, CgroupUnavailable
+from sluice.backends.local import LocalBackend
+from sluice.jobs import JobSpec, Outcome
+
+MIB = 2**20
+PY = sys.executable
+ALLOCATE_200MB = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); print('allocated')"
+
+
+def _cgroups_missing() -> str | None:
+    try:
+        CgroupParent.detect()
+    except (CgroupUnavailable, OSError) as exc:
+        return str(exc)
+    return None
+
+
+needs_cgroups = pytest.mark.skipif(
+    _cgroups_missing() is not None, reason=f"no memory cgroup: {_cgroups_missing()}"
+)
+
+
+@pytest.fixture
+def backend(tmp_path: Path):
+    with LocalBackend(parallelism=2, log_dir=tmp_path / "logs") as local:
+        yield local
+
+
+def run_one(backend: LocalBackend, job: JobSpec, timeout: float | None = None):
+    backend.submit([job])
+    (result,) = backend.wait([job.name], timeout=timeout)
+    return result
+
+
+def fifo(tmp_path: Path, name: str = "signal") -> Path:
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def read_fifo(path: Path) -> str:
+    """Block until a job writes to ``path`` (no sleeping: the open itself waits)."""
+    with open(path) as reader:
+        return reader.read().strip()
+
+
+def test_is_a_backend(backend):
+    assert isinstance(backend, Backend)
+    assert backend.name == "local"
+
+
+@needs_cgroups
+def test_overrun_is_oom_killed_in_its_cgroup(backend):
+    assert backend.memory_limits.startswith("cgroup")
+    job = JobSpec(name="greedy", command=[PY, "-c", ALLOCATE_200MB], memory_bytes=64 * MIB)
+    result = run_one(backend, job)
+    assert result.outcome is Outcome.OOM
+    assert result.exit_code == 137
+    assert result.reason == "oom"
+    assert 0 < result.peak_memory_bytes <= 64 * MIB
+    assert result.started_at <= result.finished_at
+
+
+@needs_cgroups
+def test_enough_memory_succeeds_with_peak_recorded(backend):
+    job = JobSpec(name="fits", command=[PY, "-c", ALLOCATE_200MB], memory_bytes=512 * MIB)
+    result = run_one(backend, job)
+    assert result.outcome is Outcome.SUCCEEDED, backend.logs("fits")
+    assert result.exit_code == 0 and result.reason is None
+    assert result.peak_memory_bytes >= 200 * MIB
+    assert "allocated" in backend.logs("fits")
+
+
+def test_exit_code_is_a_failure(backend):
+    result = run_one(backend, JobSpec(name="three", command=["sh", "-c", "exit 3"]))
+    assert result.outcome is Outcome.FAILED
+    assert result.exit_code == 3
+    assert result.reason == "exit:3"
+
+
+def test_logs_capture_stdout_and_stderr_env_and_workdir(backend, tmp_path):
+    job = JobSpec(
+        name="talky",
+        command=["sh", "-c", 'echo "out $INDEX"; echo "err $(pwd)" >&2'],
+        env={"INDEX": "42"},
+        workdir=str(tmp_path),
+    )
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED
+    assert backend.logs("talky") == f"out 42\nerr {tmp_path}\n"
+    assert (backend.log_dir / "talky.log").exists()
+    assert backend.logs("never-ran") == ""
+
+
+def test_job_timeout_kills_the_process_group(backend, tmp_path):
+    pids = fifo(tmp_path)
+    job = JobSpec(
+        name="slow",
+        command=["sh", "-c", f"sleep 300 & echo $! > {pids}; wait"],
+        timeout_seconds=0.5,
+    )
+    backend.submit([job])
+    child = psutil.Process(int(read_fifo(pids)))
+    (result,) = backend.wait(["slow"])
+    assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout"
+    gone, alive = psutil.wait_procs([child], timeout=10)
+    assert not alive
+
+
+def test_wait_timeout_kills_and_reports_timeout(backend):
+    backend.submit([JobSpec(name="forever", command=["sleep", "300"])])
+    (result,) = backend.wait(["forever"], timeout=0.3)
+    assert result.outcome is Outcome.TIMEOUT
+
+
+def test_backoff_limit_reruns_a_failure_in_place(backend, tmp_path):
+    runs = tmp_path / "runs"
+    job = JobSpec(
+        name="flaky", command=["sh", "-c", f"echo run >> {runs}; exit 1"], backoff_limit=2
+    )
+    result = run_one(backend, job)
+    assert result.outcome is Outcome.FAILED and result.exit_code == 1
+    assert runs.read_text().count("run") == 3
+
+
+def test_backoff_stops_at_the_first_success(backend, tmp_path):
+    runs = tmp_path / "runs"
+    script = f'echo run >> {runs}; [ "$(wc -l < {runs})" -ge 2 ]'
+    job = JobSpec(name="second-time", command=["sh", "-c", script], backoff_limit=5)
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED
+    assert runs.read_text().count("run") == 2
+
+
+@needs_cgroups
+def test_oom_is_never_retried_in_place(backend, tmp_path):
+    runs = tmp_path / "runs"
+    job = JobSpec(
+        name="greedy-retry",
+        command=["sh", "-c", f'echo run >> {runs}; exec {PY} -c "{ALLOCATE_200MB}"'],
+        memory_bytes=64 * MIB,
+        backoff_limit=3,
+    )
+    assert run_one(backend, job).outcome is Outcome.OOM
+    assert runs.read_text().count("run") == 1
+
+
+def test_parallelism_bound_is_respected(tmp_path):
+    """Jobs wait (bounded) until as many run at once as may: peak > limit means a broken bound."""
+    limit, total, state = 2, 6, tmp_path / "state"
+    state.write_text("0 0 0")  # running, finished, peak running
+    script = textwrap.dedent(f"""
+        import fcntl, time
+        def update(running=0, finished=0):
+            with open({str(state)!r}, "r+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                now, done, peak = map(int, f.read().split())
+                now, done = now + running, done + finished
+                f.seek(0); f.truncate(); f.write(f"{{now}} {{done}} {{max(peak, now)}}")
+                return now, done
+        update(running=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            now, done = update()
+            if now >= min({limit}, {total} - done):
+                break
+            time.sleep(0.01)
+        update(running=-1, finished=1)
+    """)
+    jobs = [JobSpec(name=f"par-{i}", command=[PY, "-c", script]) for i in range(total)]
+    with LocalBackend(parallelism=limit, log_dir=tmp_path / "logs") as backend:
+        backend.submit(jobs)
+        outcomes = [r.outcome for r in backend.wait([j.name for j in jobs])]
+    assert outcomes == [Outcome.SUCCEEDED] * total
+    assert state.read_text() == f"0 {total} {limit}"
+
+
+def test_submit_is_idempotent_by_name_and_replace_reruns(backend, tmp_path):
+    runs = tmp_path / "runs"
+    job = JobSpec(name="once", command=["sh", "-c", f"echo run >> {runs}"])
+    assert backend.submit([job, job]) == ["once", "once"]
+    assert [r.outcome for r in backend.wait(["once"])] == [Outcome.SUCCEEDED]
+    backend.submit([job])
+    assert [r.outcome for r in backend.wait(["once"])] == [Outcome.SUCCEEDED]
+    assert runs.read_text().count("run") == 1
+    backend.submit([job], replace=True)
+    assert [r.outcome for r in backend.wait(["once"])] == [Outcome.SUCCEEDED]
+    assert runs.read_text().count("run") == 2
+
+
+def test_delete_cancels_a_running_job(backend, tmp_path):
+    started = fifo(tmp_path)
+    backend.submit(
+        [JobSpec(name="doomed", command=["sh", "-c", f"echo $$ > {started}; sleep 300"])]
+    )
+    process = psutil.Process(int(read_fifo(started)))
+    backend.delete(["doomed"])
+    (result,) = backend.wait(["doomed"])
+    assert result.outcome is Outcome.CANCELLED
+    assert not psutil.wait_procs([process], timeout=10)[1]
+
+
+def test_delete_cancels_a_queued_job(tmp_path):
+    started = fifo(tmp_path)
+    with LocalBackend(parallelism=1, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="blocker", command=["sh", "-c", f"echo go > {started}; sleep 300"]),
+                JobSpec(name="queued", command=["sh", "-c", f"touch {tmp_path / 'ran'}"]),
+            ]
+        )
+        read_fifo(started)
+        backend.delete(["queued"])
+        (result,) = backend.wait(["queued"])
+        assert result.outcome is Outcome.CANCELLED
+    assert not (tmp_path / "ran").exists()
+
+
+def test_killed_from_outside_is_lost(backend, tmp_path):
+    started = fifo(tmp_path)
+    backend.submit(
+        [JobSpec(name="victim", command=["sh", "-c", f"echo $$ > {started}; exec sleep 300"])]
+    )
+    os.kill(int(read_fifo(started)), signal.SIGTERM)
+    (result,) = backend.wait(["victim"])
+    assert result.outcome is Outcome.LOST and result.exit_code == 128 + signal.SIGTERM
+
+
+def test_unknown_name_is_lost(backend):
+    (result,) = backend.wait(["nobody"])
+    assert result.outcome is Outcome.LOST
+
+
+def test_concurrent_submit_and_wait_from_threads(backend):
+    outcomes: dict[str, Outcome] = {}
+
+    def worker(prefix: str) -> None:
+        jobs = [JobSpec(name=f"{prefix}-{i}", command=["true"]) for i in range(25)]
+        backend.submit(jobs)
+        for result in backend.wait([j.name for j in jobs]):
+            outcomes[result.name] = result.outcome
+
+    threads = [threading.Thread(target=worker, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 100 and set(outcomes.values()) == {Outcome.SUCCEEDED}
+
+
+ORCHESTRATOR = """
+import sys
+from pathlib import Path
+from sluice.backends.local import LocalBackend
+from sluice.jobs import JobSpec
+
+started, log_dir = sys.argv[1], Path(sys.argv[2])
+backend = LocalBackend(parallelism=1, log_dir=log_dir)
+job = JobSpec(name="orphan", command=["sh", "-c", f"echo $$ > {started}; exec sleep 300"])
+backend.submit([job])
+list(backend.wait(["orphan"]))
+"""
+
+
+def test_orchestrator_sigkill_leaves_no_orphan(tmp_path):
+    started = fifo(tmp_path)
+    orchestrator = subprocess.Popen([PY, "-c", ORCHESTRATOR, str(started), str(tmp_path / "logs")])
+    try:
+        job = psutil.Process(int(read_fifo(started)))
+    finally:
+        orchestrator.kill()
+        orchestrator.wait()
+    gone, alive = psutil.wait_procs([job], timeout=10)
+    assert not alive
+
+
+@needs_cgroups
+def test_stale_cgroups_of_a_dead_orchestrator_are_swept(tmp_path):
+    started = fifo(tmp_path)
+    orchestrator = subprocess.Popen([PY, "-c", ORCHESTRATOR, str(started), str(tmp_path / "logs")])
+    read_fifo(started)
+    parent = CgroupParent.detect()
+    left = lambda: list(parent.path.glob(f"sluice-{orchestrator.pid}-*"))  # noqa: E731
+    assert left()
+    orchestrator.kill()
+    orchestrator.wait()
+    LocalBackend(parallelism=1, log_dir=tmp_path / "logs").close()
+    assert not left()
+
+
+def test_rlimit_fallback_via_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLUICE_LOCAL_CGROUPS", "off")
+    with LocalBackend(parallelism=2, log_dir=tmp_path / "logs") as backend:
+        assert backend.memory_limits == "rlimit"
+        greedy = JobSpec(name="greedy", command=[PY, "-c", ALLOCATE_200MB], memory_bytes=64 * MIB)
+        fits = JobSpec(name="fits", command=[PY, "-c", ALLOCATE_200MB], memory_bytes=1024 * MIB)
+        three = JobSpec(name="three", command=["sh", "-c", "exit 3"], memory_bytes=64 * MIB)
+        backend.submit([greedy, fits, three])
+        results = {r.name: r for r in backend.wait(["greedy", "fits", "three"])}
+    assert results["greedy"].outcome is Outcome.OOM
+    assert "MemoryError" in (tmp_path / "logs" / "greedy.log").read_text()
+    assert results["fits"].outcome is Outcome.SUCCEEDED
+    assert results["fits"].peak_memory_bytes >= 200 * MIB
+    assert results["three"].reason == "exit:3"
