@@ -38,3 +38,12 @@ class Backend(Protocol):
     def delete(self, names: Iterable[str]) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CountsActive(Protocol):
+    """Optional: a backend that can count its own not-yet-ended jobs (admission control)."""
+
+    def active_count(self, prefix: str = "") -> int:
+        """Jobs whose name starts with ``prefix`` that are queued or running."""
+        ...

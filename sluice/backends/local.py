@@ -220,6 +220,15 @@ class LocalBackend:
                     job.deleted = True
                     self._stop(job, Outcome.CANCELLED)
 
+    def active_count(self, prefix: str = "") -> int:
+        """Jobs named ``prefix``... that are queued or running (admission control)."""
+        with self._lock:
+            return sum(
+                1
+                for name, job in self._jobs.items()
+                if job.result is None and not job.deleted and name.startswith(prefix)
+            )
+
     def close(self) -> None:
         """Cancel everything queued or running, and wait for the workers to clean up."""
         with self._lock:
