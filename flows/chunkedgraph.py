@@ -1,0 +1,229 @@
+"""ChunkedGraph ingest: every layer-2 chunk, and each parent as soon as its children are done.
+
+Replaces PyChunkedGraph's RQ + Redis orchestration (``ingest graph``, the ``t*``
+tracker queues, ``ingest status``, ``rqx requeue``, ``flush_redis``). The tracker is
+this flow function itself: one thread that submits batches (whole sub-trees, or one
+upper parent) to Prefect's task runner and absorbs their records as each batch ends,
+so deciding "all children done -> dispatch the parent" never races. State is one
+bitset per layer under ``$SLUICE_HOME/chunkedgraph/<table>/`` (see
+``sluice.chunkedgraph.tracker``); a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+
+from sluice.chunkedgraph.batch import Batch
+from sluice.chunkedgraph.config import load_grid
+from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
+from sluice.chunkedgraph.tracker import (
+    FAILED,
+    Record,
+    SegmentWriter,
+    TableState,
+    decode,
+    register_table,
+    status_lines,
+    table_dir,
+    table_lock,
+    writers_lock,
+)
+from sluice.chunkedgraph.work import ChunkWork, validate
+from tasks.chunkedgraph import run_chunk_batch
+
+SAVE_INTERVAL_SECONDS = 5.0
+PROGRESS_INTERVAL_SECONDS = 2.0
+
+
+class LayerProgress:
+    """One Prefect progress artifact per layer, updated at most every few seconds."""
+
+    def __init__(self, table: str, state: TableState) -> None:
+        self._table, self._state = table, state
+        self._ids = {
+            layer: create_progress_artifact(self._percent(layer), description=self._text(layer))
+            for layer in state.grid.layers
+        }
+        self._shown = dict(state.done_count)
+        self._last = time.monotonic()
+
+    def _percent(self, layer: int) -> float:
+        return 100.0 * self._state.done_count[layer] / self._state.grid.count(layer)
+
+    def _text(self, layer: int) -> str:
+        done, count = self._state.done_count[layer], self._state.grid.count(layer)
+        return f"{self._table} layer {layer}: {done} / {count}"
+
+    def update(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last = time.monotonic()
+        for layer, artifact in self._ids.items():
+            if self._state.done_count[layer] != self._shown[layer]:
+                self._shown[layer] = self._state.done_count[layer]
+                update_progress_artifact(artifact, self._percent(layer), self._text(layer))
+
+
+def batch_records(batch: Batch, future: PrefectFuture) -> list[Record]:
+    """The batch's records; if the batch itself crashed, what its segment kept plus a
+    failure for every chunk it did not record (so ``requeue`` reruns them)."""
+    segment = Path(batch.segment)
+    try:
+        data = future.result()
+    except Exception as error:
+        records = list(decode(segment.read_bytes())) if segment.exists() else []
+        seen = {(record.layer, record.index) for record in records}
+        lost = [
+            Record(FAILED, layer, index, f"batch crashed: {type(error).__name__}: {error}")
+            for layer, index in batch.todo
+            if (layer, index) not in seen
+        ]
+        writer = SegmentWriter(segment)
+        for record in lost:
+            writer.write(record)
+        writer.close()
+        return records + lost
+    if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
+        writer = SegmentWriter(segment)
+        for record in decode(data):
+            writer.write(record)
+        writer.close()
+    return list(decode(data))
+
+
+def publish_report(table: str, state: TableState, directory: Path) -> None:
+    """Layer counts and failures as Prefect artifacts and as ``report.md``."""
+    grid = state.grid
+    rows = [
+        {"layer": layer, "done": state.done_count[layer], "count": grid.count(layer)}
+        for layer in grid.layers
+    ]
+    failures = [
+        {"layer": layer, "coords": list(grid.coords(layer, index)), "error": error}
+        for (layer, index), error in sorted(state.failures.items())
+    ]
+    create_table_artifact(rows, key=f"chunkedgraph-{table}-layers".lower().replace("_", "-"))
+    lines = [f"# ChunkedGraph ingest `{table}`", "", "```", *status_lines(state), "```", ""]
+    lines += [f"{len(failures)} failed chunks (`sluice chunkedgraph requeue {table}`)", ""]
+    lines += [f"- layer {f['layer']} {f['coords']}: {f['error']}" for f in failures[:200]]
+    markdown = "\n".join(lines) + "\n"
+    create_markdown_artifact(markdown, description=f"ChunkedGraph ingest {table}")
+    (directory / "report.md").write_text(markdown)
+
+
+@flow(name="chunkedgraph-ingest")
+def chunkedgraph_ingest(
+    table: str,
+    dataset: str,
+    test: bool = False,
+    work: ChunkWork = ChunkWork(),  # noqa: B008 - a frozen pydantic default
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    window: int = 4,
+    requeue: bool = False,
+) -> dict[int, list[int]]:
+    """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
+
+    Args:
+        table: The graph table name; its tracker state lives under $SLUICE_HOME/chunkedgraph.
+        dataset: Path of the PyChunkedGraph dataset YAML.
+        test: Only the children of the layer-3 chunk at bounds[3] // 2 and that parent.
+        work: The chunk work (noop, callable by import path, or command on a backend).
+        batch_size: Most layer-2 chunks per task run (whole sub-trees of this size).
+        window: Batches in flight at once (keep it at about twice the task runner's workers).
+        requeue: Rerun the chunks that failed before (their failures are cleared first).
+
+    Returns:
+        {layer: [done, count]} at the end.
+    """
+    logger = get_run_logger()
+    config, grid = load_grid(dataset)
+    validate(work)
+    directory = table_dir(table)
+    with table_lock(directory):
+        register_table(directory, table, dataset, grid, work.model_dump(mode="json"))
+        with writers_lock(directory, exclusive=True):  # no batch of a killed run still writing
+            state = TableState.open(directory, grid)
+        if requeue:
+            state.clear_failures()
+        state.save()
+        scheduler = Scheduler(state, test=test, batch_size=batch_size)
+        progress = LayerProgress(table, state)
+        logger.info("%s: %d layers, %s layer-2 chunks", table, grid.layer_count, grid.count(2))
+
+        finished: queue.SimpleQueue[str] = queue.SimpleQueue()
+        in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
+        last_save = time.monotonic()
+        while True:
+            while len(in_flight) < window and (batch := scheduler.next_batch()):
+                future = run_chunk_batch.submit(batch, grid, work, config, table)
+                in_flight[batch.segment] = (batch, future)
+                future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
+            if not in_flight:
+                break
+            batch, future = in_flight.pop(finished.get())
+            newly_done = state.absorb(batch_records(batch, future))
+            state.mark_absorbed(Path(batch.segment))
+            scheduler.absorb(batch, newly_done)
+            if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
+                state.save()
+                last_save = time.monotonic()
+            progress.update()
+
+        state.save()
+        progress.update(force=True)
+        publish_report(table, state, directory)
+    for line in status_lines(state):
+        logger.info(line.replace("\t", " "))
+    if state.failures:
+        logger.warning(
+            "%d chunks failed; `sluice chunkedgraph requeue %s`", len(state.failures), table
+        )
+    return {layer: [state.done_count[layer], grid.count(layer)] for layer in grid.layers}
+
+
+def task_runner(workers: int, dask_address: str | None, dask_workers: int | None) -> TaskRunner:
+    """Local worker processes by default; a Dask cluster (existing or new) on request."""
+    if dask_address or dask_workers:
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
+    return ProcessPoolTaskRunner(max_workers=workers)
+
+
+def run_ingest(
+    table: str,
+    dataset: str,
+    *,
+    test: bool = False,
+    work: ChunkWork | None = None,
+    workers: int = 2,
+    dask_address: str | None = None,
+    dask_workers: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    requeue: bool = False,
+) -> dict[int, list[int]]:
+    """Run the flow on the chosen task runner (the CLI's entry point)."""
+    runner = task_runner(workers, dask_address, dask_workers)
+    return chunkedgraph_ingest.with_options(task_runner=runner)(
+        table=table,
+        dataset=dataset,
+        test=test,
+        work=work or ChunkWork(),
+        batch_size=batch_size,
+        window=2 * (dask_workers or workers),
+        requeue=requeue,
+    )

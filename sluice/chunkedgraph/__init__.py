@@ -1,0 +1,1 @@
+"""ChunkedGraph ingest tracking: PyChunkedGraph's chunk hierarchy, a compact durable tracker."""
