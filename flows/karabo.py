@@ -1,0 +1,213 @@
+"""Karabo SKA-MID AA* simulation and ingest (replaces the SRCNet Karabo Job, CronJob and checks).
+
+Data path: settings -> estimate (refused if too big) -> simulation job ->
+stage products + ``.meta`` atomically -> verify the ingestor's verdict -> clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from sluice.backends.factory import BackendKind, create_backend
+from sluice.errors import SluiceInputError
+from sluice.karabo import standin_ingestor
+from sluice.karabo.areas import open_area
+from sluice.karabo.ingest import Fate, fate, targets
+from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_names
+from sluice.ledger import open_ledger
+from sluice.quantity import parse_memory
+from sluice.server import sluice_home
+from tasks.karabo import (
+    clean_up,
+    estimate_resources,
+    simulate,
+    simulation_job,
+    stage_products,
+    verify_ingest,
+)
+
+DEFAULT_IMAGE = "ghcr.io/i4ds/karabo-pipeline:latest"
+
+
+class Ingestor(StrEnum):
+    """Who processes the staging area."""
+
+    STANDIN = "standin"
+    EXTERNAL = "external"
+
+
+@flow(name="karabo-simulation")
+def karabo_simulation(
+    sky_model: SkyModel = SkyModel.MIGHTEE_L1,
+    phase_center_ra_deg: float = 150.12,
+    phase_center_dec_deg: float = 2.21,
+    start_freq_hz: float = 1.304e9,
+    end_freq_hz: float = 1.375e9,
+    freq_inc_hz: float = 17750000.0,
+    obs_length_hours: float = 4.0,
+    num_time_stamps: int = 24,
+    start_date_and_time: datetime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC),
+    imaging_npixel: int = 2024,
+    imaging_cellsize: float | None = None,
+    rucio_namespace: str = "testing",
+    rucio_lifetime: int = 31536000,
+    ivoid_authority: str = "test.skao",
+    ivoid_path: str = "/~",
+    obs_collection: str = "SKAO/SKAMID",
+    obs_id: str | None = None,
+    file_prefix: str | None = None,
+    products: list[Product] = [Product.DIRTY, Product.CLEANED],  # noqa: B006 (UI default)
+    staging: str | None = None,
+    processed: str | None = None,
+    failed: str | None = None,
+    ingestor: Ingestor = Ingestor.STANDIN,
+    verify_timeout_seconds: float = 600.0,
+    scratch_dir: str | None = None,
+    scratch_volume: str | None = None,
+    backend: BackendKind = BackendKind.LOCAL,
+    namespace: str | None = None,
+    image: str = DEFAULT_IMAGE,
+    min_memory: str = "256Mi",
+    cpu: float | None = None,
+    simulation_timeout_seconds: float | None = None,
+    report_dir: str = "reports/karabo",
+) -> dict[str, str]:
+    """Simulate SKA-MID AA* data with Karabo and hand the products to the SRCNet ingestor.
+
+    Args:
+        sky_model: Sky model to observe (SKY_MODEL).
+        phase_center_ra_deg: Phase centre right ascension in degrees (PHASE_CENTER_RA_DEG).
+        phase_center_dec_deg: Phase centre declination in degrees (PHASE_CENTER_DEC_DEG).
+        start_freq_hz: First channel frequency in Hz (START_FREQ_HZ).
+        end_freq_hz: End of the band in Hz, above the start (END_FREQ_HZ).
+        freq_inc_hz: Channel width in Hz; channels = floor((end - start) / increment) (FREQ_INC_HZ).
+        obs_length_hours: Observation length in hours (OBS_LENGTH_HOURS).
+        num_time_stamps: Number of time stamps (NUM_TIME_STAMPS).
+        start_date_and_time: Observation start, UTC (START_DATE_AND_TIME).
+        imaging_npixel: Image side in pixels (IMAGING_NPIXEL).
+        imaging_cellsize: Image cell size in radians; empty = field of view / npixel.
+        rucio_namespace: Rucio scope the products are registered in (RUCIO_NAMESPACE).
+        rucio_lifetime: Rucio replica lifetime in seconds (RUCIO_LIFETIME).
+        ivoid_authority: IVOA identifier authority for obs_publisher_did (IVOID_AUTHORITY).
+        ivoid_path: IVOA identifier path for obs_publisher_did (IVOID_PATH).
+        obs_collection: ObsCore obs_collection (OBS_COLLECTION).
+        obs_id: ObsCore obs_id (OBS_ID); empty = derived from the run's scheduled start time.
+        file_prefix: Prefix of every product file (FILE_PREFIX); empty = derived like obs_id.
+        products: Products to ingest: dirty, cleaned, visibility (cleaned builds dirty too).
+        staging: Ingestor staging area (path or s3://bucket/prefix); empty = under SLUICE_HOME.
+        processed: Ingestor processed area (path or s3://...); empty = beside the default staging.
+        failed: Ingestor failed-processing area (path or s3://...); empty = beside staging.
+        ingestor: standin = this flow runs Sluice's stand-in ingestor; external = a real one runs.
+        verify_timeout_seconds: How long to wait for the ingestor to handle every product.
+        scratch_dir: Directory for the simulation's temporary data (the temporary volume).
+        scratch_volume: Size of the temporary volume (e.g. 2Ti); empty = its free space.
+        backend: Where the simulation job runs: local (stand-in simulation) or kubernetes.
+        namespace: Kubernetes namespace for the simulation job.
+        image: Karabo container image (kubernetes backend).
+        min_memory: Smallest memory request, whatever the estimate (e.g. 64Gi on clusters).
+        cpu: CPU cores requested = limit for the simulation job.
+        simulation_timeout_seconds: Give up on the simulation job after this long.
+        report_dir: Directory for the estimate and ingest reports (JSON files).
+    """
+    log = get_run_logger()
+    if obs_id is None or file_prefix is None:
+        derived_id, derived_prefix = hourly_names(
+            flow_run.scheduled_start_time or datetime.now(UTC)
+        )
+        obs_id = obs_id or derived_id
+        file_prefix = derived_prefix if file_prefix is None else file_prefix
+    settings = KaraboSettings.parse(
+        sky_model=sky_model,
+        phase_center_ra_deg=phase_center_ra_deg,
+        phase_center_dec_deg=phase_center_dec_deg,
+        start_freq_hz=start_freq_hz,
+        end_freq_hz=end_freq_hz,
+        freq_inc_hz=freq_inc_hz,
+        obs_length_hours=obs_length_hours,
+        num_time_stamps=num_time_stamps,
+        start_date_and_time=start_date_and_time,
+        imaging_npixel=imaging_npixel,
+        imaging_cellsize=imaging_cellsize,
+        rucio_namespace=rucio_namespace,
+        rucio_lifetime=rucio_lifetime,
+        ivoid_authority=ivoid_authority,
+        ivoid_path=ivoid_path,
+        obs_collection=obs_collection,
+        obs_id=obs_id,
+        file_prefix=file_prefix,
+        products=tuple(products),
+    )
+    areas = default_areas(staging, processed, failed)
+    staging_area, processed_area, failed_area = (open_area(u) for u in areas)
+    staging_area.check(what="staging", writable=True)
+    processed_area.check(what="processed", writable=False)
+    failed_area.check(what="failed", writable=False)
+    scratch = Path(scratch_dir) if scratch_dir else sluice_home() / "karabo" / "scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    volume = parse_memory(scratch_volume, what="scratch_volume") if scratch_volume else None
+    found = estimate_resources(
+        settings,
+        volume or free_bytes(scratch),
+        parse_memory(min_memory, what="min_memory"),
+        Path(report_dir),
+    )
+
+    items = targets(settings)
+    todo = [i for i in items if fate(i, processed_area, failed_area) is not Fate.PROCESSED]
+    workdir = scratch / settings.obs_id
+    if todo:
+        job = simulation_job(
+            settings, found, workdir, BackendKind(backend), image, cpu, simulation_timeout_seconds
+        )
+        runner = create_backend(backend, namespace=namespace)
+        ledger = open_ledger()
+        try:
+            simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
+        finally:
+            runner.close()
+            ledger.close()
+        for item in todo:
+            failed_area.remove(item.meta_rel)
+            failed_area.remove(item.rel)
+        stage_products(settings, workdir, staging_area, todo)
+    else:
+        log.info("every product of %s is already ingested; nothing to simulate", settings.obs_id)
+    watch = (
+        standin_ingestor.running(*areas)
+        if ingestor is Ingestor.STANDIN
+        else contextlib.nullcontext()
+    )
+    with watch:
+        fates = verify_ingest(
+            items, processed_area, failed_area, verify_timeout_seconds, Path(report_dir), obs_id
+        )
+    clean_up(staging_area, items, workdir)
+    return {rel: f.value for rel, f in fates.items()}
+
+
+def default_areas(
+    staging: str | None, processed: str | None, failed: str | None
+) -> tuple[str, str, str]:
+    """The given areas, or the embedded default's under ``SLUICE_HOME/karabo/ingest``."""
+    if staging is None:
+        root = sluice_home() / "karabo" / "ingest"
+        for name in ("staging", "processed", "failed_processing"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        staging = str(root / "staging")
+        processed = processed or str(root / "processed")
+        failed = failed or str(root / "failed_processing")
+    if processed is None or failed is None:
+        raise SluiceInputError("processed/failed: give both ingestor areas when staging is given")
+    return staging, processed, failed
+
+
+def free_bytes(path: Path) -> int:
+    """Free space of the filesystem holding ``path``."""
+    return shutil.disk_usage(path).free

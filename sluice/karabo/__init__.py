@@ -1,0 +1,1 @@
+"""Karabo SKA-MID AA* simulation and ingest: settings, estimate, metadata, staging."""

@@ -1,0 +1,148 @@
+"""Steps of the Karabo flow: estimate, simulate on a backend, stage, verify, clean."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from sluice.backends.base import Backend
+from sluice.backends.factory import BackendKind
+from sluice.execute import Planned, run_jobs
+from sluice.jobs import JobResult, JobSpec, Outcome
+from sluice.karabo.areas import Area
+from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
+from sluice.karabo.ingest import Fate, Staged, clean_staging, stage, wait_for_ingestor
+from sluice.karabo.settings import KaraboSettings
+from sluice.ledger.base import Ledger
+
+REPO = Path(__file__).resolve().parents[1]
+STANDIN_SIMULATION = REPO / "examples" / "karabo" / "standin_simulation.py"
+JOB_TEMPLATE = REPO / "infra" / "kubernetes" / "karabo" / "job-template.yaml"
+WORKLOAD = "karabo-ska-mid-aastar"
+
+
+class IngestFailed(RuntimeError):
+    """The ingestor failed some products, or did not handle them in time."""
+
+
+@task(cache_policy=NO_CACHE)
+def estimate_resources(
+    settings: KaraboSettings, volume_bytes: int, min_memory_bytes: int, report_dir: Path
+) -> Estimate:
+    """Estimate product sizes, publish them, and refuse a run that cannot fit the volume."""
+    found = estimate(settings, min_memory_bytes=min_memory_bytes)
+    rows = [
+        *found.rows(),
+        {"quantity": "temporary volume available", "value": f"{volume_bytes:,} B"},
+    ]
+    create_table_artifact(
+        key="karabo-estimate", table=rows, description=f"Karabo resource estimate {settings.obs_id}"
+    )
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / f"{settings.obs_id}-estimate.json").write_text(
+        json.dumps({**found.model_dump(), "volume_bytes": volume_bytes}, indent=2) + "\n"
+    )
+    refuse_if_too_big(found, volume_bytes)
+    return found
+
+
+def job_name(settings: KaraboSettings) -> str:
+    """A DNS-1123 name unique per OBS_ID (so a rerun of the same slot finds its own job)."""
+    slug = "".join(c if c.isalnum() else "-" for c in settings.obs_id.lower()).strip("-")
+    return f"karabo-{slug}"[:63].rstrip("-")
+
+
+def simulation_job(
+    settings: KaraboSettings,
+    found: Estimate,
+    workdir: Path,
+    backend: BackendKind,
+    image: str,
+    cpu: float | None,
+    timeout_seconds: float | None,
+) -> JobSpec:
+    """The simulation as one job: the Karabo image on clusters, the stand-in locally."""
+    env = {**settings.as_env(out_dir=str(workdir)), "TMPDIR": str(workdir / ".tmp")}
+    common: dict[str, Any] = {
+        "name": job_name(settings),
+        "env": env,
+        "memory_bytes": found.memory_bytes,
+        "cpu": cpu,
+        "timeout_seconds": timeout_seconds,
+        "labels": {"sluice/workload": WORKLOAD},
+        "annotations": {"sluice/obs-id": settings.obs_id},
+    }
+    if backend is BackendKind.LOCAL:
+        command = [sys.executable, str(STANDIN_SIMULATION), *settings.product_flags()]
+        return JobSpec(command=command, workdir=str(workdir), **common)
+    template = yaml.safe_load(JOB_TEMPLATE.read_text())
+    command = ["python", "-m", "karabo.workflows.SRCNet_SKA-MID_AAstar", *settings.product_flags()]
+    return JobSpec(command=command, image=image, template=template, **common)
+
+
+@task(cache_policy=NO_CACHE)
+def simulate(backend: Backend, ledger: Ledger, run: str, job: JobSpec, workdir: Path) -> JobResult:
+    """Run the simulation job (recorded in the ledger) and fail the step unless it succeeded."""
+    (workdir / ".tmp").mkdir(parents=True, exist_ok=True)
+    result = run_jobs(
+        backend, ledger, run, WORKLOAD, [Planned(item="simulation", job=job)], replace=True
+    )["simulation"]
+    if result.outcome is not Outcome.SUCCEEDED:
+        tail = backend.logs(job.name)[-2000:]
+        raise RuntimeError(f"simulation job {job.name} ended {result.reason}:\n{tail}")
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def stage_products(
+    settings: KaraboSettings, workdir: Path, staging: Area, items: list[Staged]
+) -> None:
+    """Hand each product and then its ``.meta`` to the ingestor's staging area."""
+    stage(settings, workdir, staging, items)
+    get_run_logger().info("staged %s in %s", [i.rel for i in items], staging.url)
+
+
+@task(cache_policy=NO_CACHE)
+def verify_ingest(
+    items: list[Staged],
+    processed: Area,
+    failed: Area,
+    timeout: float,
+    report_dir: Path,
+    obs_id: str,
+) -> dict[str, Fate]:
+    """Wait for the ingestor's verdict on every product; failures fail the run."""
+    fates = wait_for_ingestor(items, processed, failed, timeout=timeout)
+    rows = [{"product": i.rel, "fate": fates[i].value} for i in items]
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / f"{obs_id}-ingest.json").write_text(json.dumps(rows, indent=2) + "\n")
+    create_table_artifact(key="karabo-ingest", table=rows, description=f"Ingest of {obs_id}")
+    bad = [row for row in rows if row["fate"] != Fate.PROCESSED]
+    if bad:
+        lines = "\n".join(f"| `{r['product']}` | {r['fate']} |" for r in bad)
+        create_markdown_artifact(
+            key="karabo-ingest-failures",
+            markdown=f"# Products not ingested ({obs_id})\n\n"
+            f"| product | fate |\n|---|---|\n{lines}\n",
+            description=f"Products the ingestor failed or did not handle ({obs_id})",
+        )
+        raise IngestFailed(
+            f"{len(bad)} of {len(rows)} product(s) not ingested: "
+            + ", ".join(f"{r['product']} ({r['fate']})" for r in bad)
+        )
+    return {row["product"]: Fate(row["fate"]) for row in rows}
+
+
+@task(cache_policy=NO_CACHE)
+def clean_up(staging: Area, items: list[Staged], workdir: Path) -> None:
+    """Empty what this run left in staging and delete its temporary data."""
+    clean_staging(staging, items)
+    shutil.rmtree(workdir, ignore_errors=True)
