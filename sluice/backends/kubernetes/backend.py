@@ -1,0 +1,273 @@
+"""``KubernetesBackend``: the ``Backend`` protocol on Kubernetes Jobs, watched not polled.
+
+Modes:
+
+- ``per-index``: one Job per ``JobSpec`` (the seed's orchestrator).
+- ``indexed``: the specs of one ``submit`` call are grouped (see
+  ``sluice.backends.kubernetes.indexed``) into one Indexed Job per group; results
+  are still one ``JobResult`` per spec name.
+
+Every Job (and its pods) of one ``submit`` call carries the label
+``sluice/chunk=<digest of the call's names>``; ``wait`` opens ONE list+watch
+over the chunks of the names it waits for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kubernetes.client.exceptions import ApiException
+
+from sluice.backends.kubernetes.classify import completion_index, latest_pod
+from sluice.backends.kubernetes.client import ClusterAccess, KubeClient
+from sluice.backends.kubernetes.indexed import group, indexed_manifest, indexed_name, items_of
+from sluice.backends.kubernetes.jobs import CHUNK_LABEL, JobPlacer, Placed, chunk_selector
+from sluice.backends.kubernetes.manifests import job_manifest
+from sluice.backends.kubernetes.tracking import Tracker
+from sluice.backends.kubernetes.watch import LISTED, JobWatch
+from sluice.errors import SluiceInputError
+from sluice.jobs import JobResult, JobSpec, Outcome
+
+Obj = dict[str, Any]
+Mode = Literal["per-index", "indexed"]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one spec runs: a Job, and its completion index there (0 for per-index)."""
+
+    job_name: str
+    index: int
+    uid: str | None
+    chunk: str | None
+    indexed: bool
+    dry_run: bool = False
+
+
+class KubernetesBackend:
+    """Runs ``JobSpec``s as Kubernetes Jobs in one namespace.
+
+    Args:
+        namespace: Namespace of the Jobs (default ``default``).
+        mode: ``per-index`` (one Job per spec) or ``indexed`` (one Indexed Job per group).
+        access: Cluster connection (kubeconfig, context, in-cluster); default: auto.
+        dry_run: ``server`` (or True) sends the creates with ``dryRun=All``: nothing is stored.
+        parallelism: Pods at once per Indexed Job (default: the template's, else all).
+        workers: Concurrent create/delete requests.
+    """
+
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        namespace: str | None = None,
+        *,
+        mode: Mode = "per-index",
+        access: ClusterAccess | None = None,
+        dry_run: bool | Literal["none", "server"] = False,
+        parallelism: int | None = None,
+        workers: int = 8,
+    ) -> None:
+        if mode not in ("per-index", "indexed"):
+            raise SluiceInputError(f"--mode {mode!r}: expected per-index or indexed")
+        if dry_run not in (True, False, "none", "server"):
+            raise SluiceInputError(f"--dry-run {dry_run!r}: the backend takes none or server")
+        self.mode = mode
+        self.dry_run = dry_run in (True, "server")
+        self.parallelism = parallelism
+        self.kube = KubeClient(access or ClusterAccess(), namespace or "default")
+        self.placer = JobPlacer(self.kube, dry_run=self.dry_run, workers=workers)
+        self._placements: dict[str, Placement] = {}
+        self._ended: set[str] = set()
+        self._checked = False
+
+    @property
+    def namespace(self) -> str:
+        return self.kube.namespace
+
+    def preflight(self) -> None:
+        """Check reachability, credentials and read permissions; ``BackendUnavailable`` if not."""
+        self.kube.preflight()
+        self._checked = True
+
+    # -- submit ---------------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
+        if not jobs:
+            return []
+        if not self._checked:
+            self.preflight()
+        names = [job.name for job in jobs]
+        chunk = hashlib.sha1("\n".join(sorted(names)).encode()).hexdigest()[:12]
+        labels = {CHUNK_LABEL: chunk}
+        if self.mode == "per-index":
+            manifests = [job_manifest(job, labels=labels) for job in jobs]
+            members = [[job.name] for job in jobs]
+        else:
+            groups = group(list(jobs))
+            manifests = [
+                indexed_manifest(indexed_name(g), g, parallelism=self.parallelism, labels=labels)
+                for g in groups
+            ]
+            members = [[job.name for job in g] for g in groups]
+        for placed, items in zip(
+            self.placer.place(manifests, replace=replace), members, strict=True
+        ):
+            self._record(placed, items)
+        return names
+
+    def _record(self, placed: Placed, items: list[str]) -> None:
+        indexed = self.mode == "indexed"
+        if indexed and placed.adopted and placed.job is not None:
+            items = items_of(placed.job) or items
+        for index, item in enumerate(items):
+            self._ended.discard(item)
+            self._placements[item] = Placement(
+                job_name=placed.name,
+                index=index,
+                uid=placed.uid,
+                chunk=placed.chunk,
+                indexed=indexed,
+                dry_run=self.dry_run,
+            )
+
+    # -- wait -----------------------------------------------------------------------------
+
+    def wait(self, names: Iterable[str], *, timeout: float | None = None) -> Iterator[JobResult]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        trackers: dict[str, Tracker] = {}
+        for name in dict.fromkeys(names):
+            placement = self._placements.get(name) or self._find(name)
+            if placement is None:
+                yield self._end(JobResult(name=name, outcome=Outcome.LOST, message="no such Job"))
+            elif placement.dry_run:
+                yield self._end(
+                    JobResult(
+                        name=name,
+                        outcome=Outcome.CANCELLED,
+                        message="dry run (server): validated by the API server, nothing stored",
+                    )
+                )
+            else:
+                tracker = trackers.get(placement.job_name)
+                if tracker is None:
+                    tracker = trackers[placement.job_name] = Tracker(
+                        placement.job_name, {}, placement.uid, placement.indexed
+                    )
+                tracker.items[placement.index] = tracker.pending[placement.index] = name
+        if not trackers:
+            return
+        chunks = {self._placements[n].chunk for t in trackers.values() for n in t.items.values()}
+        watch = JobWatch(self.kube, chunk_selector(chunks))
+        for kind, payload in watch.events(deadline):
+            if kind == LISTED:
+                listed = {job["metadata"]["name"]: job for job in payload}
+                for tracker in list(trackers.values()):
+                    job = listed.get(tracker.job_name)
+                    if job is None or not tracker.owns(job):
+                        results = tracker.vanished("not found")
+                    else:
+                        results = tracker.update(job, self._pods)
+                    yield from map(self._end, results)
+            else:
+                tracker = trackers.get(payload["metadata"]["name"])
+                if tracker is None or not tracker.owns(payload):
+                    continue
+                if kind == "DELETED":
+                    results = tracker.vanished("was deleted before it finished")
+                else:
+                    results = tracker.update(payload, self._pods)
+                yield from map(self._end, results)
+            trackers = {name: t for name, t in trackers.items() if not t.done}
+            if not trackers:
+                return
+        self.placer.remove(list(trackers))
+        for tracker in trackers.values():
+            yield from map(self._end, tracker.expire(timeout))
+
+    def _end(self, result: JobResult) -> JobResult:
+        self._ended.add(result.name)
+        return result
+
+    def _find(self, name: str) -> Placement | None:
+        """A per-index Job this backend did not submit (another process did): adopt it."""
+        if self.mode == "indexed":
+            return None
+        try:
+            job = self.kube.call_json(
+                "get", "jobs.batch", self.kube.batch.read_namespaced_job, name, self.namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        self._record(Placed(name, job, adopted=True), [name])
+        return self._placements[name]
+
+    def _pods(self, job: Obj) -> list[Obj]:
+        """The pods of one Job, by its selector (one request)."""
+        match = ((job.get("spec") or {}).get("selector") or {}).get("matchLabels") or {
+            "job-name": job["metadata"]["name"]
+        }
+        listing = self.kube.call_json(
+            "list",
+            "pods",
+            self.kube.core.list_namespaced_pod,
+            self.namespace,
+            label_selector=",".join(f"{k}={v}" for k, v in match.items()),
+        )
+        return listing.get("items") or []
+
+    # -- logs, delete, close ---------------------------------------------------------------
+
+    def logs(self, name: str) -> str:
+        placement = self._placements.get(name) or self._find(name)
+        if placement is None or placement.dry_run:
+            return ""
+        job = {"metadata": {"name": placement.job_name}, "spec": {}}
+        if placement.uid:
+            job["spec"]["selector"] = {
+                "matchLabels": {"batch.kubernetes.io/controller-uid": placement.uid}
+            }
+        pods = self._pods(job)
+        if placement.indexed:
+            pods = [p for p in pods if completion_index(p) == placement.index]
+        if not pods:
+            return ""
+        pod = latest_pod(pods)
+        try:
+            response = self.kube.call(
+                "get",
+                "pods/log",
+                self.kube.core.read_namespaced_pod_log,
+                pod["metadata"]["name"],
+                self.namespace,
+                _preload_content=False,
+            )
+            try:
+                return response.data.decode("utf-8", errors="replace")
+            finally:
+                response.release_conn()
+        except ApiException as exc:
+            if exc.status in (400, 404):  # container not started yet, or pod gone
+                return ""
+            raise
+
+    def delete(self, names: Iterable[str]) -> None:
+        wanted = set(names)
+        doomed: list[str] = []
+        for job_name in {p.job_name for n, p in self._placements.items() if n in wanted}:
+            items = [n for n, p in self._placements.items() if p.job_name == job_name]
+            if all(n in wanted or n in self._ended for n in items):
+                doomed.append(job_name)
+        if self.mode == "per-index":
+            doomed += [n for n in wanted if n not in self._placements]
+        if doomed:
+            self.placer.remove(sorted(set(doomed)))
+
+    def close(self) -> None:
+        self.kube.close()

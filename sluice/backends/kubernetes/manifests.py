@@ -1,0 +1,136 @@
+"""Job manifests from a ``JobSpec``: the seed's cloning rules, as data in, data out.
+
+``job.template`` is the full Job manifest to clone (from ``--template-path`` or a
+live Job fetched with ``--source-job``); without one a minimal Job is built
+from the spec. What is kept from the template: everything except server-owned
+fields (status, uid, resourceVersion, selector, the controller's labels). The
+first container's ``command``/``args`` stay when the template has a command;
+``job.command`` is used only when it has none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.jobs import JobSpec
+from sluice.quantity import format_memory
+
+Manifest = dict[str, Any]
+
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "ownerReferences",
+    "finalizers",
+)
+CONTROLLER_LABELS = ("controller-uid", "job-name")
+CONTROLLER_LABEL_PREFIX = "batch.kubernetes.io/"
+DEFAULT_IMAGE = "python:3.11-slim"
+
+
+def _clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (much faster than ``copy.deepcopy``)."""
+    if isinstance(value, dict):
+        return {key: _clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clone(item) for item in value]
+    return value
+
+
+def _user_labels(labels: dict[str, str] | None) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in (labels or {}).items()
+        if key not in CONTROLLER_LABELS and not key.startswith(CONTROLLER_LABEL_PREFIX)
+    }
+
+
+def clean_template(template: Manifest | None) -> Manifest:
+    """A copy of a Job manifest with every server-owned field stripped."""
+    job = _clone(template) if template else {}
+    job["apiVersion"], job["kind"] = "batch/v1", "Job"
+    job.pop("status", None)
+    meta = job.setdefault("metadata", {})
+    for key in SERVER_METADATA:
+        meta.pop(key, None)
+    meta.pop("namespace", None)
+    meta.pop("generateName", None)
+    annotations = meta.get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    meta["labels"] = _user_labels(meta.get("labels"))
+    spec = job.setdefault("spec", {})
+    spec.pop("selector", None)
+    spec.pop("manualSelector", None)
+    pod = spec.setdefault("template", {})
+    pod_meta = pod.setdefault("metadata", {})
+    pod_meta["labels"] = _user_labels(pod_meta.get("labels"))
+    pod_spec = pod.setdefault("spec", {})
+    pod_spec.setdefault("restartPolicy", "Never")
+    if not pod_spec.get("containers"):
+        pod_spec["containers"] = [{"name": "main", "image": DEFAULT_IMAGE}]
+    return job
+
+
+def first_container(job: Manifest) -> dict[str, Any]:
+    return job["spec"]["template"]["spec"]["containers"][0]
+
+
+def set_env(container: dict[str, Any], env: dict[str, str]) -> None:
+    """Set ``env`` on a container, replacing same-name entries (their ``valueFrom`` goes)."""
+    kept = [e for e in container.get("env") or [] if e.get("name") not in env]
+    container["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
+
+
+def set_resources(container: dict[str, Any], memory_bytes: int | None, cpu: float | None) -> None:
+    """Requests = limits for memory (and CPU when given), as the seed does."""
+    resources = container.setdefault("resources", {})
+    for kind in ("requests", "limits"):
+        section = resources.get(kind) or {}
+        if memory_bytes is not None:
+            section["memory"] = format_memory(memory_bytes)
+        if cpu is not None:
+            section["cpu"] = f"{cpu:g}"
+        resources[kind] = section
+
+
+def apply_spec(job: Manifest, spec: JobSpec, *, env: dict[str, str]) -> None:
+    """Everything one ``JobSpec`` sets on a cleaned manifest, except name and Job counts."""
+    meta = job["metadata"]
+    meta["labels"].update(spec.labels)
+    meta["annotations"] = {**(meta.get("annotations") or {}), **spec.annotations}
+    pod = job["spec"]["template"]
+    pod["metadata"]["labels"].update(spec.labels)
+    container = first_container(job)
+    if not container.get("command"):
+        container["command"] = list(spec.command)
+        container.pop("args", None)
+    if spec.image:
+        container["image"] = spec.image
+    if spec.workdir:
+        container["workingDir"] = spec.workdir
+    set_env(container, env)
+    set_resources(container, spec.memory_bytes, spec.cpu)
+    job["spec"]["backoffLimit"] = spec.backoff_limit
+    if spec.timeout_seconds:
+        job["spec"]["activeDeadlineSeconds"] = max(1, int(spec.timeout_seconds))
+
+
+def job_manifest(spec: JobSpec, *, labels: dict[str, str] | None = None) -> Manifest:
+    """The per-index Job for ``spec``: one pod, ``parallelism``/``completions`` 1.
+
+    ``labels`` are extra labels for the Job and its pods (the backend's own).
+    ``ttlSecondsAfterFinished`` comes from the template (absent = kept forever).
+    """
+    job = clean_template(spec.template)
+    job["metadata"]["name"] = spec.name
+    apply_spec(job, spec, env=dict(spec.env))
+    for target in (job["metadata"], job["spec"]["template"]["metadata"]):
+        target["labels"].update(labels or {})
+    job["spec"]["parallelism"] = 1
+    job["spec"]["completions"] = 1
+    return job

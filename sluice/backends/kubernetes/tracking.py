@@ -1,0 +1,109 @@
+"""Turn Job events into per-item results: one tracker per Kubernetes Job.
+
+A per-index Job carries one item; an Indexed Job carries one item per
+completion index. Trackers only read what the watch delivers, plus the pods of
+a Job when something failed (one pods list per failure event, never a poll).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sluice.backends.kubernetes.classify import (
+    classify_pod,
+    completion_index,
+    latest_pod,
+    parse_indexes,
+    succeeded,
+    terminal_condition,
+    timed_out,
+)
+from sluice.jobs import JobResult, Outcome
+
+Obj = dict[str, Any]
+PodLister = Callable[[Obj], list[Obj]]
+
+
+class Tracker:
+    """The items of one Kubernetes Job that the caller still waits for."""
+
+    def __init__(self, job_name: str, items: dict[int, str], uid: str | None, indexed: bool):
+        self.job_name = job_name
+        self.items = items  # completion index (0 for a per-index Job) -> item (spec name)
+        self.uid = uid
+        self.indexed = indexed
+        self.pending = dict(items)
+
+    @property
+    def done(self) -> bool:
+        return not self.pending
+
+    def owns(self, job: Obj) -> bool:
+        """Whether an event's Job is ours (not an older Job of the same name)."""
+        return self.uid is None or job["metadata"].get("uid") == self.uid
+
+    def update(self, job: Obj, pods: PodLister) -> list[JobResult]:
+        """Results for items that ended, as of this version of the Job."""
+        if self.uid is None:
+            self.uid = job["metadata"].get("uid")
+        ended = terminal_condition(job)
+        if not self.indexed:
+            if ended is None:
+                return []
+            kind, reason = ended
+            if kind == "Complete":
+                return self._report([succeeded(self.pending[0], job)])
+            if reason == "DeadlineExceeded":
+                return self._report([timed_out(self.pending[0], job, reason)])
+            return self._report([classify_pod(self.pending[0], latest_pod(pods(job)))])
+        status = job.get("status") or {}
+        completed = parse_indexes(status.get("completedIndexes"))
+        failed = parse_indexes(status.get("failedIndexes")) - completed
+        results = [succeeded(self.pending[i], job) for i in sorted(completed) if i in self.pending]
+        to_classify = [i for i in sorted(failed) if i in self.pending]
+        if ended is not None:
+            rest = [i for i in self.pending if i not in completed and i not in failed]
+            kind, reason = ended
+            if kind == "Complete":
+                results += [succeeded(self.pending[i], job) for i in rest]
+            elif reason == "DeadlineExceeded":
+                results += [timed_out(self.pending[i], job, reason) for i in rest]
+            else:
+                to_classify += rest
+        if to_classify:
+            by_index: dict[int | None, list[Obj]] = {}
+            for pod in pods(job):
+                by_index.setdefault(completion_index(pod), []).append(pod)
+            results += [
+                classify_pod(self.pending[i], latest_pod(by_index.get(i, []))) for i in to_classify
+            ]
+        return self._report(results)
+
+    def vanished(self, why: str) -> list[JobResult]:
+        """The Job is gone before every item ended: the rest are lost."""
+        return self._report(
+            [
+                JobResult(name=name, outcome=Outcome.LOST, message=f"Job {self.job_name} {why}")
+                for name in self.pending.values()
+            ]
+        )
+
+    def expire(self, seconds: float | None) -> list[JobResult]:
+        """The wait timed out: the rest time out."""
+        return self._report(
+            [
+                JobResult(
+                    name=name,
+                    outcome=Outcome.TIMEOUT,
+                    message=f"still running after the wait timeout of {seconds:g} s",
+                )
+                for name in self.pending.values()
+            ]
+        )
+
+    def _report(self, results: list[JobResult]) -> list[JobResult]:
+        index_of = {name: i for i, name in self.pending.items()}
+        for result in results:
+            self.pending.pop(index_of[result.name], None)
+        return results
