@@ -8,22 +8,21 @@ so a later orchestrator can tell which ones a dead predecessor left behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from sluice.backends.watchdog import kill_cgroup, remove_cgroup
+
 log = logging.getLogger(__name__)
 
 PREFIX = "sluice-"
 _OWNER = re.compile(rf"^{PREFIX}(\d+)-")
-_RMDIR_ATTEMPTS = 50
 
 
 class CgroupUnavailable(RuntimeError):
@@ -56,33 +55,12 @@ class MemoryCgroup:
 
     def kill(self) -> None:
         """SIGKILL every process in the cgroup (including ones that left the job's group)."""
-        if self.version == 2 and (self.path / "cgroup.kill").exists():
-            with contextlib.suppress(OSError):
-                (self.path / "cgroup.kill").write_text("1")
-            return
-        for _ in range(10):
-            pids = _pids(self.procs_file)
-            if not pids:
-                return
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        kill_cgroup(self.path)
 
     def remove(self) -> bool:
         """Kill what is left and remove the cgroup; False if it is still busy."""
-        for attempt in range(_RMDIR_ATTEMPTS):
-            self.kill()
-            try:
-                self.path.rmdir()
-                return True
-            except FileNotFoundError:
-                return True
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    log.debug("cannot remove %s: %s", self.path, exc)
-                    return False
-            # Killed processes leave the cgroup once the kernel finishes tearing them down.
-            time.sleep(0.001 * (attempt + 1))
+        if remove_cgroup(self.path):
+            return True
         log.warning("memory cgroup %s still busy; the next start will remove it", self.path)
         return False
 
@@ -214,13 +192,6 @@ def _keyed(path: Path) -> dict[str, int]:
             with contextlib.suppress(ValueError):
                 values[key] = int(value)
     return values
-
-
-def _pids(procs_file: Path) -> list[int]:
-    try:
-        return [int(pid) for pid in procs_file.read_text().split()]
-    except OSError:
-        return []
 
 
 def _alive(pid: int) -> bool:

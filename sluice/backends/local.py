@@ -8,17 +8,22 @@ made, ``RLIMIT_AS`` bounds the job instead (see ``docs/local-backend.md``).
 Processes are started by a fixed pool of ``parallelism`` worker threads (the
 parallelism bound), each through a tiny wrapper::
 
-    setpriv --pdeathsig KILL -- /bin/sh -c 'echo $$ > "$0" || exit 125; exec "$@"' \
-        <cgroup.procs> <command...>
+    setpriv --pdeathsig KILL -- /bin/sh -c <_WRAPPER> sluice-job \
+        <orchestrator pid> <cgroup.procs | -> <RLIMIT_AS KiB | -> <command...>
 
-so the job is inside its cgroup before it execs, and dies with its worker
-thread (the whole orchestrator) even on SIGKILL. Workers watch their process
-through a pidfd with the job's deadline as poll timeout: no per-job polling.
+so the job is inside its cgroup (or under its rlimit) before it execs, and
+dies with its worker thread even if the orchestrator is SIGKILLed (the wrapper
+exits if the orchestrator died before the death signal was armed). A watchdog
+child (``sluice.backends.watchdog``) kills what is left, grandchildren
+included, when the orchestrator's end of its pipe closes. Workers watch their
+process through a pidfd with the job's deadline as poll timeout: no per-job
+polling.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -26,6 +31,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -35,7 +41,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sluice.backends import watchdog
 from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
+from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.server import sluice_home
 
@@ -43,8 +51,12 @@ log = logging.getLogger(__name__)
 
 CGROUPS_ENV = "SLUICE_LOCAL_CGROUPS"
 WRAPPER_FAILED = 125
-_CGROUP_WRAPPER = 'echo $$ > "$0" || exit 125; exec "$@"'
-_RLIMIT_WRAPPER = 'ulimit -v "$0" || exit 125; exec "$@"'
+_WRAPPER = (
+    '[ "$PPID" = "$1" ] || exit 125; '
+    '[ "$2" = - ] || echo $$ > "$2" || exit 125; '
+    '[ "$3" = - ] || ulimit -v "$3" || exit 125; '
+    'shift 3; exec "$@"'
+)
 # Signals a process does not send itself: death by one of these without an OOM kill is "lost".
 _EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
 # How an allocation failure under RLIMIT_AS usually shows (Python, C++, C/glibc).
@@ -95,9 +107,9 @@ class LocalBackend:
     Args:
         parallelism: How many jobs run at once (more queue inside the backend).
         log_dir: Where ``<job name>.log`` files go; default ``$SLUICE_HOME/logs/local``.
-        cgroups: Use memory cgroups (True), force the ``RLIMIT_AS`` fallback (False), or
-            decide from ``$SLUICE_LOCAL_CGROUPS`` (``off`` forces the fallback) and what
-            the machine offers (None).
+        cgroups: Require memory cgroups (True), force the ``RLIMIT_AS`` fallback (False),
+            or (None) follow ``$SLUICE_LOCAL_CGROUPS`` (``off`` or ``on``), else use
+            cgroups where the machine offers them.
     """
 
     name = "local"
@@ -121,11 +133,14 @@ class LocalBackend:
                 "setpriv not found: local jobs will not die with the orchestrator if it is "
                 "killed (install util-linux)"
             )
-        self._token = uuid.uuid4().hex[:8]
+        self._cgroup_prefix = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+        self._sequence = itertools.count(1)
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._done = threading.Condition(self._lock)
+        self._watchdog = self._start_watchdog()
         self._jobs: dict[str, _Job] = {}
+        self._active: dict[str, _Job] = {}  # queued or running
         self._queue: deque[_Job] = deque()
         self._finished: list[str] = []
         self._closing = False
@@ -155,7 +170,7 @@ class LocalBackend:
                 if old is not None and not old.deleted and not replace:
                     continue
                 job = _Job(spec)
-                self._jobs[spec.name] = job
+                self._jobs[spec.name] = self._active[spec.name] = job
                 if old is not None:
                     self._stop(old, Outcome.CANCELLED)
                 self._queue.append(job)
@@ -223,11 +238,9 @@ class LocalBackend:
     def active_count(self, prefix: str = "") -> int:
         """Jobs named ``prefix``... that are queued or running (admission control)."""
         with self._lock:
-            return sum(
-                1
-                for name, job in self._jobs.items()
-                if job.result is None and not job.deleted and name.startswith(prefix)
-            )
+            if not prefix:
+                return len(self._active)
+            return sum(1 for name in self._active if name.startswith(prefix))
 
     def close(self) -> None:
         """Cancel everything queued or running, and wait for the workers to clean up."""
@@ -239,6 +252,10 @@ class LocalBackend:
         for worker in self._workers:
             if worker is not threading.current_thread():
                 worker.join()
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -297,9 +314,8 @@ class LocalBackend:
                 return _Attempt(job.stop, message="stopped before it started")
         cgroup = None
         if self._cgroups is not None:
-            cgroup = self._cgroups.create(
-                f"{PREFIX}{os.getpid()}-{self._token}-{spec.name}-{number}", spec.memory_bytes
-            )
+            name = f"{self._cgroup_prefix}{next(self._sequence)}-{spec.name}"
+            cgroup = self._cgroups.create(name, spec.memory_bytes)
         try:
             return self._run_process(job, number, deadline, cgroup)
         finally:
@@ -334,6 +350,7 @@ class LocalBackend:
                 return attempt
         with self._lock:
             job.pid, job.cgroup = proc.pid, cgroup
+            self._tell_watchdog(f"+{proc.pid}")
             if job.stop is not None:
                 self._kill(job)
         status, rusage = self._reap(job, proc, deadline)
@@ -365,7 +382,12 @@ class LocalBackend:
         finally:
             os.close(pidfd)
         with self._lock:
-            job.pid = None  # a zombie until reaped: its pid is not reused before this
+            # Until reaped the job is a zombie holding its pid, so its group is still its own:
+            # end whatever it left running there, as a container's end does.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            self._tell_watchdog(f"-{proc.pid}")
+            job.pid = None
         _, status, rusage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         return status, rusage
@@ -426,17 +448,47 @@ class LocalBackend:
         if job.result is not None:
             return
         job.result = result
+        if self._active.get(job.spec.name) is job:
+            del self._active[job.spec.name]
         if self._jobs.get(job.spec.name) is job:
             self._finished.append(job.spec.name)
             self._done.notify_all()
 
     def _argv(self, spec: JobSpec, cgroup: MemoryCgroup | None) -> list[str]:
         argv = [self._setpriv, "--pdeathsig", "KILL", "--"] if self._setpriv else []
-        if cgroup is not None:
-            argv += ["/bin/sh", "-c", _CGROUP_WRAPPER, str(cgroup.procs_file)]
-        elif spec.memory_bytes is not None:
-            argv += ["/bin/sh", "-c", _RLIMIT_WRAPPER, str(max(1, spec.memory_bytes // 1024))]
-        return argv + list(spec.command)
+        procs = str(cgroup.procs_file) if cgroup is not None else "-"
+        rlimit = "-"
+        if cgroup is None and spec.memory_bytes is not None:
+            rlimit = str(max(1, spec.memory_bytes // 1024))
+        wrapper = ["/bin/sh", "-c", _WRAPPER, "sluice-job", str(os.getpid()), procs, rlimit]
+        return [*argv, *wrapper, *spec.command]
+
+    def _start_watchdog(self) -> subprocess.Popen[str] | None:
+        parent = str(self._cgroups.path) if self._cgroups is not None else "-"
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-I", watchdog.__file__, parent, self._cgroup_prefix],
+                stdin=subprocess.PIPE,
+                text=True,
+                process_group=0,
+            )
+        except OSError as exc:
+            _warn_once(
+                f"local backend: no watchdog ({exc}); a killed orchestrator may leave "
+                "its jobs' own child processes running"
+            )
+            return None
+
+    def _tell_watchdog(self, line: str) -> None:
+        """Send the watchdog ``+pgid`` / ``-pgid`` (lock held)."""
+        if self._watchdog is None:
+            return
+        try:
+            self._watchdog.stdin.write(line + "\n")
+            self._watchdog.stdin.flush()
+        except OSError as exc:
+            _warn_once(f"local backend: watchdog gone ({exc}); continuing without it")
+            self._watchdog = None
 
     def _log_path(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
@@ -444,8 +496,8 @@ class LocalBackend:
     @staticmethod
     def _cgroup_parent(wanted: bool | None) -> CgroupParent | None:
         if wanted is None:
-            wanted = os.environ.get(CGROUPS_ENV, "").strip().lower() not in {"off", "0", "false"}
-        if not wanted:
+            wanted = {"off": False, "on": True}.get(os.environ.get(CGROUPS_ENV, "").strip().lower())
+        if wanted is False:
             _warn_once(
                 "local backend: memory cgroups switched off; job memory is bounded by "
                 "RLIMIT_AS (address space, not resident memory) and OOM is only recognised "
@@ -455,6 +507,8 @@ class LocalBackend:
         try:
             parent = CgroupParent.detect()
         except (CgroupUnavailable, OSError) as exc:
+            if wanted:
+                raise BackendUnavailable(f"local backend: no memory cgroup: {exc}") from None
             _warn_once(
                 f"local backend: no memory cgroup ({exc}); job memory is bounded by RLIMIT_AS "
                 "(address space, not resident memory) and OOM is only recognised from the "

@@ -268,38 +268,55 @@ from pathlib import Path
 from sluice.backends.local import LocalBackend
 from sluice.jobs import JobSpec
 
-started, log_dir = sys.argv[1], Path(sys.argv[2])
+started, log_dir, script = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 backend = LocalBackend(parallelism=1, log_dir=log_dir)
-job = JobSpec(name="orphan", command=["sh", "-c", f"echo $$ > {started}; exec sleep 300"])
-backend.submit([job])
+backend.submit([JobSpec(name="orphan", command=["sh", "-c", script])])
 list(backend.wait(["orphan"]))
 """
 
 
-def test_orchestrator_sigkill_leaves_no_orphan(tmp_path):
+def start_orchestrator(tmp_path: Path, script: str, cgroups: str):
+    """A child orchestrator running ``script`` as a job; returns it and the pids the job wrote."""
     started = fifo(tmp_path)
-    orchestrator = subprocess.Popen([PY, "-c", ORCHESTRATOR, str(started), str(tmp_path / "logs")])
-    try:
-        job = psutil.Process(int(read_fifo(started)))
-    finally:
-        orchestrator.kill()
-        orchestrator.wait()
-    gone, alive = psutil.wait_procs([job], timeout=10)
+    orchestrator = subprocess.Popen(
+        [PY, "-c", ORCHESTRATOR, str(started), str(tmp_path / "logs"), script],
+        env={**os.environ, "SLUICE_LOCAL_CGROUPS": cgroups},
+    )
+    script_pids = [psutil.Process(int(pid)) for pid in read_fifo(started).split()]
+    return orchestrator, script_pids
+
+
+@pytest.mark.parametrize(
+    ("cgroups", "grandchild"),
+    [
+        pytest.param("on", "setsid sleep 300", marks=needs_cgroups, id="cgroup"),
+        ("off", "sleep 300"),
+    ],
+)
+def test_orchestrator_sigkill_leaves_no_orphan(tmp_path, cgroups, grandchild):
+    """The job and its own children die with the orchestrator (cgroup: even a new session)."""
+    script = f'{grandchild} & echo "$$ $!" > {tmp_path / "signal"}; wait'
+    orchestrator, processes = start_orchestrator(tmp_path, script, cgroups)
+    orchestrator.kill()
+    orchestrator.wait()
+    gone, alive = psutil.wait_procs(processes, timeout=10)
     assert not alive
 
 
 @needs_cgroups
 def test_stale_cgroups_of_a_dead_orchestrator_are_swept(tmp_path):
-    started = fifo(tmp_path)
-    orchestrator = subprocess.Popen([PY, "-c", ORCHESTRATOR, str(started), str(tmp_path / "logs")])
-    read_fifo(started)
+    """Orchestrator and watchdog both gone: the next backend kills and removes the leftovers."""
     parent = CgroupParent.detect()
-    left = lambda: list(parent.path.glob(f"sluice-{orchestrator.pid}-*"))  # noqa: E731
-    assert left()
-    orchestrator.kill()
+    script = f'setsid sleep 300 & echo "$!" > {tmp_path / "signal"}; wait'
+    orchestrator, (survivor,) = start_orchestrator(tmp_path, script, "on")
+    for process in [*psutil.Process(orchestrator.pid).children(), orchestrator]:
+        process.kill()
     orchestrator.wait()
+    assert list(parent.path.glob(f"sluice-{orchestrator.pid}-*"))
+    assert survivor.is_running()
     LocalBackend(parallelism=1, log_dir=tmp_path / "logs").close()
-    assert not left()
+    assert not list(parent.path.glob(f"sluice-{orchestrator.pid}-*"))
+    assert not psutil.wait_procs([survivor], timeout=10)[1]
 
 
 def test_rlimit_fallback_via_environment(tmp_path, monkeypatch):
