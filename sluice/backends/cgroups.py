@@ -78,15 +78,12 @@ class CgroupParent:
 
         Raises ``CgroupUnavailable`` saying why not.
         """
-        memberships = _memberships(Path("/proc/self/cgroup").read_text())
-        mounts = _cgroup_mounts(Path("/proc/self/mountinfo").read_text())
-        if "memory" in memberships and "memory" in mounts:
-            parent = cls(_under_mount(mounts["memory"], memberships["memory"]), 1)
-        elif "" in memberships and "" in mounts:
-            parent = cls(_under_mount(mounts[""], memberships[""]), 2)
+        path, version = locate(
+            Path("/proc/self/cgroup").read_text(), Path("/proc/self/mountinfo").read_text()
+        )
+        parent = cls(path, version)
+        if version == 2:
             parent._delegate_memory_v2()
-        else:
-            raise CgroupUnavailable("no memory cgroup controller is mounted for this process")
         parent._probe()
         return parent
 
@@ -134,6 +131,8 @@ class CgroupParent:
     def _delegate_memory_v2(self) -> None:
         control = self.path / "cgroup.subtree_control"
         try:
+            if "memory" not in (self.path / "cgroup.controllers").read_text().split():
+                raise CgroupUnavailable(f"cgroup v2: no memory controller in {self.path}")
             if "memory" in control.read_text().split():
                 return
             control.write_text("+memory")
@@ -150,6 +149,20 @@ class CgroupParent:
         except OSError as exc:
             raise CgroupUnavailable(f"cannot make a memory cgroup in {self.path}: {exc}") from None
         group.remove()
+
+
+def locate(proc_cgroup: str, mountinfo: str) -> tuple[Path, int]:
+    """Our memory cgroup directory and its version, from ``/proc/self/{cgroup,mountinfo}``.
+
+    A v1 memory controller wins over the v2 hierarchy (hybrid hosts keep memory on v1).
+    """
+    memberships = _memberships(proc_cgroup)
+    mounts = _cgroup_mounts(mountinfo)
+    if "memory" in memberships and "memory" in mounts:
+        return _under_mount(mounts["memory"], memberships["memory"]), 1
+    if "" in memberships and "" in mounts:
+        return _under_mount(mounts[""], memberships[""]), 2
+    raise CgroupUnavailable("no memory cgroup controller is mounted for this process")
 
 
 def _memberships(proc_cgroup: str) -> dict[str, str]:
@@ -181,7 +194,7 @@ def _cgroup_mounts(mountinfo: str) -> dict[str, tuple[str, str]]:
 def _under_mount(mount: tuple[str, str], cgroup_path: str) -> Path:
     root, mount_point = mount
     relative = os.path.relpath(cgroup_path, root) if cgroup_path.startswith(root) else cgroup_path
-    return Path(mount_point, relative.lstrip("/")).resolve()
+    return Path(os.path.normpath(os.path.join(mount_point, relative.lstrip("/"))))
 
 
 def _keyed(path: Path) -> dict[str, int]:

@@ -202,13 +202,12 @@ class LocalBackend:
         yield from ready
         while pending:
             with self._lock:
-                while cursor == len(self._finished):
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        deadline = None
-                        for name in pending:
-                            self._stop(self._jobs[name], Outcome.TIMEOUT)
-                        continue
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    remaining = deadline = None
+                    for name in pending:
+                        self._stop(self._jobs[name], Outcome.TIMEOUT)
+                if cursor == len(self._finished):
                     self._done.wait(remaining)
                 ready = []
                 for name in self._finished[cursor:]:
@@ -246,7 +245,7 @@ class LocalBackend:
         """Cancel everything queued or running, and wait for the workers to clean up."""
         with self._lock:
             self._closing = True
-            for job in self._jobs.values():
+            for job in list(self._active.values()):
                 self._stop(job, Outcome.CANCELLED)
             self._work.notify_all()
         for worker in self._workers:

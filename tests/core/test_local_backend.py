@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from sluice.backends.base import Backend
-from sluice.backends.cgroups import CgroupParent, CgroupUnavailable
+from sluice.backends.cgroups import CgroupParent, CgroupUnavailable, MemoryCgroup, locate
 from sluice.backends.local import LocalBackend
 from sluice.jobs import JobSpec, Outcome
 
@@ -230,6 +230,58 @@ def test_delete_cancels_a_queued_job(tmp_path):
     assert not (tmp_path / "ran").exists()
 
 
+def test_replace_kills_the_running_job_and_reports_only_the_new_one(backend, tmp_path):
+    started = fifo(tmp_path)
+    script = f"echo $$ > {started}; exec sleep 300"
+    backend.submit([JobSpec(name="again", command=["sh", "-c", script])])
+    old = psutil.Process(int(read_fifo(started)))
+    backend.submit([JobSpec(name="again", command=["sh", "-c", "echo new"])], replace=True)
+    assert [r.outcome for r in backend.wait(["again"])] == [Outcome.SUCCEEDED]
+    assert backend.logs("again") == "new\n"
+    assert not psutil.wait_procs([old], timeout=10)[1]
+
+
+def test_wait_timeout_also_ends_queued_jobs(tmp_path):
+    started, ran = fifo(tmp_path), tmp_path / "ran"
+    with LocalBackend(parallelism=1, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="blocker", command=["sh", "-c", f"echo go > {started}; sleep 300"]),
+                JobSpec(name="queued", command=["touch", str(ran)]),
+            ]
+        )
+        read_fifo(started)
+        results = {r.name: r.outcome for r in backend.wait(["blocker", "queued"], timeout=0.2)}
+        assert backend.active_count() == 0
+    assert results == {"blocker": Outcome.TIMEOUT, "queued": Outcome.TIMEOUT}
+    assert not ran.exists()
+
+
+def test_close_cancels_what_runs(tmp_path):
+    started = fifo(tmp_path)
+    backend = LocalBackend(parallelism=1, log_dir=tmp_path / "logs")
+    script = f"echo $$ > {started}; exec sleep 300"
+    backend.submit([JobSpec(name="running", command=["sh", "-c", script])])
+    process = psutil.Process(int(read_fifo(started)))
+    assert backend.active_count("run") == 1 and backend.active_count("other") == 0
+    backend.close()
+    assert [r.outcome for r in backend.wait(["running"])] == [Outcome.CANCELLED]
+    assert not psutil.wait_procs([process], timeout=10)[1]
+    with pytest.raises(RuntimeError):
+        backend.submit([JobSpec(name="late", command=["true"])])
+
+
+@pytest.mark.parametrize("cgroups", [pytest.param(True, marks=needs_cgroups), False])
+def test_what_a_job_leaves_running_ends_with_it(tmp_path, cgroups):
+    """Like a container: when the job's process ends, its background processes end too."""
+    pid_file = tmp_path / "background"
+    job = JobSpec(name="leaves", command=["sh", "-c", f"sleep 300 & echo $! > {pid_file}"])
+    with LocalBackend(parallelism=1, log_dir=tmp_path / "logs", cgroups=cgroups) as backend:
+        assert run_one(backend, job).outcome is Outcome.SUCCEEDED
+        background = psutil.Process(int(pid_file.read_text()))
+        assert not psutil.wait_procs([background], timeout=10)[1]
+
+
 def test_killed_from_outside_is_lost(backend, tmp_path):
     started = fifo(tmp_path)
     backend.submit(
@@ -333,3 +385,28 @@ def test_rlimit_fallback_via_environment(tmp_path, monkeypatch):
     assert results["fits"].outcome is Outcome.SUCCEEDED
     assert results["fits"].peak_memory_bytes >= 200 * MIB
     assert results["three"].reason == "exit:3"
+
+
+V1_CGROUP = "4:memory:/process_api/abc\n1:cpu:/\n0::/\n"
+V2_CGROUP = "0::/user.slice/sluice.scope\n"
+MOUNTINFO = (
+    "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+    "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n"
+)
+V2_MOUNTINFO = "30 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+
+
+def test_locate_prefers_the_v1_memory_controller_then_v2():
+    assert locate(V1_CGROUP, MOUNTINFO) == (Path("/sys/fs/cgroup/memory/process_api/abc"), 1)
+    assert locate(V2_CGROUP, V2_MOUNTINFO) == (Path("/sys/fs/cgroup/user.slice/sluice.scope"), 2)
+    with pytest.raises(CgroupUnavailable):
+        locate("1:cpu:/\n", MOUNTINFO)
+
+
+def test_v2_counters_are_read_from_memory_events_and_peak(tmp_path):
+    """The v2 files' formats (this machine has only v1 writable, so no live v2 cgroup here)."""
+    (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n")
+    (tmp_path / "memory.peak").write_text("67108864\n")
+    group = MemoryCgroup(tmp_path, 2)
+    assert group.oom_kills() == 1
+    assert group.peak_bytes() == 64 * MIB
