@@ -1,0 +1,365 @@
+"""The double's one node: runs pods and writes their status like a kubelet.
+
+Modes:
+- ``process`` (default): the first container's ``command + args`` runs as a local process
+  through ``sluice.backends.local.LocalBackend``, under the container's memory limit in
+  its own cgroup, so an overrun is a real kernel OOM kill (``OOMKilled``, exit code 137).
+- ``instant``: pods end as soon as they are created; ``outcome(pod)`` may return
+  ``(exit_code, reason)`` to end one otherwise (default: success).
+- ``hold``: pods start and keep running until a test ends them with ``finish``/``evict``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sluice.backends.local import LocalBackend
+from sluice.jobs import JobResult, JobSpec, Outcome
+from sluice.quantity import parse_memory
+from tests.k8s_double import clock
+from tests.k8s_double.status import ApiError
+from tests.k8s_double.store import Event, Store
+
+Obj = dict[str, Any]
+Outcome_ = Callable[[Obj], "tuple[int, str] | None"]
+log = logging.getLogger(__name__)
+MODES = ("process", "instant", "hold")
+NODE = "double-node"
+_FIELD_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+
+
+class Kubelet:
+    """Starts pods as they appear in the store and reports how they end."""
+
+    def __init__(
+        self,
+        store: Store,
+        mode: str = "process",
+        *,
+        log_dir: Path,
+        capacity: int = 16,
+        outcome: Outcome_ | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"kubelet mode {mode!r}: expected one of {MODES}")
+        self.store = store
+        self.mode = mode
+        self.outcome = outcome
+        self.log_dir = log_dir
+        self.capacity = capacity
+        self.backend: LocalBackend | None = None
+        self.names = itertools.count()
+        self.running: dict[str, str] = {}  # pod uid -> local job name, while it runs
+        self.log_names: dict[str, str] = {}  # pod uid -> local job name, for its log
+        self.logs: dict[str, str] = {}  # pod uid -> text given by finish()
+        self.lock = threading.Lock()
+        self.work: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="k8s-double-kubelet", daemon=True)
+        store.listeners.append(self._on_event)
+        self.thread.start()
+
+    def set_mode(self, mode: str, outcome: Outcome_ | None = None) -> None:
+        """Switch how pods created from now on run."""
+        if mode not in MODES:
+            raise ValueError(f"kubelet mode {mode!r}: expected one of {MODES}")
+        self.mode, self.outcome = mode, outcome
+
+    def _on_event(self, event: Event) -> None:
+        if event.resource != "pods":
+            return
+        meta = event.obj["metadata"]
+        if event.type == "ADDED":
+            self.work.put(("start", meta["namespace"], meta["name"]))
+        elif event.type == "DELETED":
+            self.work.put(("kill", meta["uid"], ""))
+
+    def _run(self) -> None:
+        while (item := self.work.get()) is not None:
+            action, first, second = item
+            try:
+                if action == "start":
+                    self._start(first, second)
+                else:
+                    self._kill(first)
+            except Exception:  # a kubelet bug must not stop the kubelet
+                log.exception("k8s double kubelet: %s %s/%s failed", action, first, second)
+
+    def close(self) -> None:
+        self.work.put(None)
+        self.thread.join(timeout=5)
+        if self.backend is not None:
+            self.backend.close()
+
+    # starting pods
+    def _start(self, namespace: str, name: str) -> None:
+        pod = self.store.get("pods", namespace, name)
+        if pod is None or pod["status"].get("phase") != "Pending":
+            return
+        if self.mode == "instant":
+            ending = self.outcome(pod) if self.outcome else None
+            code, reason = ending if ending else (0, "Completed")
+            self._terminate(pod, code, reason)
+            return
+        now = clock.now()
+        job_name = None
+        if self.mode == "process":
+            try:
+                job_name = self._launch(pod)
+            except _StartError as error:
+                self._terminate(pod, 128, "StartError", message=str(error))
+                return
+
+        def running(current: Obj) -> None:
+            current["spec"]["nodeName"] = NODE
+            current["status"] = {
+                **_base_status(current, now),
+                "phase": "Running",
+                "conditions": _conditions(now, ready=True),
+                "containerStatuses": [
+                    _container_status(c, {"running": {"startedAt": now}}, ready=True)
+                    for c in current["spec"]["containers"]
+                ],
+            }
+
+        self._update(pod, running)
+        if job_name is not None:
+            threading.Thread(
+                target=self._await, args=(pod, job_name), name="k8s-double-pod", daemon=True
+            ).start()
+
+    def _launch(self, pod: Obj) -> str:
+        container = pod["spec"]["containers"][0]
+        argv = list(container.get("command") or []) + list(container.get("args") or [])
+        if not argv:
+            raise _StartError("the double cannot run an image's entrypoint: set command")
+        limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+        env = {"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"]}
+        for var in container.get("env") or ():
+            env[var["name"]] = _env_value(pod, var)
+        name = f"pod{next(self.names)}"
+        spec = JobSpec(
+            name=name,
+            command=argv,
+            env=env,
+            memory_bytes=parse_memory(limit) if limit else None,
+            workdir=container.get("workingDir"),
+        )
+        with self.lock:
+            if self.backend is None:
+                self.backend = LocalBackend(parallelism=self.capacity, log_dir=self.log_dir)
+            self.running[pod["metadata"]["uid"]] = name
+            self.log_names[pod["metadata"]["uid"]] = name
+        self.backend.submit([spec])
+        return name
+
+    def _await(self, pod: Obj, job_name: str) -> None:
+        result = next(iter(self.backend.wait([job_name])))
+        if result.outcome is Outcome.CANCELLED:
+            return
+        code, reason, message = _termination(result)
+        self._terminate(pod, code, reason, message=message)
+
+    def _kill(self, uid: str) -> None:
+        with self.lock:
+            name = self.running.get(uid)
+        if name is not None and self.backend is not None:
+            self.backend.delete([name])
+
+    # ending pods
+    def finish(
+        self,
+        namespace: str,
+        name: str,
+        exit_code: int,
+        reason: str | None = None,
+        *,
+        phase: str | None = None,
+        message: str | None = None,
+        log_text: str | None = None,
+    ) -> Obj:
+        """End a pod as if its container exited with ``exit_code`` (``reason`` as reported)."""
+        pod = self.store.require("pods", namespace, name)
+        self._kill(pod["metadata"]["uid"])
+        if log_text is not None:
+            self.logs[pod["metadata"]["uid"]] = log_text
+        reason = reason or ("Completed" if exit_code == 0 else "Error")
+        return self._terminate(pod, exit_code, reason, message=message, phase=phase)
+
+    def evict(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        reason: str = "Evicted",
+        condition_reason: str = "TerminationByKubelet",
+        message: str = "The node was low on resource: memory.",
+    ) -> Obj:
+        """Fail a pod the way node-pressure eviction (or preemption) does."""
+        pod = self.store.require("pods", namespace, name)
+        self._kill(pod["metadata"]["uid"])
+        return self._terminate(
+            pod,
+            137,
+            "Error",
+            phase="Failed",
+            pod_reason=reason,
+            message=message,
+            disruption=condition_reason,
+        )
+
+    def _terminate(
+        self,
+        pod: Obj,
+        exit_code: int,
+        reason: str,
+        *,
+        message: str | None = None,
+        phase: str | None = None,
+        pod_reason: str | None = None,
+        disruption: str | None = None,
+    ) -> Obj:
+        now = clock.now()
+        phase = phase or ("Succeeded" if exit_code == 0 else "Failed")
+        with self.lock:
+            self.running.pop(pod["metadata"]["uid"], None)
+
+        def ended(current: Obj) -> None:
+            current["spec"]["nodeName"] = NODE
+            previous = current["status"]
+            started_at = previous.get("startTime") or now
+            terminated = {
+                "exitCode": exit_code,
+                "reason": reason,
+                "startedAt": started_at,
+                "finishedAt": now,
+                "containerID": f"double://{current['metadata']['uid']}",
+            }
+            if message and pod_reason is None:
+                terminated["message"] = message
+            conditions = _conditions(started_at, ready=False, finished=now, phase=phase)
+            if disruption:
+                conditions.insert(
+                    0,
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": now,
+                        "reason": disruption,
+                        "message": message,
+                    },
+                )
+            status = {
+                **_base_status(current, started_at),
+                "phase": phase,
+                "conditions": conditions,
+                "containerStatuses": [
+                    _container_status(c, {"terminated": terminated}, ready=False)
+                    for c in current["spec"]["containers"]
+                ],
+            }
+            if pod_reason:
+                status["reason"] = pod_reason
+                status["message"] = message
+            current["status"] = status
+
+        return self._update(pod, ended)
+
+    def _update(self, pod: Obj, mutate: Callable[[Obj], None]) -> Obj:
+        meta = pod["metadata"]
+        try:
+            return self.store.update("pods", meta["namespace"], meta["name"], mutate)
+        except ApiError:  # deleted meanwhile
+            return pod
+
+    def log_of(self, pod: Obj) -> str:
+        uid = pod["metadata"]["uid"]
+        if uid in self.logs:
+            return self.logs[uid]
+        with self.lock:
+            name = self.log_names.get(uid)
+        return self.backend.logs(name) if name and self.backend else ""
+
+
+class _StartError(Exception):
+    pass
+
+
+def _termination(result: JobResult) -> tuple[int, str, str | None]:
+    if result.outcome is Outcome.OOM:
+        return 137, "OOMKilled", None
+    if result.outcome is Outcome.SUCCEEDED:
+        return 0, "Completed", None
+    if result.exit_code is None:
+        return 128, "StartError", result.message
+    return result.exit_code, "Error", None
+
+
+def _env_value(pod: Obj, var: Obj) -> str:
+    if "value" in var:
+        return str(var["value"])
+    ref = (var.get("valueFrom") or {}).get("fieldRef")
+    if not ref:
+        return ""
+    path = ref["fieldPath"]
+    meta = pod["metadata"]
+    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
+        return meta[path.split(".")[1]]
+    if path == "spec.nodeName":
+        return NODE
+    match = _FIELD_REF.match(path)
+    if match:
+        return (meta.get(match.group(1)) or {}).get(match.group(2), "")
+    return ""
+
+
+def _base_status(pod: Obj, started_at: str) -> Obj:
+    return {
+        "hostIP": "127.0.0.1",
+        "hostIPs": [{"ip": "127.0.0.1"}],
+        "podIP": "127.0.0.1",
+        "podIPs": [{"ip": "127.0.0.1"}],
+        "qosClass": pod["status"].get("qosClass", "BestEffort"),
+        "startTime": started_at,
+    }
+
+
+def _conditions(
+    started_at: str, *, ready: bool, finished: str | None = None, phase: str = "Running"
+) -> list[Obj]:
+    def condition(kind: str, ok: bool, when: str, reason: str | None = None) -> Obj:
+        entry = {"type": kind, "status": "True" if ok else "False", "lastProbeTime": None}
+        entry["lastTransitionTime"] = when
+        if reason:
+            entry["reason"] = reason
+        return entry
+
+    end_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+    return [
+        condition("PodReadyToStartContainers", ready, finished or started_at),
+        condition("Initialized", True, started_at),
+        condition("Ready", ready, finished or started_at, None if ready else end_reason),
+        condition("ContainersReady", ready, finished or started_at, None if ready else end_reason),
+        condition("PodScheduled", True, started_at),
+    ]
+
+
+def _container_status(container: Obj, state: Obj, *, ready: bool) -> Obj:
+    return {
+        "name": container["name"],
+        "image": container["image"],
+        "imageID": f"docker.io/library/{container['image']}@sha256:" + "0" * 64,
+        "containerID": state.get("terminated", {}).get("containerID", "double://running"),
+        "ready": ready,
+        "started": ready,
+        "restartCount": 0,
+        "state": state,
+        "lastState": {},
+    }
