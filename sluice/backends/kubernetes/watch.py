@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
 from sluice.backends.kubernetes.client import NETWORK_ERRORS, REQUEST_TIMEOUT, KubeClient
@@ -62,6 +63,10 @@ class JobWatch:
                             yield kind, job
                 except Gone:
                     break
+                except ApiException as exc:
+                    if exc.status == 410:  # some servers refuse the watch itself with 410
+                        break
+                    raise
                 except NETWORK_ERRORS as exc:
                     broken += 1
                     if broken > MAX_BROKEN_WATCHES:
