@@ -1,0 +1,306 @@
+"""The Nomad backend: JobSpecs become dispatches of parameterized jobs, followed to the end.
+
+- ``submit`` dispatches with ``IdPrefixTemplate`` = the job name and the name as the
+  idempotency token: a retried or repeated dispatch returns the job Nomad already
+  has, never a second one, and ``<parent>/dispatch-<name>-`` finds it again after a
+  restart.
+- ``wait`` follows the dispatched *jobs* with one blocking query on the jobs list
+  (``?prefix=&index=&wait=``) for all of them; only when a job is dead are its
+  allocations read (one request) to classify it. Allocations Nomad replaced (lost
+  node, reschedule) do not decide the outcome; the replacement does.
+- Credentials never go into meta: ``put_secrets`` writes a Nomad Variable at
+  ``nomad/jobs/<job>`` that the job spec's template turns into task environment.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nomad.api.exceptions as nomad_errors
+
+from sluice.backends.nomad import specs
+from sluice.backends.nomad.classify import classify
+from sluice.backends.nomad.client import NomadApi, NomadSettings
+from sluice.errors import SluiceInputError
+from sluice.jobs import JobResult, JobSpec, Outcome
+
+if TYPE_CHECKING:
+    from blocks.nomad import NomadCluster
+
+_NOT_FOUND = nomad_errors.URLNotFoundNomadException
+
+
+class NomadBackend:
+    """Runs JobSpecs as dispatched Nomad jobs (see the module docstring)."""
+
+    name = "nomad"
+
+    def __init__(
+        self,
+        settings: NomadSettings,
+        *,
+        spec_dir: Path = specs.SPEC_DIR,
+        watch_wait: float = 60.0,
+        min_interval: float = 0.5,
+    ) -> None:
+        """
+        Args:
+            settings: address, region, namespace, token and retry policy.
+            spec_dir: where ``<job>.nomad.json`` specs are registered from.
+            watch_wait: seconds one blocking query may wait for a change.
+            min_interval: least seconds between two watch queries, so a busy cluster's
+                changes are taken in batches instead of one request each.
+        """
+        self.api = NomadApi(settings)
+        self.settings = settings
+        self.spec_dir = spec_dir
+        self.watch_wait = watch_wait
+        self.min_interval = min_interval
+        self._ids: dict[str, str] = {}
+        self._ready: set[str] = set()
+        self._reachable = False
+
+    @classmethod
+    def from_block(cls, block: NomadCluster, **options: Any) -> NomadBackend:
+        """A backend for the cluster a ``NomadCluster`` block describes."""
+        return cls(block.settings(), **options)
+
+    # -- preflight and registration -------------------------------------------------------
+
+    def preflight(self, jobs: Iterable[str] = ()) -> None:
+        """Fail fast, before any dispatch: Nomad reachable, token accepted, ``jobs`` usable.
+
+        A parameterized job missing from the cluster is registered from
+        ``<spec_dir>/<job>.nomad.json``; with no such file it is a ``SluiceInputError``.
+        """
+        if not self._reachable:
+            try:
+                self.api.call(self.api.client.jobs.get_jobs, prefix="sluice-preflight", attempts=3)
+            except nomad_errors.BaseNomadException as error:
+                raise self.api.unavailable(error) from None
+            self._reachable = True
+        for job_id in jobs:
+            self._base_job(job_id)
+
+    def _base_job(self, job_id: str) -> dict[str, Any]:
+        """The parameterized job ``job_id``, registered from its spec if Nomad lacks it."""
+        try:
+            job = self.api.call(self.api.client.job.get_job, job_id)
+        except _NOT_FOUND:
+            spec = specs.load_spec(job_id, self.spec_dir)
+            if spec is None:
+                where = self.settings.namespace or "default"
+                raise SluiceInputError(
+                    f"unknown parameterized Nomad job {job_id!r}: not registered in namespace "
+                    f"{where!r} and no {job_id}.nomad.json in {self.spec_dir}"
+                ) from None
+            self.register(spec)
+            return spec
+        except nomad_errors.BaseNomadException as error:
+            raise self.api.unavailable(error) from None
+        if not job.get("ParameterizedJob"):
+            raise SluiceInputError(f"Nomad job {job_id!r} is not a parameterized job")
+        return specs.strip_server_fields(job)
+
+    def register(self, job: dict[str, Any]) -> None:
+        """Register (or update) a job document; Nomad keeps the version if nothing changed."""
+        self.api.call(self.api.client.job.register_job, job["ID"], {"Job": job})
+        self._ready.add(job["ID"])
+
+    def _ensure(self, plan: specs.DispatchPlan) -> None:
+        if plan.parent in self._ready:
+            return
+        self.preflight()
+        base = self._base_job(plan.base)
+        self._ready.add(plan.base)
+        if plan.memory_mib:
+            self.register(specs.sized_variant(base, plan.memory_mib))
+            self._copy_secrets(plan.base, plan.parent)
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    def put_secrets(self, job_id: str, items: Mapping[str, str]) -> None:
+        """Store ``items`` as the Variable ``nomad/jobs/<job_id>`` (and its sized variants).
+
+        The job spec's template renders it into the task environment; nothing
+        secret appears in the job, its meta or its logs.
+        """
+        payload = {"Items": dict(items)}
+        for target in [job_id, *self._variants_of(job_id)]:
+            self.api.call(self.api.client.variable.create_variable, f"nomad/jobs/{target}", payload)
+
+    def _variants_of(self, job_id: str) -> list[str]:
+        return sorted(j for j in self._ready if j.startswith(f"{job_id}-") and j.endswith("mib"))
+
+    def _copy_secrets(self, base: str, variant: str) -> None:
+        try:
+            var = self.api.call(self.api.client.variable.get_variable, f"nomad/jobs/{base}")
+        except _NOT_FOUND:
+            return
+        payload = {"Items": var["Items"]}
+        self.api.call(self.api.client.variable.create_variable, f"nomad/jobs/{variant}", payload)
+
+    # -- Backend protocol -------------------------------------------------------------------
+
+    def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
+        """Dispatch each job once (idempotent by name); ``replace`` purges an earlier one first."""
+        plans = [specs.plan(job) for job in jobs]
+        for plan in plans:
+            self._ensure(plan)
+        names = []
+        for plan in plans:
+            if replace:
+                self._purge(self._find(plan.name, plan.parent))
+                self._ids.pop(plan.name, None)
+            self._ids[plan.name] = self._dispatch(plan)
+            names.append(plan.name)
+        return names
+
+    def _dispatch(self, plan: specs.DispatchPlan) -> str:
+        body: dict[str, Any] = {"Meta": plan.meta, "IdPrefixTemplate": plan.name}
+        if plan.payload:
+            body["Payload"] = base64.b64encode(plan.payload).decode()
+
+        def dispatch() -> dict[str, Any]:
+            # The token goes in the query string, where Nomad reads it.
+            response = self.api.client.job.request(
+                plan.parent,
+                "dispatch",
+                method="post",
+                json=body,
+                params={"idempotency_token": plan.name},
+            )
+            return response.json()
+
+        try:
+            return self.api.call(dispatch)["DispatchedJobID"]
+        except nomad_errors.BadRequestNomadException as error:
+            raise SluiceInputError(
+                f"job {plan.name}: Nomad refused the dispatch of {plan.parent!r}: "
+                f"{error.nomad_resp.text.strip()}"
+            ) from None
+
+    def wait(self, names: Iterable[str], *, timeout: float | None = None) -> Iterator[JobResult]:
+        """Yield each job's result as it ends; jobs still running at ``timeout`` are purged."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        names = list(dict.fromkeys(names))
+        unknown = [n for n in names if n not in self._ids]
+        if unknown:
+            self._find_all(unknown)
+        pending: dict[str, str] = {}
+        for name in names:
+            if name in self._ids:
+                pending[self._ids[name]] = name
+            else:
+                yield JobResult(name=name, outcome=Outcome.LOST, message="no Nomad job found")
+        index = 0
+        while pending:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            wait = self.watch_wait if remaining is None else min(self.watch_wait, remaining)
+            prefix = os.path.commonprefix(list(pending))
+            stubs, index = self.api.blocking(
+                self.api.client.jobs, params={"prefix": prefix}, index=index, wait=wait
+            )
+            listed = {stub["ID"]: stub for stub in stubs}
+            for job_id in list(pending):
+                stub = listed.get(job_id)
+                if stub is not None and stub["Status"] != "dead":
+                    continue
+                name = pending.pop(job_id)
+                if stub is None:
+                    yield JobResult(
+                        name=name,
+                        outcome=Outcome.LOST,
+                        message=f"Nomad job {job_id} disappeared (purged or garbage-collected)",
+                    )
+                else:
+                    yield classify(name, self._allocations(job_id), stopped=stub["Stop"])
+            if pending and self.min_interval:
+                time.sleep(self.min_interval)
+        for job_id, name in pending.items():
+            self._purge(job_id)
+            yield JobResult(
+                name=name, outcome=Outcome.TIMEOUT, message=f"still running after {timeout}s"
+            )
+
+    def _allocations(self, job_id: str) -> list[dict[str, Any]]:
+        try:
+            return self.api.call(self.api.client.job.get_allocations, job_id)
+        except _NOT_FOUND:
+            return []
+
+    def logs(self, name: str, *, streams: Sequence[str] = ("stdout", "stderr")) -> str:
+        """What the job's last allocation printed on ``streams``, task by task ("" if unknown)."""
+        job_id = self._ids.get(name) or self._find(name)
+        allocations = self._allocations(job_id) if job_id else []
+        if not allocations:
+            return ""
+        alloc = max(allocations, key=lambda a: a["CreateIndex"])
+        parts = []
+        for task in sorted(alloc.get("TaskStates") or {}):
+            for stream in streams:
+                try:
+                    text = self.api.call(
+                        self.api.client.client.stream_logs.stream,
+                        alloc["ID"],
+                        task,
+                        stream,
+                        plain=True,
+                    )
+                except (_NOT_FOUND, nomad_errors.BadRequestNomadException):
+                    continue
+                parts.append(text)
+        return "".join(parts)
+
+    def delete(self, names: Iterable[str]) -> None:
+        """Stop and purge the named jobs; unknown names and 404s are fine."""
+        for name in names:
+            self._purge(self._ids.pop(name, None) or self._find(name))
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def job_id(self, name: str) -> str | None:
+        """The Nomad job ID dispatched for ``name`` (looked up in Nomad if not known here)."""
+        return self._ids.get(name) or self._find(name)
+
+    def active_jobs(self, prefix: str) -> list[str]:
+        """IDs of dispatched jobs under ``prefix`` (e.g. ``pipeline``) that are not dead."""
+        stubs = self.api.call(self.api.client.jobs.get_jobs, prefix=prefix)
+        return [s["ID"] for s in stubs if s.get("ParentID") and s["Status"] != "dead"]
+
+    def _find(self, name: str, parent: str | None = None) -> str | None:
+        """The dispatched job for ``name``: newest ``<parent>/dispatch-<name>-<unix>-<hex>``."""
+        return self._find_all([name], parent).get(name)
+
+    def _find_all(self, names: Sequence[str], parent: str | None = None) -> dict[str, str]:
+        """Dispatched jobs of ``names`` found in one jobs list (remembered for later calls)."""
+        stubs = self.api.call(self.api.client.jobs.get_jobs, prefix=parent or "")
+        found: dict[str, dict[str, Any]] = {}
+        wanted = set(names)
+        for stub in stubs:
+            parent_id = stub.get("ParentID")
+            if not parent_id or (parent is not None and parent_id != parent):
+                continue
+            name = specs.dispatched_name(parent_id, stub["ID"])
+            if name in wanted and stub["CreateIndex"] > found.get(name, {}).get("CreateIndex", -1):
+                found[name] = stub
+        ids = {name: stub["ID"] for name, stub in found.items()}
+        self._ids.update(ids)
+        return ids
+
+    def _purge(self, job_id: str | None) -> None:
+        if job_id is None:
+            return
+        with contextlib.suppress(_NOT_FOUND):
+            self.api.call(self.api.client.job.deregister_job, job_id, purge=True)

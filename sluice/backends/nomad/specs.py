@@ -1,0 +1,130 @@
+"""Parameterized job specs (``infra/nomad/*.nomad.json``) and how a JobSpec maps onto them.
+
+A ``JobSpec`` becomes a dispatch of a parameterized job:
+
+- ``template={"nomad": {"job": "pipeline", "meta": {...}, "payload": "..."}}`` dispatches
+  that job with that meta (the seed's pipeline and stage contracts); ``command`` is
+  then only descriptive, the job spec defines what runs.
+- anything else dispatches the generic ``sluice-job``: its one task runs
+  ``/bin/sh -c "$NOMAD_META_sluice_cmd"``, the shell-quoted ``cd workdir && exec env
+  K=V... command``.
+
+Nomad cannot change resources per dispatch, so a ``memory_bytes`` request dispatches a
+sized variant ``<job>-<MiB>mib``: the same spec with every task's ``MemoryMB`` set,
+registered on first use.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import SluiceInputError
+from sluice.jobs import JobSpec
+
+SPEC_DIR = Path(__file__).resolve().parents[3] / "infra" / "nomad"
+GENERIC_JOB = "sluice-job"
+_SERVER_FIELDS = (
+    "Status",
+    "StatusDescription",
+    "Version",
+    "CreateIndex",
+    "ModifyIndex",
+    "JobModifyIndex",
+    "SubmitTime",
+    "Stable",
+)
+
+
+@dataclass(frozen=True)
+class DispatchPlan:
+    """What one JobSpec dispatches: the parameterized job (maybe a sized variant) and meta."""
+
+    name: str
+    base: str
+    memory_mib: int | None
+    meta: dict[str, str] = field(default_factory=dict)
+    payload: bytes | None = None
+
+    @property
+    def parent(self) -> str:
+        return sized_id(self.base, self.memory_mib)
+
+
+def sized_id(base: str, memory_mib: int | None) -> str:
+    return f"{base}-{memory_mib}mib" if memory_mib else base
+
+
+def plan(spec: JobSpec) -> DispatchPlan:
+    """The dispatch for ``spec`` (see the module docstring)."""
+    memory_mib = math.ceil(spec.memory_bytes / 2**20) if spec.memory_bytes else None
+    nomad = (spec.template or {}).get("nomad")
+    if nomad is not None:
+        job = nomad.get("job") if isinstance(nomad, dict) else None
+        meta = nomad.get("meta") or {}
+        if not isinstance(job, str) or not job:
+            raise SluiceInputError(f"job {spec.name}: template.nomad.job must name a job")
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise SluiceInputError(f"job {spec.name}: template.nomad.meta must map to strings")
+        payload = nomad.get("payload")
+        data = payload.encode() if isinstance(payload, str) else payload
+        return DispatchPlan(spec.name, job, memory_mib, dict(meta), data)
+    return DispatchPlan(spec.name, GENERIC_JOB, memory_mib, {"sluice_cmd": shell_line(spec)})
+
+
+def shell_line(spec: JobSpec) -> str:
+    """The generic job's command line: ``[cd DIR && ]exec [env K=V ...] argv``."""
+    line = "exec "
+    if spec.env:
+        line += "env " + " ".join(shlex.quote(f"{k}={v}") for k, v in spec.env.items()) + " "
+    line += shlex.join(spec.command)
+    return f"cd {shlex.quote(spec.workdir)} && {line}" if spec.workdir else line
+
+
+def load_spec(job_id: str, spec_dir: Path = SPEC_DIR) -> dict[str, Any] | None:
+    """The ``Job`` document of ``infra/nomad/<job_id>.nomad.json``, or None if absent."""
+    path = spec_dir / f"{job_id}.nomad.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())["Job"]
+
+
+def strip_server_fields(job: dict[str, Any]) -> dict[str, Any]:
+    """A job read back from Nomad, minus the fields the server sets."""
+    return {k: v for k, v in job.items() if k not in _SERVER_FIELDS}
+
+
+def sized_variant(base: dict[str, Any], memory_mib: int) -> dict[str, Any]:
+    """``base`` with every task's memory set to ``memory_mib`` and its variable path renamed."""
+    job = copy.deepcopy(base)
+    variant = sized_id(job["ID"], memory_mib)
+    job["ID"] = job["Name"] = variant
+    for group in job["TaskGroups"]:
+        for task in group["Tasks"]:
+            resources = task.setdefault("Resources", {})
+            resources["MemoryMB"] = memory_mib
+            resources.pop("MemoryMaxMB", None)
+            for template in task.get("Templates") or []:
+                template["EmbeddedTmpl"] = re.sub(
+                    rf'"nomad/jobs/{re.escape(base["ID"])}"',
+                    f'"nomad/jobs/{variant}"',
+                    template.get("EmbeddedTmpl") or "",
+                )
+    return job
+
+
+_DISPATCHED = re.compile(r"^/dispatch-(?P<name>.+)-\d+-[0-9a-f]{8}$")
+
+
+def dispatched_name(parent: str, job_id: str) -> str | None:
+    """``name`` of Nomad's dispatched ID ``<parent>/dispatch-<name>-<unix>-<8 hex>``."""
+    if not job_id.startswith(parent):
+        return None
+    match = _DISPATCHED.match(job_id[len(parent) :])
+    return match.group("name") if match else None
