@@ -25,7 +25,10 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
     env = {**server.server_environment(home), "PREFECT_API_URL": started.api_url}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    yield started.api_url
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: started.api_url}):
+        yield started.api_url
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

@@ -5,6 +5,13 @@ import typer
 from sluice.cli import chunkedgraph, karabo, stac, sweep, watersheds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.callback()
+def root() -> None:
+    """Sluice: Prefect flows that meter huge batch sweeps into Kubernetes, Nomad or this machine."""
+
+
 sweep.register(app)
 stac.register(app)
 watersheds.register(app)
