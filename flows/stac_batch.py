@@ -1,0 +1,326 @@
+"""A batch of autoeval pipelines over STAC items, metered by stop/resume admission.
+
+Replaces autoeval-coordinator's ``submit_stac_batch.py`` (and, through
+``sluice stac-report`` / ``stac-purge``, ``local_reports.py`` and
+``purge_dispatch_jobs.py``). Read top to bottom: validate every input, find the
+items, write their AOIs, then run chunks of items (pipeline mode: one
+``pipeline`` dispatch per item; stage mode: inundate / mosaic / agreement per
+chunk) through the admission gate, and report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from sluice.backends.factory import create_backend
+from sluice.errors import SluiceInputError
+from sluice.ledger import open_ledger
+from sluice.quantity import parse_memory
+from sluice.server import sluice_home
+from sluice.stac.execution import BatchContext
+from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
+from sluice.stac.outputs import StorageRoot, job_credentials, resolve_credentials, secret_values
+from sluice.stac.reports import build_report, failed_items, report_markdown, write_report
+from sluice.stac.stages import load_hand_index
+from tasks.admission import (
+    AdmissionGate,
+    GatedBackend,
+    active_counter,
+    check_thresholds,
+    ensure_rate_limit,
+    pacer,
+)
+from tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
+from tasks.stac import finish, pipelines, plan, stage, write_aoi_files
+
+CHUNKS_IN_FLIGHT = 4
+STANDINS = Path(__file__).resolve().parent.parent / "examples" / "stac" / "standins.py"
+# The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md): GB per job.
+DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
+
+
+class Mode(StrEnum):
+    """``pipeline``: NGWPC's pipeline job per item; ``stage``: its stages run from Prefect."""
+
+    PIPELINE = "pipeline"
+    STAGE = "stage"
+
+
+class StacBackend(StrEnum):
+    LOCAL = "local"
+    NOMAD = "nomad"
+
+
+class OnMissing(StrEnum):
+    """What to do with item ids no collection holds (they are listed either way)."""
+
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+class StacBatchIncomplete(RuntimeError):
+    """Some items did not succeed; the report lists them."""
+
+
+def home_dir(batch: str) -> Path:
+    return sluice_home() / "stac" / batch
+
+
+@flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
+def stac_batch(
+    batch_name: str,
+    output_root: str,
+    hand_index_path: str,
+    stac_api_url: str,
+    benchmark_sources: list[str] | None = None,
+    item_list: str | None = None,
+    resubmit_failed: str | None = None,
+    search_bbox: list[float] | None = None,
+    search_datetime: str | None = None,
+    wait_seconds: float = 10.0,
+    stop_threshold: int = 30,
+    resume_threshold: int = 15,
+    use_local_creds: bool = False,
+    aws_credentials_block: str | None = None,
+    backend: StacBackend = StacBackend.LOCAL,
+    mode: Mode = Mode.PIPELINE,
+    on_missing: OnMissing = OnMissing.CONTINUE,
+    chunk_size: int = 50,
+    catchments_per_job: int = 500,
+    entries_per_job: int = 20,
+    stage_retries: int = 2,
+    hand_overlap_percent: float = 40.0,
+    memory: dict[str, str] | None = None,
+    pipeline_command: list[str] | None = None,
+    stage_command: list[str] | None = None,
+    rate_limit_name: str = "sluice-stac-dispatch",
+    admission_poll_seconds: float = 10.0,
+    parallelism: int | None = None,
+    report_dir: str | None = None,
+    ledger_url: str | None = None,
+) -> dict[str, int]:
+    """Run the autoeval pipeline over STAC items with stop/resume admission.
+
+    Args:
+        batch_name: The batch (tags every job; the ledger run is ``stac/<batch_name>``).
+        output_root: ``s3://bucket/prefix`` or a local directory for every output.
+        hand_index_path: The HAND index (``catchments.geojson`` at its root in stage mode).
+        stac_api_url: The STAC API holding the items and benchmarks.
+        benchmark_sources: Benchmark STAC collections to look items up in / evaluate.
+        item_list: File of STAC item ids, one per line (the seed's ``--item_list``).
+        resubmit_failed: A report directory: rerun its ``unique_fail_aoi_names.txt`` (and
+            silent failures) instead of an item list.
+        search_bbox: Instead of an item list, search ``benchmark_sources`` in this bbox.
+        search_datetime: Datetime (interval) filter of that search.
+        wait_seconds: Pacing: at most one submission per this many seconds, shared by every
+            flow using ``rate_limit_name`` (a Prefect global concurrency limit); 0 = none.
+        stop_threshold: Pause submitting when this many jobs are active.
+        resume_threshold: Resume when at most this many are active (must be below stop).
+        use_local_creds: Take AWS credentials from this process's environment. They reach
+            jobs through the environment, never through job meta.
+        aws_credentials_block: A prefect-aws ``AwsCredentials`` block to use instead.
+        backend: ``local`` processes or ``nomad``.
+        mode: ``pipeline`` (one pipeline job per item) or ``stage`` (stages from Prefect).
+        on_missing: With ids no collection holds: ``continue`` with the rest or ``stop``.
+        chunk_size: Items per Prefect task run.
+        catchments_per_job: Stage mode: inundate entries (scenario x catchment) per job.
+        entries_per_job: Stage mode: mosaic/agreement entries per job.
+        stage_retries: Stage mode: re-runs of a failed stage job (one entry per job).
+        hand_overlap_percent: Keep a catchment with at least this % of its area in the AOI.
+        memory: Memory per job kind (pipeline, inundate, mosaic, agreement), e.g. ``3Gi``.
+        pipeline_command: Pipeline mode command on non-Nomad backends (default: stand-in).
+        stage_command: Stage mode command prefix (default: the stand-in stage jobs).
+        rate_limit_name: The Prefect global concurrency limit used for pacing.
+        admission_poll_seconds: While paused, re-count at least this often.
+        parallelism: Local backend: processes at once (default: CPU count).
+        report_dir: Report files (default ``$SLUICE_HOME/stac/<batch>/report``).
+        ledger_url: Ledger store (default: SQLite under SLUICE_HOME).
+    """
+    logger = get_run_logger()
+    sources = list(benchmark_sources or [])
+    check_thresholds(stop_threshold, resume_threshold)
+    if chunk_size < 1:
+        raise SluiceInputError(f"--chunk_size {chunk_size}: must be at least 1")
+    sizes = {**DEFAULT_MEMORY, **(memory or {})}
+    memory_bytes = {kind: parse_memory(value) for kind, value in sizes.items()}
+    ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
+
+    credentials = resolve_credentials(use_local_creds, aws_credentials_block)
+    outputs = StorageRoot(output_root, credentials)
+    outputs.check_writable()
+    index = load_hand_index(StorageRoot(hand_index_path, credentials)) if mode is Mode.STAGE else []
+
+    catalog = open_catalog(stac_api_url)
+    if ids is None:
+        items, missing = search_items(catalog, sources, search_bbox, search_datetime), []
+    else:
+        found = lookup_items(catalog, ids, sources)
+        items, missing = found.items, found.missing
+    if missing:
+        listed = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
+        message = (
+            f"--item_list: {len(missing)} item id(s) not in {sources or 'any collection'}: {listed}"
+        )
+        if on_missing is OnMissing.STOP:
+            raise SluiceInputError(message)
+        logger.warning(message)
+
+    runner = create_backend(backend, parallelism=parallelism, log_dir=home_dir(batch_name) / "jobs")
+    preflight(runner, mode)
+    limit = ensure_rate_limit(rate_limit_name, wait_seconds)
+
+    ledger = open_ledger(ledger_url)
+    run = f"stac/{batch_name}"
+    latest = ledger.latest(run)
+    todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
+    logger.info(
+        "%d items: %d to run, %d already succeeded, %d missing",
+        len(items) + len(missing),
+        len(todo),
+        len(items) - len(todo),
+        len(missing),
+    )
+    if not use_local_creds and backend is StacBackend.LOCAL:
+        # local jobs inherit this process's environment: the secret channel for credentials
+        os.environ.update(job_credentials(credentials))
+    prefixes = ["pipeline"] if mode is Mode.PIPELINE else ["inundate", "mosaic", "agreement"]
+    count = [active_counter(runner, p) for p in prefixes]
+    gate = AdmissionGate(
+        lambda: sum(c() for c in count),
+        stop=stop_threshold,
+        resume=resume_threshold,
+        poll_seconds=admission_poll_seconds,
+        pace=pacer(limit),
+    )
+    progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
+    ctx = BatchContext(
+        batch=batch_name,
+        backend=GatedBackend(runner, gate),
+        ledger=ledger,
+        outputs=outputs,
+        aois={},
+        hand_index_path=hand_index_path,
+        benchmark_sources=sources,
+        pipeline_command=pipeline_command or [sys.executable, str(STANDINS), "pipeline"],
+        stage_command=stage_command or [sys.executable, str(STANDINS)],
+        job_env={
+            "STAC_API_URL": stac_api_url,
+            "HAND_INDEX_OVERLAP_THRESHOLD_PERCENT": str(hand_overlap_percent),
+        },
+        log_dir=home_dir(batch_name) / "logs",
+        secrets=secret_values(credentials),
+        overlap_percent=hand_overlap_percent,
+        catchments_per_job=catchments_per_job,
+        entries_per_job=entries_per_job,
+        stage_retries=stage_retries,
+        memory_bytes=memory_bytes,
+        on_item=lambda item, result: progress.advance(),
+    )
+    try:
+        ctx.aois = write_aoi_files(ctx, batch_name, todo)
+        chunks = {
+            f"chunk-{n:04d}": todo[s : s + chunk_size]
+            for n, s in enumerate(range(0, len(todo), chunk_size))
+        }
+        if mode is Mode.PIPELINE:
+            futures = [pipelines.submit(ctx, name, part) for name, part in chunks.items()]
+        else:
+            futures = [run_stages(ctx, name, part, index) for name, part in chunks.items()]
+        for future in futures:
+            future.wait()
+        progress.finish()
+    finally:
+        runner.close()
+
+    (home_dir(batch_name) / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
+    final = ledger.latest(run)
+    report = build_report(
+        [*(i.id for i in items), *missing], missing, final, saved_logs(ctx.log_dir)
+    )
+    directory = Path(report_dir) if report_dir else home_dir(batch_name) / "report"
+    write_report(report, directory)
+    summary = {
+        **report.summary(),
+        "admitted": gate.stats.admitted,
+        "pauses": gate.stats.pauses,
+        "max_active": gate.stats.max_active,
+    }
+    publish_markdown(
+        artifact_key("stac", batch_name),
+        report_markdown(batch_name, report),
+        f"STAC batch {batch_name}",
+    )
+    publish_table(
+        artifact_key("stac", batch_name, "items"),
+        [{"item": i, "outcome": outcome_of(final, i, missing)} for i in report.run_list],
+        f"STAC batch {batch_name}: item outcomes",
+    )
+    ledger.close()
+    logger.info("report in %s: %s", directory, summary)
+    if report.failed or report.silent:
+        raise StacBatchIncomplete(
+            f"{len(report.failed)} failed, {len(report.silent)} silent; "
+            f"rerun with --resubmit-failed {directory}"
+        )
+    return summary
+
+
+def run_stages(ctx: BatchContext, chunk: str, items: list, index: list):
+    """Stage mode for one chunk: plan, inundate, mosaic, agreement, finish (task runs)."""
+    planned = plan.submit(ctx, chunk, items, index)
+    inundated = stage.submit(ctx, "inundate", chunk, planned)
+    mosaicked = stage.submit(ctx, "mosaic", chunk, planned, wait_for=[inundated])
+    agreed = stage.submit(ctx, "agreement", chunk, planned, wait_for=[mosaicked])
+    return finish.submit(ctx, chunk, planned, [inundated, mosaicked, agreed])
+
+
+def requested_ids(
+    item_list: str | None,
+    resubmit_failed: str | None,
+    search_bbox: list[float] | None,
+    search_datetime: str | None,
+) -> list[str] | None:
+    """Item ids from ``--resubmit-failed`` or ``--item_list``; None means "search"."""
+    if resubmit_failed:
+        directory = Path(resubmit_failed)
+        if not (directory / "unique_fail_aoi_names.txt").is_file():
+            raise SluiceInputError(
+                f"--resubmit-failed {resubmit_failed}: no unique_fail_aoi_names.txt there"
+            )
+        return failed_items(directory)
+    if item_list:
+        return read_item_list(item_list)
+    if search_bbox is None and search_datetime is None:
+        raise SluiceInputError("no items: give --item_list, --resubmit-failed or a search")
+    return None
+
+
+def preflight(runner, mode: Mode) -> None:
+    """Backends that can check themselves (Nomad: reachable, parameterized jobs registered)."""
+    check = getattr(runner, "check_parameterized_jobs", None)
+    if check is not None:
+        jobs = (
+            ["pipeline"]
+            if mode is Mode.PIPELINE
+            else ["hand_inundator", "fim_mosaicker", "agreement_maker"]
+        )
+        check(jobs)
+
+
+def saved_logs(directory: Path) -> dict[str, str]:
+    if not directory.is_dir():
+        return {}
+    return {p.stem: p.read_text(errors="replace") for p in directory.glob("*.log")}
+
+
+def outcome_of(latest: dict, item: str, missing: list[str]) -> str:
+    if item in missing:
+        return "missing"
+    attempt = latest.get(item)
+    return "not run" if attempt is None else str(attempt.outcome or "running")

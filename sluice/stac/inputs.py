@@ -1,0 +1,149 @@
+"""A batch's items: an item-id list looked up in a STAC API, or a search; their AOIs.
+
+As the seed does, each item's AOI is its geometry (the convex hull for the FIM
+collections) written as a one-feature GeoPackage (EPSG:4326) at
+``<output_root>/<batch>/stac_aois/stac_<id>.gpkg``.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyogrio.raw
+import shapely
+from pystac import Item
+from pystac_client import Client
+from pystac_client.exceptions import APIError
+from shapely.geometry import shape
+
+from sluice.errors import SluiceInputError
+from sluice.stac.outputs import StorageRoot
+
+HULL_COLLECTIONS = ("ble-collection", "nws-fim-collection", "usgs-fim-collection")
+LOOKUP_PAGE = 100
+_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Items found, in the order asked, and ids that no collection holds."""
+
+    items: list[Item]
+    missing: list[str]
+
+
+def read_item_list(path: str | Path) -> list[str]:
+    """Item ids, one per line (blank lines and ``#`` comments skipped, duplicates dropped)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SluiceInputError(f"--item_list {path}: cannot read ({exc})") from exc
+    ids: dict[str, None] = {}
+    for number, line in enumerate(lines, 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not _ITEM_ID.match(text):
+            raise SluiceInputError(f"--item_list {path}:{number}: {text!r} is not a STAC item id")
+        ids[text] = None
+    if not ids:
+        raise SluiceInputError(f"--item_list {path}: no item ids")
+    return list(ids)
+
+
+def open_catalog(url: str) -> Client:
+    """A pystac-client ``Client`` for ``url``, or a one-line error if it is unreachable."""
+    try:
+        return Client.open(url)
+    except Exception as exc:  # connection refused, DNS, not a STAC API...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SluiceInputError(f"--stac_api_url {url}: unreachable ({reason})") from exc
+
+
+def lookup_items(client: Client, ids: Sequence[str], collections: Sequence[str]) -> Lookup:
+    """Find ``ids`` in ``collections``: one search per page of ids, not one per id."""
+    found: dict[str, Item] = {}
+    for start in range(0, len(ids), LOOKUP_PAGE):
+        page = list(ids[start : start + LOOKUP_PAGE])
+        try:
+            search = client.search(
+                ids=page, collections=list(collections) or None, max_items=len(page) * 4
+            )
+            for item in search.items():
+                found.setdefault(item.id, item)
+        except APIError as exc:
+            raise SluiceInputError(f"--stac_api_url: search failed ({exc})") from exc
+    return Lookup(
+        items=[found[i] for i in ids if i in found], missing=[i for i in ids if i not in found]
+    )
+
+
+def search_items(
+    client: Client,
+    collections: Sequence[str],
+    bbox: Sequence[float] | None = None,
+    datetime: str | None = None,
+    max_items: int | None = None,
+) -> list[Item]:
+    """Items of a search (collections, bbox, datetime), by POST as pystac-client does."""
+    try:
+        return list(
+            client.search(
+                collections=list(collections), bbox=bbox, datetime=datetime, max_items=max_items
+            ).items()
+        )
+    except APIError as exc:
+        raise SluiceInputError(f"--stac_api_url: search failed ({exc})") from exc
+
+
+def aoi_geometry(item: Item) -> shapely.Geometry:
+    """The item's AOI: the convex hull for the FIM collections, else its geometry."""
+    geometry = shape(item.geometry)
+    if item.collection_id in HULL_COLLECTIONS:
+        return geometry.convex_hull
+    return geometry
+
+
+def aoi_relative_path(batch: str, item_id: str) -> str:
+    return f"{batch}/stac_aois/stac_{item_id}.gpkg"
+
+
+def gpkg_bytes(geometry: shapely.Geometry, item_id: str) -> bytes:
+    """One-feature GeoPackage (EPSG:4326) with the AOI and its item id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, f"{item_id}.gpkg")
+        pyogrio.raw.write(
+            path,
+            geometry=np.array([shapely.to_wkb(geometry)], dtype=object),
+            field_data=[np.array([item_id], dtype=object)],
+            fields=["stac_item_id"],
+            geometry_type=geometry.geom_type,
+            crs="EPSG:4326",
+            layer="aoi",
+            driver="GPKG",
+        )
+        return path.read_bytes()
+
+
+def read_gpkg_geometry(data: bytes) -> shapely.Geometry:
+    """The first feature's geometry of a GeoPackage (as the real pipeline uses it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "aoi.gpkg")
+        path.write_bytes(data)
+        geometries = pyogrio.raw.read(path, max_features=1)[2]
+        return shapely.from_wkb(geometries[0])
+
+
+def write_aois(root: StorageRoot, batch: str, items: Iterable[Item]) -> dict[str, str]:
+    """Write every item's AOI GeoPackage; item id -> its address."""
+    return {
+        item.id: root.write(
+            aoi_relative_path(batch, item.id), gpkg_bytes(aoi_geometry(item), item.id)
+        )
+        for item in items
+    }

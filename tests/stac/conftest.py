@@ -1,0 +1,119 @@
+"""Real servers for the STAC batch tests: moto's S3 server and a rustac STAC API."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+BIN = Path(sys.executable).parent
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "stac"
+READY_TIMEOUT = 30.0
+
+
+def _load_fixture_module():
+    spec = importlib.util.spec_from_file_location("stac_make_fixture", EXAMPLES / "make_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _serve(argv: list[str], url: str, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:  # readiness of a server we started, not test synchronisation
+        try:
+            httpx.get(url, timeout=1.0)
+            return process
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"{argv[0]} did not start: {log.read_text()}") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def stac_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example fixture (collections, items, stand-in HAND index) in a temp dir."""
+    return _load_fixture_module().write_fixture(tmp_path_factory.mktemp("stac-fixture"))
+
+
+@pytest.fixture(scope="session")
+def stac_api(stac_fixture: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``rustac serve`` on loopback with the fixture's collections and items."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    files = [stac_fixture / n for n in ("nws-fim-collection.json", "usgs-fim-collection.json")]
+    process = _serve(
+        [
+            str(BIN / "rustac"),
+            "serve",
+            "--addr",
+            f"127.0.0.1:{port}",
+            *map(str, files),
+            str(stac_fixture / "items.json"),
+        ],
+        url,
+        tmp_path_factory.mktemp("rustac") / "rustac.log",
+    )
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``moto_server`` on loopback; this process and its jobs reach it via AWS_ENDPOINT_URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = _serve(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        url,
+        tmp_path_factory.mktemp("moto") / "moto.log",
+    )
+    env = {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A fresh bucket for one test."""
+    name = f"sluice-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def s3_objects(bucket: str, prefix: str = "") -> dict[str, bytes]:
+    """Every object under ``prefix``: key -> body."""
+    client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    keys = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for o in page.get("Contents", [])
+    ]
+    return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}

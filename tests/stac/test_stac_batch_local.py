@@ -1,0 +1,98 @@
+"""Both modes end to end on the local backend: STAC items from rustac, outputs in moto S3."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+
+from flows.stac_batch import StacBatchIncomplete, stac_batch
+from sluice.ledger import open_ledger
+from tests.stac.conftest import s3_objects
+
+ITEMS = [
+    "ahps-aaa1-nws", "ahps-bbb2-nws", "ahps-ccc3-nws",
+    "ahps-ddd4-usgs", "ahps-empty-nws", "ahps-fail-nws",
+]
+SOURCES = ["nws-fim-collection", "usgs-fim-collection"]
+
+
+def run_batch(tmp_path: Path, stac_fixture: Path, stac_api: str, bucket: str, **params):
+    defaults = dict(
+        batch_name=params.pop("batch_name", "b1"),
+        output_root=f"s3://{bucket}/autoeval",
+        hand_index_path=str(stac_fixture / "hand_index"),
+        stac_api_url=stac_api,
+        benchmark_sources=SOURCES,
+        wait_seconds=0.01,
+        stop_threshold=3,
+        resume_threshold=1,
+        use_local_creds=True,
+        admission_poll_seconds=0.5,
+        chunk_size=2,
+        parallelism=4,
+        report_dir=str(tmp_path / "report"),
+    )
+    return stac_batch(**{**defaults, **params})
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().split()
+
+
+@pytest.mark.parametrize("mode", ["pipeline", "stage"])
+def test_batch_reports_resubmits_and_skips(
+    mode, prefect_api, sluice_home, tmp_path, stac_fixture, stac_api, bucket
+):
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("\n".join([*ITEMS, "no-such-item"]) + "\n")
+    fixture = tmp_path / "fixture"
+    shutil.copytree(stac_fixture, fixture)
+    with pytest.raises(StacBatchIncomplete, match="1 failed"):
+        run_batch(tmp_path, stac_fixture, stac_api, bucket, item_list=str(item_list), mode=mode)
+
+    report = tmp_path / "report"
+    assert lines(report / "unique_fail_aoi_names.txt") == ["ahps-fail-nws"]
+    assert lines(report / "missing_aois.txt") == ["no-such-item"]
+    assert lines(report / "unique_success_aoi_names.txt") == sorted(set(ITEMS) - {"ahps-fail-nws"})
+    assert lines(report / "silent_failures.txt") == []
+    assert lines(report / "sorted-run-list.txt") == sorted([*ITEMS, "no-such-item"])
+    if mode == "pipeline":  # the agreement stand-in's expected-empty line, read from the log
+        assert lines(report / "ignorable_errors_aois.txt") == ["ahps-ccc3-nws"]
+    assert (report / "s3_client_errors.json").exists()
+
+    objects = s3_objects(bucket, "autoeval/")
+    for item in ITEMS:
+        assert f"autoeval/b1/stac_aois/stac_{item}.gpkg" in objects
+    metrics = objects[
+        "autoeval/ahps-aaa1-nws/nws-fim-collection/major/"
+        "ahps-aaa1-nws__nws-fim-collection__major__metrics.csv"
+    ]
+    row = next(csv.DictReader(io.StringIO(metrics.decode())))
+    assert int(row["true_positives_count"]) > 0
+    assert not any(k.startswith("autoeval/ahps-empty-nws/nws") for k in objects)
+
+    # the failed item's flowfile appears; --resubmit-failed reruns only it
+    flowfile = stac_fixture / "assets" / "ahps-fail-nws" / "major_flow_file.csv"
+    flowfile.write_text("feature_id,discharge\n1004,99\n")
+    try:
+        summary = run_batch(
+            tmp_path, stac_fixture, stac_api, bucket, resubmit_failed=str(report), mode=mode,
+            report_dir=str(tmp_path / "report2"),
+        )
+    finally:
+        flowfile.unlink()
+    assert summary["success"] == 1 and summary["failed"] == 0
+    ledger = open_ledger()
+    attempts = ledger.attempts("stac/b1")
+    per_item = {i: sum(a.item == i for a in attempts) for i in ITEMS}
+    assert per_item == {**dict.fromkeys(ITEMS, 1), "ahps-fail-nws": 2}
+
+    # a re-run of the same batch skips every item that succeeded
+    summary = run_batch(tmp_path, stac_fixture, stac_api, bucket, item_list=str(item_list),
+                        mode=mode, report_dir=str(tmp_path / "report3"))
+    assert summary["admitted"] == 0 and summary["success"] == len(ITEMS)
+    assert len(ledger.attempts("stac/b1")) == len(attempts)
