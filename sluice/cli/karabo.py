@@ -93,13 +93,23 @@ def run(
     report_dir: Annotated[str, Opt(help="report directory")] = "reports/karabo",
 ) -> None:
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
-    from sluice.karabo.settings import SkyModel
+    from sluice.karabo.settings import KaraboSettings
     from sluice.server import ensure_api
 
     try:
-        if sky_model not in {m.value for m in SkyModel}:
-            raise SluiceInputError(f"sky_model: unknown sky model {sky_model!r}")
         products = _products(product)
+        KaraboSettings.parse(  # bad input fails here, before a server or a job is started
+            sky_model=sky_model,
+            start_freq_hz=start_freq_hz,
+            end_freq_hz=end_freq_hz,
+            freq_inc_hz=freq_inc_hz,
+            num_time_stamps=num_time_stamps,
+            imaging_npixel=imaging_npixel,
+            rucio_namespace=rucio_namespace,
+            rucio_lifetime=rucio_lifetime,
+            obs_id=obs_id or "check",
+            products=tuple(products),
+        )
         ensure_api()
         from flows.karabo import karabo_simulation
 

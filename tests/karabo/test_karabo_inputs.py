@@ -1,0 +1,151 @@
+"""Settings, the estimate, hourly names and bad input (refused before any job)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prefect.exceptions import ParameterTypeError
+
+from flows.karabo import karabo_simulation
+from sluice.errors import SluiceInputError
+from sluice.karabo.estimate import estimate, refuse_if_too_big
+from sluice.karabo.settings import KaraboSettings, Product, hourly_names
+from sluice.ledger import open_ledger
+from tests.karabo.conftest import TINY
+
+
+def test_estimate_of_the_seed_defaults():
+    found = estimate(KaraboSettings.parse(obs_id="x"))
+
+    assert found.channels == 4
+    assert found.baselines == 10_296
+    assert found.measurements == 3_953_664
+    assert found.ms_bytes == 31_629_312
+    assert found.image_bytes == 2024**2 * 4 * 8 == 131_090_432
+    assert found.images == 2  # dirty + cleaned
+    assert found.products_bytes == 31_629_312 + 2 * 131_090_432
+
+
+def test_cleaned_implies_the_dirty_image_is_built():
+    settings = KaraboSettings.parse(obs_id="x", products=(Product.CLEANED,))
+
+    assert settings.built_images == [Product.DIRTY, Product.CLEANED]
+    assert settings.selected == [Product.CLEANED]
+    assert settings.product_flags() == ["--cleaned"]
+
+
+def test_an_estimate_bigger_than_the_volume_is_refused_with_the_numbers():
+    found = estimate(KaraboSettings.parse(obs_id="x"))
+
+    with pytest.raises(SluiceInputError, match=r"587,620,352 B .* holds 104,857,600 B"):
+        refuse_if_too_big(found, 100 * 2**20)
+    refuse_if_too_big(found, found.scratch_bytes)
+
+
+def test_hourly_names_follow_the_scheduled_time_not_the_clock():
+    slot = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+    assert hourly_names(slot) == (
+        "20261125T140000_SKAMID_Karabo_test_hourly",
+        "20261125T140000_SKAMID_Karabo_test_hourly_",
+    )
+    assert hourly_names(slot) == hourly_names(slot)
+    assert hourly_names(slot) != hourly_names(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
+
+
+def test_the_env_is_the_workflows():
+    env = KaraboSettings.parse(obs_id="o", file_prefix="p_").as_env(out_dir="/scratch/o")
+
+    assert env["SKY_MODEL"] == "MIGHTEE_L1"
+    assert env["IMAGING_CELLSIZE"] == "None"
+    assert float(env["FREQ_INC_HZ"]) == 17750000.0
+    assert (env["OBS_ID"], env["FILE_PREFIX"], env["OUT_DIR"]) == ("o", "p_", "/scratch/o")
+
+
+BAD = [
+    ({"end_freq_hz": 1.0e9}, "end_freq_hz: 1e+09 must be greater than start_freq_hz 1e+09"),
+    ({"freq_inc_hz": 0.0}, "freq_inc_hz: 0 must be positive"),
+    ({"freq_inc_hz": -5.0}, "freq_inc_hz: -5 must be positive"),
+    ({"imaging_npixel": 0}, "imaging_npixel: 0 must be positive"),
+    ({"products": []}, "products: select at least one"),
+    ({"staging": "/nonexistent/staging"}, "staging: /nonexistent/staging does not exist"),
+    ({"staging": "/proc"}, "staging: /proc is not writable"),
+    ({"processed": "/nonexistent/processed"}, "processed: /nonexistent/processed does not exist"),
+    ({"failed": "/nonexistent/failed"}, "failed: /nonexistent/failed does not exist"),
+    ({"scratch_volume": "1Ki"}, "scratch_volume: the estimate needs"),
+]
+
+
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize(("bad", "message"), BAD, ids=[next(iter(b)) for b, _ in BAD])
+def test_bad_input_is_refused_before_any_job(bad, message, areas, tmp_path, sluice_home):
+    params = {
+        **TINY,
+        "obs_id": "bad",
+        "staging": str(areas["staging"]),
+        "processed": str(areas["processed"]),
+        "failed": str(areas["failed"]),
+        "scratch_dir": str(tmp_path / "scratch"),
+        "report_dir": str(tmp_path / "reports"),
+        **bad,
+    }
+    if "end_freq_hz" in bad:
+        params["start_freq_hz"] = 1.0e9
+
+    with pytest.raises(SluiceInputError) as raised:
+        karabo_simulation(**params)
+
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+    ledger = open_ledger()
+    try:
+        assert ledger.runs() == []
+    finally:
+        ledger.close()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_an_unknown_sky_model_is_refused_by_the_flows_typed_parameter(sluice_home):
+    with pytest.raises(ParameterTypeError, match="sky_model: Input should be 'MIGHTEE_L1'"):
+        karabo_simulation(sky_model="GLEAM", obs_id="bad")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--imaging-npixel", "-3"], "error: imaging_npixel: -3 must be positive"),
+        (
+            ["--sky-model", "GLEAM"],
+            "error: sky_model: unknown sky model 'GLEAM' (allowed: MIGHTEE_L1)",
+        ),
+        (["--product", "psf"], "error: product: unknown product 'psf'"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path: Path):
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "karabo", "run", *args],
+        capture_output=True,
+        text=True,
+        env={"SLUICE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "server.pid").exists()  # no server started either
+
+
+def test_cli_estimate_prints_the_numbers():
+    done = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "karabo", "estimate"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert "3,953,664" in done.stdout
+    assert "31,629,312 B" in done.stdout

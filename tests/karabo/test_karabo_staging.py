@@ -1,0 +1,92 @@
+"""Staging areas (local and S3 on a moto server) and the stand-in ingestor's verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from flows.karabo import karabo_simulation
+from sluice.errors import SluiceInputError
+from sluice.karabo.areas import open_area
+from sluice.karabo.standin_ingestor import sweep
+from tests.karabo.conftest import TINY
+
+
+def test_the_standin_ingestor_fails_invalid_meta_and_orphan_meta(areas):
+    staging, processed, failed = (
+        open_area(str(areas[n])) for n in ("staging", "processed", "failed")
+    )
+    good = {"namespace": "testing", "name": "a.fits", "lifetime": 60}
+    staging.put_bytes("testing/a.fits", b"A")
+    staging.put_bytes("testing/a.fits.meta", json.dumps(good).encode())
+    staging.put_bytes("testing/b.fits", b"B")
+    staging.put_bytes("testing/b.fits.meta", json.dumps({**good, "name": "other.fits"}).encode())
+    staging.put_bytes("testing/c.fits.meta", json.dumps({**good, "name": "c.fits"}).encode())
+    staging.put_bytes("testing/d.fits", b"no meta yet: not touched")
+
+    assert sweep(staging, processed, failed) == 3
+
+    assert sorted(p.name for p in (areas["processed"] / "testing").iterdir()) == [
+        "a.fits",
+        "a.fits.meta",
+    ]
+    assert sorted(p.name for p in (areas["failed"] / "testing").iterdir()) == [
+        "b.fits",
+        "b.fits.meta",
+        "c.fits.meta",
+    ]
+    assert [p.name for p in (areas["staging"] / "testing").iterdir()] == ["d.fits"]
+
+
+def test_local_staging_leaves_no_temporary_names(areas, tmp_path):
+    tree = tmp_path / "x.ms"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "DATA").write_bytes(b"1" * 100)
+    staging = open_area(str(areas["staging"]))
+
+    staging.put_path("testing/x.ms", tree)
+    staging.put_path("testing/x.ms", tree)  # a rerun replaces its own product
+
+    assert sorted(str(p.relative_to(areas["staging"])) for p in areas["staging"].rglob("*")) == [
+        "testing",
+        "testing/x.ms",
+        "testing/x.ms/sub",
+        "testing/x.ms/sub/DATA",
+    ]
+
+
+def test_a_missing_bucket_is_refused(s3_env):
+    with pytest.raises(SluiceInputError, match=r"staging: s3://no-such-bucket/st does not exist"):
+        open_area("s3://no-such-bucket/st").check(what="staging", writable=True)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_through_s3_staging_is_verified_and_cleaned(s3_env, tmp_path, sluice_home):
+    result = karabo_simulation(
+        **TINY,
+        obs_id="s3run",
+        file_prefix="s3run_",
+        products=["cleaned", "visibility"],
+        staging=f"{s3_env}/staging",
+        processed=f"{s3_env}/processed",
+        failed=f"{s3_env}/failed_processing",
+        scratch_dir=str(tmp_path / "scratch"),
+        report_dir=str(tmp_path / "reports"),
+        verify_timeout_seconds=60.0,
+    )
+
+    assert result == {
+        "testing/s3run_cleaned.fits": "processed",
+        "testing/s3run_measurements.ms": "processed",
+    }
+    keys = sorted(
+        o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket="ingest-area")["Contents"]
+    )
+    assert keys == [
+        "processed/testing/s3run_cleaned.fits",
+        "processed/testing/s3run_cleaned.fits.meta",
+        "processed/testing/s3run_measurements.ms.meta",
+        "processed/testing/s3run_measurements.ms/DATA",
+    ]
