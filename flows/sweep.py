@@ -14,8 +14,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.ledger import open_ledger
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
-from sluice.sweep.config import DryRun, TierChoice, resolve_config
-from sluice.sweep.execution import SweepExecution, build_job
+from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
+from sluice.sweep.execution import SweepConfig, SweepExecution, build_job
 from sluice.sweep.plan import TierPolicy
 from sluice.sweep.report import SweepSummary
 from tasks.reports import ProgressReporter
@@ -94,6 +94,7 @@ def tiered_index_sweep(
         report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
     """
+    check_dry_run(dry_run, backend)
     config, start_tier, auto = resolve_config(
         template_path=template_path,
         source_job=source_job,
@@ -168,7 +169,7 @@ def tiered_index_sweep(
     return summary
 
 
-def print_manifests(config, start_tier: int | None) -> None:
+def print_manifests(config: SweepConfig, start_tier: int | None) -> None:
     """The seed's ``--dry-run print``: every Job manifest as JSON, contacting nothing."""
     for chunk in config.chunks:
         for index in chunk.indexes:

@@ -96,14 +96,14 @@ def sweep(
         parallelism=parallelism,
         report_dir=report_dir,
     )
+    from sluice.sweep.config import check_dry_run, resolve_config
+
+    check_dry_run(dry_run, backend)
+    accepted = inspect.signature(resolve_config).parameters
+    config, start_tier, _ = resolve_config(**{k: v for k, v in parameters.items() if k in accepted})
     if dry_run is DryRun.PRINT:
         from flows.sweep import print_manifests
-        from sluice.sweep.config import resolve_config
 
-        accepted = inspect.signature(resolve_config).parameters
-        config, start_tier, _ = resolve_config(
-            **{k: v for k, v in parameters.items() if k in accepted}
-        )
         print_manifests(config, start_tier)
         return
     from sluice.server import ensure_api

@@ -29,6 +29,12 @@ class DryRun(StrEnum):
 TierChoice = int | Literal["auto"] | None
 
 
+def check_dry_run(dry_run: DryRun, backend: str) -> None:
+    """A server dry run needs an API server that can validate manifests."""
+    if dry_run is DryRun.SERVER and backend != "kubernetes":
+        raise SluiceInputError(f"--dry-run server needs --backend kubernetes (got {backend})")
+
+
 def resolve_config(
     *,
     template_path: str | None,

@@ -79,6 +79,7 @@ def test_unreadable_index_file(tmp_path, template, sluice_home):
         (["--chunk-size", "2", "--batch-label-template", "c-{shard}"], "{shard}"),
         (["--wait-timeout", "soon"], "--wait-timeout"),
         (["--job-name-prefix", "Bad_Prefix"], "--job-name-prefix"),
+        (["--dry-run", "server"], "--dry-run server needs --backend kubernetes"),
     ],
 )
 def test_bad_flags(tmp_path, template, sluice_home, extra, named):
