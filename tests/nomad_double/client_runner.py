@@ -1,10 +1,11 @@
 """The double's Nomad "client": runs a task's command as a local process under a memory limit.
 
 A real Nomad client runs ``raw_exec``/``exec``/``docker`` tasks under a memory
-cgroup sized from ``Resources.MemoryMB``; this runner does the same with a
-cgroup v1 memory child of our own cgroup (kernel OOM kill -> exit 137 and
-``oom_kill`` in ``memory.oom_control``). Docker tasks run their
-``config.command`` + ``config.args`` directly, ignoring the image.
+cgroup sized from ``Resources.MemoryMB``; this runner does the same with Sluice's
+memory cgroups (``sluice.backends.cgroups``, v1 or v2): the kernel OOM-kills an
+overrun, reported as exit 137 with ``oom_killed`` as Nomad's docker driver does.
+Docker tasks run their ``config.command`` + ``config.args`` directly, ignoring the
+image. Where no memory cgroup can be made, tasks run without a limit.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from tests.nomad_double.state import ClusterState
 from tests.nomad_double.templates import TaskSetupError, render_template
-
-_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 
 
 @dataclass(frozen=True)
@@ -37,43 +37,8 @@ class TaskExit:
     oom_killed: bool = False
 
 
-def _own_memory_cgroup() -> Path | None:
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            candidate = _MEMORY_ROOT / path.lstrip("/")
-            return candidate if os.access(candidate, os.W_OK) else None
-    return None
-
-
-class MemoryCgroup:
-    """A cgroup v1 memory child with a hard limit (no swap), removed when closed."""
-
-    def __init__(self, limit_bytes: int) -> None:
-        parent = _own_memory_cgroup()
-        if parent is None:
-            raise RuntimeError("no writable cgroup v1 memory controller for task memory limits")
-        self.path = parent / f"nomad-double-{uuid.uuid4().hex[:12]}"
-        self.path.mkdir()
-        (self.path / "memory.limit_in_bytes").write_text(str(limit_bytes))
-        swap = self.path / "memory.memsw.limit_in_bytes"
-        if swap.exists():
-            swap.write_text(str(limit_bytes))
-
-    def oom_killed(self) -> bool:
-        for line in (self.path / "memory.oom_control").read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value) > 0
-        return False
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
-
-
 class TaskProcess:
-    """One task's process: started in its own memory cgroup, stdout/stderr to files."""
+    """One task's process in its own memory cgroup, stdout/stderr appended to files."""
 
     def __init__(
         self,
@@ -84,17 +49,15 @@ class TaskProcess:
         stdout: Path,
         stderr: Path,
         memory_mb: int | None,
+        cgroups: CgroupParent | None,
     ) -> None:
-        self.cgroup = MemoryCgroup(memory_mb * 2**20) if memory_mb else None
-        if self.cgroup is not None:
+        self.cgroup: MemoryCgroup | None = None
+        if cgroups is not None and memory_mb:
+            name = f"{PREFIX}{os.getpid()}-nomad-double-{uuid.uuid4().hex[:12]}"
+            self.cgroup = cgroups.create(name, memory_mb * 2**20)
             # The shell joins the cgroup before exec'ing the task: no unlimited window.
-            argv = [
-                "/bin/sh",
-                "-c",
-                'echo $$ > "$0/cgroup.procs" && exec "$@"',
-                str(self.cgroup.path),
-                *argv,
-            ]
+            join = 'echo $$ > "$0" && exec "$@"'
+            argv = ["/bin/sh", "-c", join, str(self.cgroup.procs_file), *argv]
         with stdout.open("ab") as out, stderr.open("ab") as err:
             self.process = subprocess.Popen(
                 argv,
@@ -108,9 +71,10 @@ class TaskProcess:
 
     def wait(self) -> TaskExit:
         code = self.process.wait()
-        oom = self.cgroup.oom_killed() if self.cgroup is not None else False
+        oom = False
         if self.cgroup is not None:
-            self.cgroup.close()
+            oom = self.cgroup.oom_kills() > 0
+            self.cgroup.remove()
         if code < 0:
             return TaskExit(exit_code=128 - code, signal=-code, oom_killed=oom)
         return TaskExit(exit_code=code, oom_killed=oom)
@@ -118,6 +82,8 @@ class TaskProcess:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill()
 
 
 def rfc3339(ns: int) -> str:
@@ -170,6 +136,10 @@ class AllocationRunner:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        try:
+            self.cgroups: CgroupParent | None = CgroupParent.detect()
+        except CgroupUnavailable:
+            self.cgroups = None
         self.state: ClusterState | None = None
         self._processes: dict[str, TaskProcess] = {}
         self._threads: list[threading.Thread] = []
@@ -258,6 +228,7 @@ class AllocationRunner:
                 stdout=logs / f"{name}.stdout.0",
                 stderr=logs / f"{name}.stderr.0",
                 memory_mb=task["Resources"]["MemoryMB"],
+                cgroups=self.cgroups,
             )
             with self._lock:
                 self._processes[alloc["ID"]] = process

@@ -593,13 +593,20 @@ def _check_dispatch(params: dict[str, Any], meta: dict[str, Any], payload: str) 
     optional = params.get("MetaOptional") or []
     missing = [k for k in required if k not in meta]
     if missing:
-        raise ApiError(400, f"Dispatch did not provide required meta keys: {missing}")
+        raise ApiError(400, f"Dispatch did not provide required meta keys: {_go(missing)}")
     unpermitted = sorted(k for k in meta if k not in required and k not in optional)
     if unpermitted:
-        raise ApiError(400, f"Dispatch request included unpermitted metadata keys: {unpermitted}")
+        raise ApiError(
+            400, f"Dispatch request included unpermitted metadata keys: {_go(unpermitted)}"
+        )
     for key, value in meta.items():
         if not isinstance(value, str):
             raise ApiError(400, f"meta key {key!r} must be a string")
+
+
+def _go(values: list[str]) -> str:
+    """A string slice as Go's ``%v`` prints it."""
+    return "[" + " ".join(values) + "]"
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")

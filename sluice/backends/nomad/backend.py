@@ -43,7 +43,7 @@ class NomadBackend:
 
     def __init__(
         self,
-        settings: NomadSettings,
+        settings: NomadSettings | None = None,
         *,
         spec_dir: Path = specs.SPEC_DIR,
         watch_wait: float = 60.0,
@@ -51,12 +51,14 @@ class NomadBackend:
     ) -> None:
         """
         Args:
-            settings: address, region, namespace, token and retry policy.
+            settings: address, region, namespace, token and retry policy (default:
+                the nomad CLI's environment variables; see ``from_block`` for a block).
             spec_dir: where ``<job>.nomad.json`` specs are registered from.
             watch_wait: seconds one blocking query may wait for a change.
             min_interval: least seconds between two watch queries, so a busy cluster's
                 changes are taken in batches instead of one request each.
         """
+        settings = settings or NomadSettings.from_environment()
         self.api = NomadApi(settings)
         self.settings = settings
         self.spec_dir = spec_dir

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -39,6 +40,16 @@ class NomadSettings:
     timeout: float = 10.0
     retry_attempts: int = 8
     retry_max_wait: float = 5.0
+
+    @classmethod
+    def from_environment(cls) -> NomadSettings:
+        """The nomad CLI's variables: NOMAD_ADDR, NOMAD_REGION, NOMAD_NAMESPACE, NOMAD_TOKEN."""
+        return cls(
+            address=os.environ.get("NOMAD_ADDR") or cls.address,
+            region=os.environ.get("NOMAD_REGION") or None,
+            namespace=os.environ.get("NOMAD_NAMESPACE") or None,
+            token=os.environ.get("NOMAD_TOKEN") or None,
+        )
 
 
 def transient(error: BaseException) -> bool:

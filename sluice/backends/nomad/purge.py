@@ -36,12 +36,22 @@ def purgeable(job_id: str, prefixes: Iterable[str]) -> bool:
     return "dispatch-" in job_id and any(job_id.startswith(p) for p in prefixes)
 
 
-def purge_dispatched(api: NomadApi, prefixes: Iterable[str] = SEED_PREFIXES) -> PurgeReport:
-    """Purge every dispatched job of ``prefixes`` (one jobs list, one DELETE per job)."""
+def purge_dispatched(
+    api: NomadApi,
+    prefixes: Iterable[str] = SEED_PREFIXES,
+    *,
+    job_ids: Iterable[str] | None = None,
+) -> PurgeReport:
+    """Purge the dispatched jobs of ``prefixes``: all listed in Nomad, or only ``job_ids``.
+
+    One jobs list (unless ``job_ids`` is given) and one DELETE per job; IDs outside
+    the rules are never touched.
+    """
     prefixes = tuple(prefixes)
     report = PurgeReport()
-    stubs = api.call(api.client.jobs.get_jobs)
-    for job_id in sorted(s["ID"] for s in stubs if purgeable(s["ID"], prefixes)):
+    if job_ids is None:
+        job_ids = [s["ID"] for s in api.call(api.client.jobs.get_jobs)]
+    for job_id in sorted(j for j in set(job_ids) if purgeable(j, prefixes)):
         try:
             api.call(api.client.job.deregister_job, job_id, purge=True)
         except nomad_errors.URLNotFoundNomadException:
