@@ -272,3 +272,18 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
     message = str(caught.value)
     assert "\n" not in message and "unreachable" in message
     assert f"127.0.0.1:{port}/ledger" in message and "s3cret" not in message
+
+
+def test_ledger_settings_block_opens_postgres_with_a_secret_password(postgres_server) -> None:
+    from blocks.ledger import LedgerSettings
+
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as db:
+        db.execute("CREATE DATABASE block_ledger")
+    settings = LedgerSettings(url=f"{postgres_server}/block_ledger", password="p@ss:/word")
+    assert "p@ss" not in repr(settings) and "p@ss" not in settings.url
+    assert psycopg.conninfo.conninfo_to_dict(settings.resolved_url())["password"] == "p@ss:/word"
+    ledger = settings.open()
+    try:
+        assert ledger.begin("run", "wl", planned("0")) == [1]
+    finally:
+        ledger.close()

@@ -365,3 +365,35 @@ def test_missing_kubeconfig_is_one_clear_line(tmp_path) -> None:
     with pytest.raises(BackendUnavailable, match="Kubernetes configuration") as caught:
         KubernetesBackend("ns", access=ClusterAccess(kubeconfig=str(tmp_path / "absent")))
     assert "\n" not in str(caught.value)
+
+
+def test_target_block_from_prefect_kubernetes_credentials(k8s_api) -> None:
+    import yaml
+    from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
+
+    from blocks.kubernetes import KubernetesTarget
+
+    document = yaml.safe_load(k8s_api.kubeconfig.read_text())
+    credentials = KubernetesCredentials(
+        cluster_config=KubernetesClusterConfig(config=document, context_name="double")
+    )
+    target = KubernetesTarget(namespace=k8s_api.namespace, mode="indexed", credentials=credentials)
+    backend = target.backend()
+    try:
+        results = run(backend, [index_spec(i, "pass") for i in range(2)], timeout=60)
+        assert {r.outcome for r in results.values()} == {Outcome.SUCCEEDED}
+        assert len(k8s_api.jobs()) == 1
+    finally:
+        backend.close()
+
+
+def test_target_block_from_kubeconfig_path(k8s_api) -> None:
+    from blocks.kubernetes import KubernetesTarget
+
+    target = KubernetesTarget(namespace=k8s_api.namespace, kubeconfig_path=str(k8s_api.kubeconfig))
+    backend = target.backend(dry_run=True)
+    try:
+        backend.preflight()
+        assert backend.dry_run and backend.namespace == k8s_api.namespace
+    finally:
+        backend.close()
