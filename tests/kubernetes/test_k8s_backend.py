@@ -397,3 +397,26 @@ def test_target_block_from_kubeconfig_path(k8s_api) -> None:
         assert backend.dry_run and backend.namespace == k8s_api.namespace
     finally:
         backend.close()
+
+
+def test_the_role_in_infra_is_enough(k8s_api, make_backend) -> None:
+    """Deny every verb infra/kubernetes/rbac.yaml does not grant; every operation still works."""
+    from pathlib import Path
+
+    import yaml
+
+    rbac = Path(__file__).resolve().parents[2] / "infra" / "kubernetes" / "rbac.yaml"
+    (role,) = [d for d in yaml.safe_load_all(rbac.read_text()) if d["kind"] == "Role"]
+    granted = {(v, r) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    verbs = ("get", "list", "watch", "create", "update", "patch", "delete")
+    resources = ("jobs", "jobs/status", "pods", "pods/log")
+    for pair in {(v, r) for v in verbs for r in resources} - granted:
+        k8s_api.deny(*pair)
+    backend = make_backend()
+    assert run(backend, [spec("rbac-a", "print('a')")], timeout=60)["rbac-a"].reason is None
+    backend.submit([spec("rbac-a")])  # adopt
+    results = run(backend, [spec("rbac-a", "raise SystemExit(4)")], replace=True, timeout=60)
+    assert results["rbac-a"].exit_code == 4
+    assert backend.logs("rbac-a") == ""
+    k8s_api.set_kubelet("hold")
+    assert run(backend, [spec("rbac-b")], timeout=1)["rbac-b"].outcome is Outcome.TIMEOUT
