@@ -1,7 +1,7 @@
 """Memory cgroups for local jobs: one child cgroup per job attempt, v1 or v2.
 
 Children are made under the orchestrator's own memory cgroup (read from
-``/proc/self/cgroup``) and named ``sluice-<orchestrator pid>-<token>-<job>``,
+``/proc/self/cgroup``) and named ``sluice-<orchestrator pid>-<token>-<seq>-<job>``,
 so a later orchestrator can tell which ones a dead predecessor left behind.
 """
 

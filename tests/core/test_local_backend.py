@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -16,7 +17,9 @@ import pytest
 from sluice.backends.base import Backend
 from sluice.backends.cgroups import CgroupParent, CgroupUnavailable, MemoryCgroup, locate
 from sluice.backends.local import LocalBackend
+from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec, Outcome
+from sluice.ledger import open_ledger
 
 MIB = 2**20
 PY = sys.executable
@@ -54,10 +57,30 @@ def fifo(tmp_path: Path, name: str = "signal") -> Path:
     return path
 
 
-def read_fifo(path: Path) -> str:
-    """Block until a job writes to ``path`` (no sleeping: the open itself waits)."""
-    with open(path) as reader:
-        return reader.read().strip()
+def read_fifo(path: Path, within: float = 60.0) -> str:
+    """What a job writes to ``path``: the read waits for the writer (bounded), no sleeping."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    text = b""
+    try:
+        while True:
+            assert poller.poll(within * 1e3), f"nothing written to {path} within {within}s"
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return text.decode().strip()
+            text += chunk
+    finally:
+        os.close(fd)
+
+
+def ended(pid: int, within: float = 10.0) -> bool:
+    """Whether process ``pid`` is gone, waiting for it at most ``within`` seconds."""
+    try:
+        process = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return True
+    return not psutil.wait_procs([process], timeout=within)[1]
 
 
 def test_is_a_backend(backend):
@@ -108,18 +131,15 @@ def test_logs_capture_stdout_and_stderr_env_and_workdir(backend, tmp_path):
 
 
 def test_job_timeout_kills_the_process_group(backend, tmp_path):
-    pids = fifo(tmp_path)
+    pid_file = tmp_path / "background"
     job = JobSpec(
         name="slow",
-        command=["sh", "-c", f"sleep 300 & echo $! > {pids}; wait"],
-        timeout_seconds=0.5,
+        command=["sh", "-c", f"sleep 300 & echo $! > {pid_file}; wait"],
+        timeout_seconds=2,
     )
-    backend.submit([job])
-    child = psutil.Process(int(read_fifo(pids)))
-    (result,) = backend.wait(["slow"])
+    result = run_one(backend, job)
     assert result.outcome is Outcome.TIMEOUT and result.reason == "timeout"
-    gone, alive = psutil.wait_procs([child], timeout=10)
-    assert not alive
+    assert ended(int(pid_file.read_text()))
 
 
 def test_wait_timeout_kills_and_reports_timeout(backend):
@@ -278,8 +298,29 @@ def test_what_a_job_leaves_running_ends_with_it(tmp_path, cgroups):
     job = JobSpec(name="leaves", command=["sh", "-c", f"sleep 300 & echo $! > {pid_file}"])
     with LocalBackend(parallelism=1, log_dir=tmp_path / "logs", cgroups=cgroups) as backend:
         assert run_one(backend, job).outcome is Outcome.SUCCEEDED
-        background = psutil.Process(int(pid_file.read_text()))
-        assert not psutil.wait_procs([background], timeout=10)[1]
+        assert ended(int(pid_file.read_text()))
+
+
+def test_a_job_that_cannot_start_fails(backend, tmp_path):
+    job = JobSpec(name="nowhere", command=["true"], workdir=str(tmp_path / "missing"))
+    result = run_one(backend, job)
+    assert result.outcome is Outcome.FAILED and "could not start" in result.message
+
+
+@needs_cgroups
+def test_run_jobs_records_local_outcomes_in_the_ledger(backend, tmp_path):
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    planned = [
+        Planned(
+            f"{i}", JobSpec(name=f"idx-{i}", command=[PY, "-c", ALLOCATE_200MB], memory_bytes=m)
+        )
+        for i, m in [(1, 64 * MIB), (2, 512 * MIB)]
+    ]
+    run_jobs(backend, ledger, "run-1", "alloc", planned)
+    latest = ledger.latest("run-1")
+    assert latest["1"].outcome is Outcome.OOM and latest["1"].exit_code == 137
+    assert latest["2"].outcome is Outcome.SUCCEEDED and latest["2"].peak_memory_bytes >= 200 * MIB
+    ledger.close()
 
 
 def test_killed_from_outside_is_lost(backend, tmp_path):
