@@ -80,8 +80,8 @@ def main() -> None:
         f"{kubectl_total:>9.1f}  (sample of {args.kubectl_sample}, extrapolated)"
     )
     print(
-        f"speed-up: {kubectl_total / seconds:.0f}x   Jobs stored: {stored}   "
-        f"create requests: {posts} (Sluice {args.jobs} + kubectl sample)"
+        f"speed-up: {kubectl_total / seconds:.0f}x   Jobs stored by Sluice: {stored}   "
+        f"Sluice create requests: {posts}"
     )
 
 

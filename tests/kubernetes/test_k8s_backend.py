@@ -420,3 +420,11 @@ def test_the_role_in_infra_is_enough(k8s_api, make_backend) -> None:
     assert backend.logs("rbac-a") == ""
     k8s_api.set_kubelet("hold")
     assert run(backend, [spec("rbac-b")], timeout=1)["rbac-b"].outcome is Outcome.TIMEOUT
+
+
+def test_namespace_defaults_to_the_kubeconfig_context(k8s_api) -> None:
+    backend = KubernetesBackend(access=ClusterAccess(kubeconfig=str(k8s_api.kubeconfig)))
+    try:
+        assert backend.namespace == k8s_api.namespace == "biodiversity"
+    finally:
+        backend.close()

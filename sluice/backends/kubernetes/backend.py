@@ -52,7 +52,7 @@ class KubernetesBackend:
     """Runs ``JobSpec``s as Kubernetes Jobs in one namespace.
 
     Args:
-        namespace: Namespace of the Jobs (default ``default``).
+        namespace: Namespace of the Jobs (default: the kubeconfig context's, else ``default``).
         mode: ``per-index`` (one Job per spec) or ``indexed`` (one Indexed Job per group).
         access: Cluster connection (kubeconfig, context, in-cluster); default: auto.
         dry_run: ``server`` (or True) sends the creates with ``dryRun=All``: nothing is stored.
@@ -79,7 +79,8 @@ class KubernetesBackend:
         self.mode = mode
         self.dry_run = dry_run in (True, "server")
         self.parallelism = parallelism
-        self.kube = KubeClient(access or ClusterAccess(), namespace or "default")
+        access = access or ClusterAccess()
+        self.kube = KubeClient(access, namespace or access.default_namespace())
         self.placer = JobPlacer(self.kube, dry_run=self.dry_run, workers=workers)
         self._placements: dict[str, Placement] = {}
         self._ended: set[str] = set()

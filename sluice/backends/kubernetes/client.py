@@ -37,6 +37,7 @@ NETWORK_ERRORS = (
 )
 REQUEST_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds for ordinary calls
 MAX_RETRY_AFTER = 60.0
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 class RbacDenied(BackendUnavailable):
@@ -83,6 +84,23 @@ class ClusterAccess:
         cfg.retries = False  # every retry is ours (tenacity), with backoff and jitter
         cfg.connection_pool_maxsize = 32
         return cfg
+
+    def default_namespace(self) -> str:
+        """The namespace of the context in use (kubeconfig) or of the pod; else ``default``."""
+        try:
+            if self.config_dict is not None:
+                contexts = self.config_dict.get("contexts") or []
+                wanted = self.context or self.config_dict.get("current-context")
+                chosen = next((c for c in contexts if c.get("name") == wanted), None)
+            elif self.in_cluster or (not self._kubeconfig_exists() and _in_a_pod()):
+                return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
+            else:
+                contexts, active = config.list_kube_config_contexts(self.kubeconfig)
+                wanted = self.context or (active or {}).get("name")
+                chosen = next((c for c in contexts if c.get("name") == wanted), None)
+        except Exception:  # no usable configuration: configuration() reports it
+            return "default"
+        return ((chosen or {}).get("context") or {}).get("namespace") or "default"
 
     def _kubeconfig_exists(self) -> bool:
         if self.kubeconfig:
