@@ -1,0 +1,280 @@
+"""Watershed batches: create, validate, run. Replaces the WEPPcloud batch runner.
+
+The seed's web pages become these flows' forms: ``create-watershed-batch`` is
+"Create Batch Runs", ``validate-watershed-batch`` the Validate button and
+``run-watershed-batch`` the task checkboxes, Force Rebuild and Run Batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from sluice.backends.factory import BackendKind, create_backend
+from sluice.errors import SluiceInputError
+from sluice.ledger import open_ledger
+from sluice.watersheds.base_source import fetch_base
+from sluice.watersheds.batch import (
+    BatchLayout,
+    BatchState,
+    LastRun,
+    Summary,
+    utcnow,
+)
+from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
+from sluice.watersheds.features import checksum, largest_first
+from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of, validated
+from sluice.watersheds.lock import batch_lock
+from sluice.watersheds.stages import WatershedTask
+from tasks.reports import ProgressReporter, artifact_key, publish_table
+from tasks.watersheds import (
+    ensure_worker_pool,
+    publish_batch_summary,
+    run_stage_wave,
+    start_chunk,
+)
+
+ALL_TASKS = list(WatershedTask)
+
+
+class BatchIncomplete(RuntimeError):
+    """Some watersheds failed; the batch summary names them."""
+
+
+def _s3_client(aws_credentials_block: str | None):
+    if aws_credentials_block is None:
+        return None
+    from prefect_aws import AwsCredentials
+
+    return AwsCredentials.load(aws_credentials_block).get_client("s3")
+
+
+@flow(name="create-watershed-batch")
+def create_watershed_batch(
+    batch: str,
+    base: str,
+    stage_config: str,
+    geojson: str | None = None,
+    template: str | None = None,
+    root: str | None = None,
+    aws_credentials_block: str | None = None,
+) -> BatchState:
+    """Create a batch: its directory, the base project in `_base`, resources, runs, state.
+
+    Args:
+        batch: Batch name: 3-29 lowercase letters, digits, '-' or '_'.
+        base: The base project: a directory, or an S3 prefix `s3://bucket/prefix`.
+        stage_config: YAML of each stage's command (the batch's configuration).
+        geojson: Watershed FeatureCollection, copied into `resources/` (or set it when validating).
+        template: Runid template, e.g. `{slug(properties['HucName'])}-{zfill(one_based_index, 3)}`.
+        root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block for an S3 base.
+    """
+    checked = check_create(batch, base, stage_config, geojson, template, root)
+    layout, validation = checked.layout, checked.validation
+    s3 = _s3_client(aws_credentials_block) if base.startswith("s3://") else None
+
+    layout.dir.mkdir(parents=True)
+    try:
+        fetch_base(base, layout.base, s3_client=s3)
+        for directory in (layout.resources, layout.runs):
+            directory.mkdir()
+        state = BatchState(
+            name=batch, created_at=utcnow(), base_source=base, stages=checked.catalogue
+        )
+        if geojson:
+            _store_geojson(layout, state, Path(geojson))
+        if validation:
+            state.template = template
+            state.validated_runids = len(validation.watersheds)
+        layout.save(state)
+    except BaseException:
+        shutil.rmtree(layout.dir, ignore_errors=True)
+        raise
+    get_run_logger().info("batch %s created at %s", batch, layout.dir)
+    return state
+
+
+def _store_geojson(layout: BatchLayout, state: BatchState, source: Path) -> None:
+    target = layout.resources / source.name
+    if source.resolve() != target.resolve():
+        shutil.copyfile(source, target)
+    state.geojson = str(target.relative_to(layout.dir))
+    state.geojson_sha256 = checksum(target)
+
+
+@flow(name="validate-watershed-batch")
+def validate_watershed_batch(
+    batch: str,
+    template: str | None = None,
+    geojson: str | None = None,
+    root: str | None = None,
+) -> list[str]:
+    """The Validate button: every feature's runid, stored with the batch when all are valid.
+
+    Args:
+        batch: Batch name.
+        template: Runid template (default: the batch's current one).
+        geojson: A new watershed FeatureCollection to copy into `resources/` (default: current).
+        root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
+    """
+    layout = layout_of(batch, root)
+    state = layout.load()
+    source = Path(geojson) if geojson else layout.dir / (state.geojson or "")
+    template = template or state.template
+    if not geojson and not state.geojson:
+        raise SluiceInputError(f"batch {batch!r}: no GeoJSON yet; give one")
+    if not template:
+        raise SluiceInputError(f"batch {batch!r}: no runid template yet; give one")
+    validation = validated(source, template)
+    if geojson:
+        _store_geojson(layout, state, source)
+    state.template = template
+    state.validated_runids = len(validation.watersheds)
+    layout.save(state)
+    publish_table(
+        artifact_key("watersheds", batch, "runids"),
+        [
+            {"index": w.index, "feature_id": w.feature_id, "runid": w.runid, "area": w.area}
+            for w in validation.watersheds
+        ],
+        f"watershed batch {batch}: runids from {template!r}",
+    )
+    return [w.runid for w in validation.watersheds]
+
+
+@flow(name="run-watershed-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_LANES))
+def run_watershed_batch(
+    batch: str,
+    tasks: list[WatershedTask] = ALL_TASKS,
+    force_rebuild: bool = False,
+    pool_size: int = 3,
+    lanes: int | None = None,
+    max_chunks: int = 24,
+    backend: BackendKind = BackendKind.LOCAL,
+    root: str | None = None,
+    ledger_url: str | None = None,
+) -> Summary:
+    """Run Batch: every watershed's chain of stages, largest area first, skipping done stages.
+
+    Args:
+        batch: Batch name.
+        tasks: The seed's checkboxes: watershed (Delineation and Abstraction), landuse, soils,
+            climate, wepp, watar, omni (Scenarios). All selected by default.
+        force_rebuild: Re-copy `_base` and re-run every selected stage, even those done.
+        pool_size: Watershed jobs running at once: the limit of the Prefect global concurrency
+            limit `sluice-watersheds-<batch>` (change it live with `prefect gcl update`).
+        lanes: Chunks in flight (default: pool_size); more than pool_size lets a limit raised
+            while the batch runs take effect.
+        max_chunks: Watersheds are dealt into at most this many chunks; each chunk is one
+            Prefect task run per stage wave.
+        backend: Where stage commands run.
+        root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
+        ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
+    """
+    checked = check_run(batch, tasks, root, pool_size, lanes, max_chunks)
+    layout, state, stages, validation = (
+        checked.layout,
+        checked.state,
+        checked.stages,
+        checked.validation,
+    )
+    lanes = checked.lanes
+
+    with batch_lock(layout.lock_file, batch):
+        pool = ensure_worker_pool(batch, pool_size)
+        state.last_run = LastRun(
+            started_at=utcnow(),
+            flow_run_id=flow_run.get_id(),
+            tasks=tasks,
+            force_rebuild=force_rebuild,
+        )
+        layout.save(state)
+        plans = plan_runs(layout, largest_first(validation.watersheds), stages, force_rebuild)
+        progress = ProgressReporter(
+            sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
+        )
+        runner = create_backend(backend, parallelism=lanes, log_dir=layout.logs)
+        ledger = open_ledger(ledger_url)
+        execution = BatchExecution(
+            layout,
+            state.stages,
+            stages,
+            runner,
+            ledger,
+            on_stage_end=lambda runid, stage, result: progress.advance(),
+        )
+        try:
+            failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
+        finally:
+            runner.close()
+            ledger.close()
+        progress.finish()
+        summary = publish_batch_summary(
+            layout, state, [w.runid for w in validation.watersheds], stages, failures
+        )
+    if failures:
+        raise BatchIncomplete(
+            f"{len(failures)} of {summary.total} watersheds failed this run; "
+            f"see {layout.state_file} and each run's run_metadata.json"
+        )
+    return summary
+
+
+def _drive(
+    execution: BatchExecution, chunks: list[list[RunPlan]], pool: str, lanes: int
+) -> dict[str, str]:
+    """Carry every chunk through start and its stage waves, ``lanes`` chunks at a time.
+
+    A lane submits a chunk's next wave as soon as its previous one ends, so no
+    lane waits for another; failed watersheds leave their chunk. Returns the
+    failures (runid -> reason).
+    """
+    ended: queue.Queue[PrefectFuture] = queue.Queue()
+    waiting = list(reversed(list(enumerate(chunks, 1))))
+    in_flight: dict[PrefectFuture, tuple[str, int, list[RunPlan]]] = {}
+    failures: dict[str, str] = {}
+    stages = execution.stages
+
+    def submit(future: PrefectFuture, label: str, position: int, chunk: list[RunPlan]) -> None:
+        in_flight[future] = (label, position, chunk)
+        future.add_done_callback(ended.put)
+
+    def next_wave(chunk: list[RunPlan], label: str, after: int) -> None:
+        for position in range(after, len(stages)):
+            if any(stages[position] in plan.todo for plan in chunk):
+                wave = run_stage_wave.submit(execution, chunk, stages[position], pool, label)
+                submit(wave, label, position + 1, chunk)
+                return
+        start_waiting()
+
+    def start_waiting() -> None:
+        if waiting:
+            number, chunk = waiting.pop()
+            label = f"chunk {number}/{len(chunks)}"
+            submit(start_chunk.submit(execution, chunk, pool, label), label, 0, chunk)
+
+    for _ in range(lanes):
+        start_waiting()
+    while in_flight:
+        future = ended.get()
+        label, position, chunk = in_flight.pop(future)
+        try:
+            result = future.result()
+        except Exception as exc:  # noqa: BLE001 - a crashed wave fails its chunk, not the batch
+            get_run_logger().error("%s crashed: %s", label, exc)
+            failures.update({plan.runid: f"{label} crashed: {exc}" for plan in chunk})
+            start_waiting()
+            continue
+        failures.update(result.failed)
+        if result.alive:
+            next_wave(result.alive, label, position)
+        else:
+            start_waiting()
+    return failures
