@@ -127,6 +127,9 @@ class CgroupParent:
             (path / "memory.max").write_text(str(memory_bytes))
             if (path / "memory.swap.max").exists():
                 (path / "memory.swap.max").write_text("0")
+            if (path / "memory.oom.group").exists():
+                # One OOM kill ends the whole job, as in a Kubernetes container on cgroup v2.
+                (path / "memory.oom.group").write_text("1")
 
     def _delegate_memory_v2(self) -> None:
         control = self.path / "cgroup.subtree_control"

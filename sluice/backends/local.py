@@ -61,7 +61,7 @@ _WRAPPER = (
 _EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
 # How an allocation failure under RLIMIT_AS usually shows (Python, C++, C/glibc).
 _ALLOCATION_FAILURE = re.compile(
-    rb"MemoryError|std::bad_alloc|Cannot allocate memory|out of memory"
+    rb"MemoryError|std::bad_alloc|Cannot allocate memory|(?i:out of memory)"
 )
 _LOG_TAIL_BYTES = 8192
 _warned: set[str] = set()
