@@ -313,3 +313,32 @@ def test_template_waits_for_a_missing_variable(client, nomad_api):
     client.variable.create_variable("nomad/jobs/hand_inundator", {"Items": {"K": "v"}})
     finish(client, job_id)
     assert client.job.get_allocations(job_id)[0]["ClientStatus"] == "complete"
+
+
+def test_failed_allocation_rescheduled_per_policy(client):
+    job = {**BATCH, "ID": "retry"}
+    job["TaskGroups"] = [
+        {
+            **BATCH["TaskGroups"][0],
+            "ReschedulePolicy": {"Attempts": 1, "Unlimited": False},
+            "Tasks": [{**BATCH["TaskGroups"][0]["Tasks"][0], "Config": {"command": "false"}}],
+        }
+    ]
+    client.job.register_job("retry", {"Job": job})
+    job_id = client.job.dispatch_job("retry", meta={"word": "x"})["DispatchedJobID"]
+    finish(client, job_id)
+    first, second = sorted(client.job.get_allocations(job_id), key=lambda a: a["CreateIndex"])
+    assert (first["ClientStatus"], second["ClientStatus"]) == ("failed", "failed")
+    assert first["NextAllocation"] == second["ID"]
+    assert second["RescheduleTracker"]["Events"][0]["PrevAllocID"] == first["ID"]
+    assert second["NextAllocation"] == ""  # attempts exhausted
+
+
+def test_namespaces_are_separate(nomad_api):
+    science = nomad.Nomad(address=nomad_api.url, token=nomad_api.token, namespace="science")
+    default = nomad.Nomad(address=nomad_api.url, token=nomad_api.token)
+    science.job.register_job("echo", {"Job": BATCH})
+    assert [j["ID"] for j in science.jobs.get_jobs()] == ["echo"]
+    assert default.jobs.get_jobs() == []
+    with pytest.raises(errors.URLNotFoundNomadException):
+        default.job.get_job("echo")

@@ -134,8 +134,9 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 class AllocationRunner:
     """Runs allocations on the double's single node: task processes, events, lost nodes."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, slots: int | None = None) -> None:
         self.root = root
+        self._slots = threading.BoundedSemaphore(slots) if slots else None
         try:
             self.cgroups: CgroupParent | None = CgroupParent.detect()
         except CgroupUnavailable:
@@ -171,6 +172,14 @@ class AllocationRunner:
     # -- one allocation -----------------------------------------------------------------
 
     def _run(self, alloc: dict[str, Any]) -> None:
+        """One allocation; with ``slots`` set it waits (ClientStatus pending) for a free one."""
+        if self._slots is None:
+            self._run_allocation(alloc)
+            return
+        with self._slots:
+            self._run_allocation(alloc)
+
+    def _run_allocation(self, alloc: dict[str, Any]) -> None:
         state = self.state
         job = alloc["Job"]
         group = next(g for g in job["TaskGroups"] if g["Name"] == alloc["TaskGroup"])

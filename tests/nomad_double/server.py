@@ -68,10 +68,18 @@ class _Reset(Exception):
 class NomadDouble:
     """The double: cluster state, an HTTP server on loopback, and the test hooks."""
 
-    def __init__(self, root: Path | None = None, *, token: str | None = None, port: int = 0):
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        token: str | None = None,
+        port: int = 0,
+        slots: int | None = None,
+    ) -> None:
+        """``slots`` bounds how many allocations run at once (the rest wait, pending)."""
         self.root = Path(root or tempfile.mkdtemp(prefix="nomad-double-"))
         self.token = token
-        self.runner = AllocationRunner(self.root)
+        self.runner = AllocationRunner(self.root, slots)
         self.state = ClusterState(self.runner.start, self.runner.stop)
         self.runner.state = self.state
         self.requests: Counter[str] = Counter()
@@ -247,17 +255,7 @@ class NomadDouble:
         if suffix == "evaluations" and method == "GET":
             with state.cond:
                 job = state.job(namespace, job_id)
-                return (
-                    200,
-                    [
-                        dict(e)
-                        for e in state.evals.values()
-                        if e["JobID"] == job["ID"]
-                        and e["Namespace"] == namespace
-                        and e["CreateIndex"] >= job["CreateIndex"]
-                    ],
-                    state.tables["evals"],
-                )
+                return 200, [dict(e) for e in state.job_evals(job)], state.tables["evals"]
         if suffix == "summary" and method == "GET":
             with state.cond:
                 return 200, state.summary(state.job(namespace, job_id)), state.tables["jobs"]
@@ -337,6 +335,11 @@ class NomadDouble:
 def _handler(double: NomadDouble) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in two writes: without this, delayed ACKs add 40 ms.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
@@ -420,8 +423,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4646)
     parser.add_argument("--token", default=None)
     parser.add_argument("--root", type=Path, default=None)
+    parser.add_argument("--slots", type=int, default=None, help="allocations running at once")
     args = parser.parse_args()
-    double = NomadDouble(args.root, token=args.token, port=args.port).start()
+    double = NomadDouble(args.root, token=args.token, port=args.port, slots=args.slots).start()
     print(f"nomad double on {double.url} (state under {double.root})", flush=True)
     try:
         threading.Event().wait()

@@ -119,6 +119,10 @@ class ClusterState:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.allocs: dict[str, dict[str, Any]] = {}
         self.evals: dict[str, dict[str, Any]] = {}
+        # Secondary indexes (Nomad's state store has them too): by job and by parent.
+        self._allocs_of: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        self._evals_of: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        self._children_of: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.variables: dict[tuple[str, str], dict[str, Any]] = {}
         self.losses: list[tuple[str, bool]] = []
         self._start_allocation = start_allocation
@@ -190,12 +194,8 @@ class ClusterState:
             if parent["Stop"]:
                 raise ApiError(400, f'Parameterized job "{parent_id}" is stopped')
             if token:
-                for job in self.jobs.values():
-                    if (
-                        job["Namespace"] == namespace
-                        and job["ParentID"] == parent_id
-                        and job.get("DispatchIdempotencyToken") == token
-                    ):
+                for job in self.children(parent):
+                    if job.get("DispatchIdempotencyToken") == token:
                         return {
                             "DispatchedJobID": job["ID"],
                             "JobCreateIndex": job["CreateIndex"],
@@ -229,6 +229,7 @@ class ClusterState:
                 Status="pending",
             )
             self.jobs[(namespace, child_id)] = child
+            self._children_of.setdefault((namespace, parent_id), {})[child_id] = child
             eval_id = self._evaluate(child, "job-register")
             self._place(child, eval_id)
             self._refresh(child)
@@ -253,6 +254,7 @@ class ClusterState:
             eval_id = self._evaluate(job, "job-deregister")
             if purge:
                 del self.jobs[(namespace, job_id)]
+                self._children_of.get((namespace, job["ParentID"]), {}).pop(job_id, None)
                 for alloc in self.job_allocs(job):
                     alloc["_purged"] = True
             else:
@@ -265,20 +267,13 @@ class ClusterState:
             return {"EvalID": eval_id, "EvalCreateIndex": index, "JobModifyIndex": index}
 
     def job_allocs(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            a
-            for a in self.allocs.values()
-            if a["JobID"] == job["ID"]
-            and a["Namespace"] == job["Namespace"]
-            and a["_job_index"] == job["CreateIndex"]
-        ]
+        return list(self._allocs_of.get(_key(job), ()))
+
+    def job_evals(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self._evals_of.get(_key(job), ()))
 
     def children(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        return [
-            j
-            for j in self.jobs.values()
-            if j["ParentID"] == job["ID"] and j["Namespace"] == job["Namespace"]
-        ]
+        return list(self._children_of.get((job["Namespace"], job["ID"]), {}).values())
 
     def summary(self, job: dict[str, Any]) -> dict[str, Any]:
         groups = {}
@@ -350,7 +345,7 @@ class ClusterState:
             status = "dead" if job["Stop"] else "running"
         else:
             allocs = self.job_allocs(job)
-            evals = [e for e in self.evals.values() if e["JobID"] == job["ID"]]
+            evals = self.job_evals(job)
             if any(not alloc_terminal(a) for a in allocs):
                 status = "running"
             elif any(e["Status"] not in ("complete", "failed", "canceled") for e in evals):
@@ -388,6 +383,7 @@ class ClusterState:
             "CreateTime": now_ns(),
             "ModifyTime": now_ns(),
         }
+        self._evals_of.setdefault(_key(job), []).append(self.evals[eval_id])
         return eval_id
 
     def _place(
@@ -460,6 +456,7 @@ class ClusterState:
             "ModifyTime": now_ns(),
         }
         self.allocs[alloc_id] = alloc
+        self._allocs_of.setdefault(_key(job), []).append(alloc)
         if previous is not None:
             previous["NextAllocation"] = alloc_id
             self._touch_alloc(previous)
@@ -574,6 +571,11 @@ class ClusterState:
         with self.cond:
             if self.variables.pop((namespace, path), None) is not None:
                 self.bump("vars")
+
+
+def _key(job: dict[str, Any]) -> tuple[str, str, int]:
+    """A job's identity across purge and re-register: namespace, ID, create index."""
+    return job["Namespace"], job["ID"], job.get("CreateIndex", 0)
 
 
 def _check_dispatch(params: dict[str, Any], meta: dict[str, Any], payload: str) -> None:

@@ -276,10 +276,22 @@ class NomadBackend:
         """The Nomad job ID dispatched for ``name`` (looked up in Nomad if not known here)."""
         return self._ids.get(name) or self._find(name)
 
-    def active_jobs(self, prefix: str) -> list[str]:
-        """IDs of dispatched jobs under ``prefix`` (e.g. ``pipeline``) that are not dead."""
-        stubs = self.api.call(self.api.client.jobs.get_jobs, prefix=prefix)
-        return [s["ID"] for s in stubs if s.get("ParentID") and s["Status"] != "dead"]
+    def active_count(self, prefix: str = "") -> int:
+        """Dispatched jobs named ``prefix``... that are not dead (admission control).
+
+        One jobs list per parameterized job this backend uses (``<job>/dispatch-<prefix>``),
+        so jobs dispatched by an earlier orchestrator count too.
+        """
+        parents = sorted(self._ready)
+        queries = [f"{parent}/dispatch-{prefix}" for parent in parents] or [""]
+        count = 0
+        for query in queries:
+            for stub in self.api.call(self.api.client.jobs.get_jobs, prefix=query):
+                parent = stub.get("ParentID")
+                name = specs.dispatched_name(parent, stub["ID"]) if parent else None
+                if name is not None and name.startswith(prefix) and stub["Status"] != "dead":
+                    count += 1
+        return count
 
     def _find(self, name: str, parent: str | None = None) -> str | None:
         """The dispatched job for ``name``: newest ``<parent>/dispatch-<name>-<unix>-<hex>``."""
