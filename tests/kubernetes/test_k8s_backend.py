@@ -428,3 +428,20 @@ def test_namespace_defaults_to_the_kubeconfig_context(k8s_api) -> None:
         assert backend.namespace == k8s_api.namespace == "biodiversity"
     finally:
         backend.close()
+
+
+def test_resumed_indexed_subset_adopts_the_running_indexed_job(k8s_api, make_backend) -> None:
+    """A flow resumed after a crash resubmits only unfinished items: none may run twice."""
+    k8s_api.set_kubelet("hold")
+    jobs = [index_spec(i, "pass") for i in range(4)]
+    make_backend(mode="indexed").submit(jobs)
+    pods = k8s_api.wait_for(lambda: len(k8s_api.pods()) == 4 and k8s_api.pods())
+    by_index = {p["metadata"]["annotations"][INDEX_KEY]: p["metadata"]["name"] for p in pods}
+    resumed = make_backend(mode="indexed")
+    resumed.submit(jobs[2:])
+    assert len(k8s_api.jobs()) == 1
+    for index in ("2", "3"):
+        k8s_api.finish_pod(by_index[index], 0 if index == "2" else 9)
+    results = {r.name: r.reason for r in resumed.wait([j.name for j in jobs[2:]], timeout=60)}
+    assert results == {"sweep-index-2": None, "sweep-index-3": "exit:9"}
+    assert len(k8s_api.pods()) == 4

@@ -33,6 +33,7 @@ from sluice.errors import SluiceInputError
 from sluice.jobs import JobResult, JobSpec, Outcome
 
 Obj = dict[str, Any]
+MODE_LABEL = "sluice/mode"
 Mode = Literal["per-index", "indexed"]
 
 
@@ -109,7 +110,9 @@ class KubernetesBackend:
             manifests = [job_manifest(job, labels=labels) for job in jobs]
             members = [[job.name] for job in jobs]
         else:
-            groups = group(list(jobs))
+            fresh = list(jobs) if replace or self.dry_run else self._adopt_indexed(jobs)
+            groups = group(fresh) if fresh else []
+            labels[MODE_LABEL] = "indexed"
             manifests = [
                 indexed_manifest(indexed_name(g), g, parallelism=self.parallelism, labels=labels)
                 for g in groups
@@ -120,6 +123,27 @@ class KubernetesBackend:
         ):
             self._record(placed, items)
         return names
+
+    def _adopt_indexed(self, jobs: Sequence[JobSpec]) -> list[JobSpec]:
+        """Adopt specs some existing Indexed Job already runs (a resumed flow); the rest.
+
+        One list of this namespace's Sluice Indexed Jobs: a resumed chunk may be a
+        subset of an earlier one, so adoption by Job name alone would run items twice.
+        """
+        listing = self.kube.call_json(
+            "list",
+            "jobs.batch",
+            self.kube.batch.list_namespaced_job,
+            self.namespace,
+            label_selector=f"{MODE_LABEL}=indexed",
+        )
+        wanted = {job.name for job in jobs}
+        for existing in listing.get("items") or []:
+            items = items_of(existing) or []
+            if wanted.intersection(items):
+                self._record(Placed(existing["metadata"]["name"], existing, adopted=True), items)
+                wanted.difference_update(items)
+        return [job for job in jobs if job.name in wanted]
 
     def _record(self, placed: Placed, items: list[str]) -> None:
         indexed = self.mode == "indexed"
