@@ -157,6 +157,28 @@ def test_timeout_purges_the_job(backend, nomad_api):
     assert dispatched(nomad_api) == []
 
 
+def test_job_timeout_seconds(backend, nomad_api):
+    slow = job("slow", "import time; time.sleep(600)", timeout_seconds=1)
+    names = backend.submit([slow, job("quick", "pass")])
+    results = {r.name: r for r in backend.wait(names, timeout=300)}
+    assert results["slow"].outcome is Outcome.TIMEOUT
+    assert results["quick"].outcome is Outcome.SUCCEEDED
+    assert dispatched(nomad_api) == [backend.job_id("quick")]
+
+
+def test_backoff_limit_restarts_in_place(backend, nomad_api, tmp_path):
+    marker = tmp_path / "tries"
+    code = (
+        f"import pathlib, sys; p = pathlib.Path({str(marker)!r}); "
+        "p.write_text(p.read_text() + 'x' if p.exists() else 'x'); "
+        "sys.exit(0 if len(p.read_text()) == 3 else 1)"
+    )
+    [result] = backend.wait(backend.submit([job("retry", code, backoff_limit=2)]), timeout=120)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert marker.read_text() == "xxx"
+    assert backend.job_id("retry").startswith("sluice-job-r2/dispatch-retry-")
+
+
 def test_delete_is_idempotent(backend, nomad_api):
     backend.submit([job("gone", "import time; time.sleep(600)")])
     backend.delete(["gone"])

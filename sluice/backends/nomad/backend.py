@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -65,6 +66,7 @@ class NomadBackend:
         self.watch_wait = watch_wait
         self.min_interval = min_interval
         self._ids: dict[str, str] = {}
+        self._timeouts: dict[str, float] = {}
         self._ready: set[str] = set()
         self._reachable = False
 
@@ -121,8 +123,8 @@ class NomadBackend:
         self.preflight()
         base = self._base_job(plan.base)
         self._ready.add(plan.base)
-        if plan.memory_mib:
-            self.register(specs.sized_variant(base, plan.memory_mib))
+        if plan.parent != plan.base:
+            self.register(specs.variant(base, plan.memory_mib, plan.restarts))
             self._copy_secrets(plan.base, plan.parent)
 
     # -- secrets ----------------------------------------------------------------------------
@@ -138,7 +140,11 @@ class NomadBackend:
             self.api.call(self.api.client.variable.create_variable, f"nomad/jobs/{target}", payload)
 
     def _variants_of(self, job_id: str) -> list[str]:
-        return sorted(j for j in self._ready if j.startswith(f"{job_id}-") and j.endswith("mib"))
+        return sorted(
+            j
+            for j in self._ready
+            if j.startswith(f"{job_id}-") and re.fullmatch(r"(-\d+mib)?(-r\d+)?", j[len(job_id) :])
+        )
 
     def _copy_secrets(self, base: str, variant: str) -> None:
         try:
@@ -161,6 +167,8 @@ class NomadBackend:
                 self._purge(self._find(plan.name, plan.parent))
                 self._ids.pop(plan.name, None)
             self._ids[plan.name] = self._dispatch(plan)
+            if plan.timeout_seconds:
+                self._timeouts[plan.name] = plan.timeout_seconds
             names.append(plan.name)
         return names
 
@@ -201,30 +209,37 @@ class NomadBackend:
                 pending[self._ids[name]] = name
             else:
                 yield JobResult(name=name, outcome=Outcome.LOST, message="no Nomad job found")
-        index = 0
+        index, next_expiry = 0, None
         while pending:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
-            wait = self.watch_wait if remaining is None else min(self.watch_wait, remaining)
+            wait = min(w for w in (self.watch_wait, remaining, next_expiry) if w is not None)
             prefix = os.path.commonprefix(list(pending))
             stubs, index = self.api.blocking(
                 self.api.client.jobs, params={"prefix": prefix}, index=index, wait=wait
             )
             listed = {stub["ID"]: stub for stub in stubs}
-            for job_id in list(pending):
+            next_expiry, now = None, time.time()
+            for job_id, name in list(pending.items()):
                 stub = listed.get(job_id)
-                if stub is not None and stub["Status"] != "dead":
-                    continue
-                name = pending.pop(job_id)
+                limit = self._timeouts.get(name)
+                left = stub["SubmitTime"] / 1e9 + limit - now if stub and limit else None
                 if stub is None:
-                    yield JobResult(
-                        name=name,
-                        outcome=Outcome.LOST,
-                        message=f"Nomad job {job_id} disappeared (purged or garbage-collected)",
-                    )
+                    message = f"Nomad job {job_id} disappeared (purged or garbage-collected)"
+                    result = JobResult(name=name, outcome=Outcome.LOST, message=message)
+                elif stub["Status"] == "dead":
+                    result = classify(name, self._allocations(job_id), stopped=stub["Stop"])
+                elif left is not None and left <= 0:
+                    self._purge(job_id)
+                    message = f"ran longer than its {limit}s timeout_seconds"
+                    result = JobResult(name=name, outcome=Outcome.TIMEOUT, message=message)
                 else:
-                    yield classify(name, self._allocations(job_id), stopped=stub["Stop"])
+                    if left is not None:
+                        next_expiry = left if next_expiry is None else min(next_expiry, left)
+                    continue
+                del pending[job_id]
+                yield result
             if pending and self.min_interval:
                 time.sleep(self.min_interval)
         for job_id, name in pending.items():

@@ -9,9 +9,9 @@ A ``JobSpec`` becomes a dispatch of a parameterized job:
   ``/bin/sh -c "$NOMAD_META_sluice_cmd"``, the shell-quoted ``cd workdir && exec env
   K=V... command``.
 
-Nomad cannot change resources per dispatch, so a ``memory_bytes`` request dispatches a
-sized variant ``<job>-<MiB>mib``: the same spec with every task's ``MemoryMB`` set,
-registered on first use.
+Nomad cannot change resources per dispatch, so ``memory_bytes`` (and ``backoff_limit``)
+dispatch a variant ``<job>-<MiB>mib[-r<N>]``: the same spec with every task's
+``MemoryMB`` set (and N in-place restarts of a failed task), registered on first use.
 """
 
 from __future__ import annotations
@@ -44,21 +44,26 @@ _SERVER_FIELDS = (
 
 @dataclass(frozen=True)
 class DispatchPlan:
-    """What one JobSpec dispatches: the parameterized job (maybe a sized variant) and meta."""
+    """What one JobSpec dispatches: the parameterized job (maybe a variant) and meta."""
 
     name: str
     base: str
-    memory_mib: int | None
+    memory_mib: int | None = None
+    restarts: int = 0
     meta: dict[str, str] = field(default_factory=dict)
     payload: bytes | None = None
+    timeout_seconds: float | None = None
 
     @property
     def parent(self) -> str:
-        return sized_id(self.base, self.memory_mib)
+        return variant_id(self.base, self.memory_mib, self.restarts)
 
 
-def sized_id(base: str, memory_mib: int | None) -> str:
-    return f"{base}-{memory_mib}mib" if memory_mib else base
+def variant_id(base: str, memory_mib: int | None, restarts: int) -> str:
+    """``<job>[-<MiB>mib][-r<restarts>]``: the parameterized job a resized dispatch uses."""
+    return (
+        base + (f"-{memory_mib}mib" if memory_mib else "") + (f"-r{restarts}" if restarts else "")
+    )
 
 
 def plan(spec: JobSpec) -> DispatchPlan:
@@ -74,8 +79,11 @@ def plan(spec: JobSpec) -> DispatchPlan:
             raise SluiceInputError(f"job {spec.name}: template.nomad.meta must map to strings")
         payload = nomad.get("payload")
         data = payload.encode() if isinstance(payload, str) else payload
-        return DispatchPlan(spec.name, job, memory_mib, dict(meta), data)
-    return DispatchPlan(spec.name, GENERIC_JOB, memory_mib, {"sluice_cmd": shell_line(spec)})
+    else:
+        job, meta, data = GENERIC_JOB, {"sluice_cmd": shell_line(spec)}, None
+    return DispatchPlan(
+        spec.name, job, memory_mib, spec.backoff_limit, dict(meta), data, spec.timeout_seconds
+    )
 
 
 def shell_line(spec: JobSpec) -> str:
@@ -100,16 +108,23 @@ def strip_server_fields(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if k not in _SERVER_FIELDS}
 
 
-def sized_variant(base: dict[str, Any], memory_mib: int) -> dict[str, Any]:
-    """``base`` with every task's memory set to ``memory_mib`` and its variable path renamed."""
+def variant(base: dict[str, Any], memory_mib: int | None, restarts: int) -> dict[str, Any]:
+    """``base`` with task memory ``memory_mib`` and ``restarts`` in-place restarts of a failure.
+
+    The Variable path its templates read is renamed along with the job.
+    """
     job = copy.deepcopy(base)
-    variant = sized_id(job["ID"], memory_mib)
+    variant = variant_id(job["ID"], memory_mib, restarts)
     job["ID"] = job["Name"] = variant
     for group in job["TaskGroups"]:
+        if restarts:
+            group["RestartPolicy"] = {**(group.get("RestartPolicy") or {}), "Attempts": restarts}
+            group["RestartPolicy"].setdefault("Mode", "fail")
         for task in group["Tasks"]:
             resources = task.setdefault("Resources", {})
-            resources["MemoryMB"] = memory_mib
-            resources.pop("MemoryMaxMB", None)
+            if memory_mib:
+                resources["MemoryMB"] = memory_mib
+                resources.pop("MemoryMaxMB", None)
             for template in task.get("Templates") or []:
                 template["EmbeddedTmpl"] = re.sub(
                     rf'"nomad/jobs/{re.escape(base["ID"])}"',
