@@ -1,0 +1,141 @@
+"""prefect.yaml: every flow deployed on both pools, the hourly Karabo schedule, runs by a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from prefect import Flow
+from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
+
+import blocks
+from tests.core.sweep_workload import write_template
+from tests.deployments.conftest import REPO, prefect, run_deployment, work_one_round
+
+pytestmark = pytest.mark.slow
+
+
+def flows_in_repo() -> set[str]:
+    names = set()
+    for path in (REPO / "flows").glob("*.py"):
+        module = importlib.import_module(f"flows.{path.stem}")
+        names |= {v.name for v in vars(module).values() if isinstance(v, Flow)}
+    return names
+
+
+async def _deployments():
+    async with get_client() as client:
+        return await client.read_deployments()
+
+
+async def _flow_run(run_id: str):
+    async with get_client() as client:
+        run = await client.read_flow_run(uuid.UUID(run_id))
+        flow = await client.read_flow(run.flow_id)
+        return run, flow
+
+
+def test_every_flow_has_a_process_and_a_kubernetes_deployment(deployed):
+    found = {}
+    for deployment in asyncio.run(_deployments()):
+        found.setdefault(deployment.work_pool_name, set()).add(deployment.flow_id)
+    names = {d.name for d in asyncio.run(_deployments())}
+    assert {"local", "cluster", "hourly"} <= names
+    flow_names = flows_in_repo()
+    assert "karabo-simulation" in flow_names and "tiered-index-sweep" in flow_names
+    for pool in ("sluice-process", "sluice-kubernetes"):
+        assert len(found[pool]) == len(flow_names), pool
+
+
+def test_the_hourly_karabo_deployment_replaces_the_cronjob(deployed):
+    (hourly,) = [
+        d
+        for d in asyncio.run(_deployments())
+        if d.name == "hourly" and d.entrypoint == "flows.karabo.karabo_simulation"
+    ]
+    (schedule,) = hourly.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
+        "0 * * * *",
+        "UTC",
+        True,
+    )
+    assert hourly.global_concurrency_limit.limit == 1
+    assert hourly.concurrency_options.collision_strategy == "CANCEL_NEW"
+    assert "obs_id" not in hourly.parameters  # derived from each run's scheduled start time
+    assert hourly.work_pool_name == "sluice-kubernetes"
+    assert hourly.job_variables["image"] == "sluice:test"
+
+
+def test_a_worker_completes_a_karabo_run_named_after_its_scheduled_time(
+    deployed, tmp_path, sluice_home
+):
+    areas = {n: tmp_path / n for n in ("staging", "processed", "failed")}
+    for path in areas.values():
+        path.mkdir()
+    run_id = run_deployment(
+        "karabo-simulation/local",
+        "imaging_npixel=16",
+        "num_time_stamps=2",
+        'products=["dirty", "visibility"]',
+        *(f"{name}={path}" for name, path in areas.items()),
+        f"scratch_dir={tmp_path / 'scratch'}",
+        f"report_dir={tmp_path / 'reports'}",
+    )
+    work_one_round({"SLUICE_HOME": str(sluice_home)})
+
+    run, _ = asyncio.run(_flow_run(run_id))
+    assert run.state.is_completed(), run.state
+    stamp = run.expected_start_time.strftime("%Y%m%dT%H%M%S")
+    prefix = f"{stamp}_SKAMID_Karabo_test_hourly_"
+    assert sorted(p.name for p in (areas["processed"] / "testing").iterdir()) == [
+        f"{prefix}dirty.fits",
+        f"{prefix}dirty.fits.meta",
+        f"{prefix}measurements.ms",
+        f"{prefix}measurements.ms.meta",
+    ]
+    meta = json.loads((areas["processed"] / "testing" / f"{prefix}dirty.fits.meta").read_text())
+    assert meta["meta"]["obs_id"] == f"{stamp}_SKAMID_Karabo_test_hourly"
+
+
+def test_a_worker_completes_a_sweep_run(deployed, tmp_path: Path, sluice_home):
+    done_log = tmp_path / "done.log"
+    done_log.touch()
+    template = write_template(tmp_path / "job.yaml", DONE_LOG=str(done_log))
+    run_id = run_deployment(
+        "tiered-index-sweep/local",
+        f"template_path={template}",
+        "namespace=deploy-test",
+        "job_name_prefix=d",
+        "indexes=[0, 1, 2]",
+        "tier=0",
+        "schedule_start_gi=0.0625",
+        "quiet=true",
+        f"ledger_url=sqlite:///{tmp_path / 'ledger.db'}",
+        f"report_dir={tmp_path / 'reports'}",
+    )
+    work_one_round({"SLUICE_HOME": str(sluice_home)})
+
+    run, flow = asyncio.run(_flow_run(run_id))
+    assert flow.name == "tiered-index-sweep"
+    assert run.state.is_completed(), run.state
+    assert sorted(done_log.read_text().split()) == ["0", "1", "2"]
+
+
+async def _block_types():
+    async with get_client() as client:
+        return {b.slug for b in await client.read_block_types()}
+
+
+def test_block_register_registers_sluices_block_types(prefect_api):
+    output = prefect("block", "register", "-m", "blocks")
+
+    classes = [getattr(blocks, n) for n in blocks.__all__]
+    assert all(issubclass(c, Block) for c in classes)
+    registered = asyncio.run(_block_types())
+    for cls in classes:
+        assert cls.get_block_type_slug() in registered, output
