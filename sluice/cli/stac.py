@@ -1,7 +1,139 @@
-"""`sluice stac` commands (not built yet)."""
+"""`sluice stac-batch`, `stac-report`, `stac-purge`: thin fronts over the STAC batch flow.
+
+The seed's flags keep their underscore spelling (``--batch_name``), and
+``--use-local-creds`` keeps its dash, so existing command lines work unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from sluice.cli.common import fail_on_input_errors
+
+Opt = typer.Option
+
+
+def stac_batch(
+    batch_name: Annotated[str, Opt("--batch_name", help="Batch name (tags every job).")],
+    output_root: Annotated[str, Opt("--output_root", help="s3://bucket/prefix or a path.")],
+    hand_index_path: Annotated[str, Opt("--hand_index_path", help="The HAND index.")],
+    stac_api_url: Annotated[str, Opt("--stac_api_url", help="The STAC API.")],
+    benchmark_sources: Annotated[
+        str, Opt("--benchmark_sources", help="Benchmark collections, comma or space separated.")
+    ] = "",
+    item_list: Annotated[str | None, Opt("--item_list", help="File of STAC item ids.")] = None,
+    resubmit_failed: Annotated[
+        str | None, Opt("--resubmit-failed", help="Rerun the failed AOIs of a report dir.")
+    ] = None,
+    wait_seconds: Annotated[float, Opt("--wait_seconds", help="Pacing between submits.")] = 10.0,
+    stop_threshold: Annotated[int, Opt("--stop_threshold", help="Pause at this many.")] = 30,
+    resume_threshold: Annotated[int, Opt("--resume_threshold", help="Resume at this many.")] = 15,
+    use_local_creds: Annotated[
+        bool, Opt("--use-local-creds", help="AWS credentials from this environment.")
+    ] = False,
+    aws_credentials_block: Annotated[
+        str | None, Opt("--aws_credentials_block", help="An AwsCredentials block instead.")
+    ] = None,
+    backend: Annotated[str, Opt("--backend", help="local or nomad.")] = "local",
+    mode: Annotated[str, Opt("--mode", help="pipeline or stage.")] = "pipeline",
+    on_missing: Annotated[
+        str, Opt("--on_missing", help="Unknown item ids: continue or stop.")
+    ] = "continue",
+    chunk_size: Annotated[int, Opt("--chunk_size", help="Items per task run.")] = 50,
+    catchments_per_job: Annotated[int, Opt("--catchments_per_job")] = 500,
+    stage_retries: Annotated[int, Opt("--stage_retries")] = 2,
+    parallelism: Annotated[int | None, Opt("--parallelism", help="Local jobs at once.")] = None,
+    report_dir: Annotated[str | None, Opt("--report_dir", help="Report files.")] = None,
+) -> None:
+    """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
+    from flows.stac_batch import Mode, OnMissing, StacBackend
+    from sluice.errors import SluiceInputError
+
+    def choice(enum, value: str, flag: str):
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = "|".join(e.value for e in enum)
+            raise SluiceInputError(f"{flag} {value!r}: expected {allowed}") from None
+
+    parameters = dict(
+        batch_name=batch_name,
+        output_root=output_root,
+        hand_index_path=hand_index_path,
+        stac_api_url=stac_api_url,
+        benchmark_sources=benchmark_sources.replace(",", " ").split(),
+        item_list=item_list,
+        resubmit_failed=resubmit_failed,
+        wait_seconds=wait_seconds,
+        stop_threshold=stop_threshold,
+        resume_threshold=resume_threshold,
+        use_local_creds=use_local_creds,
+        aws_credentials_block=aws_credentials_block,
+        backend=choice(StacBackend, backend, "--backend"),
+        mode=choice(Mode, mode, "--mode"),
+        on_missing=choice(OnMissing, on_missing, "--on_missing"),
+        chunk_size=chunk_size,
+        catchments_per_job=catchments_per_job,
+        stage_retries=stage_retries,
+        parallelism=parallelism,
+        report_dir=report_dir,
+    )
+    from tasks.admission import check_thresholds
+
+    check_thresholds(stop_threshold, resume_threshold)
+    if item_list:
+        from sluice.stac.inputs import read_item_list
+
+        read_item_list(item_list)
+    from sluice.server import ensure_api
+
+    ensure_api()
+    from flows.stac_batch import stac_batch as flow
+
+    flow(**parameters)
+
+
+def stac_report(
+    batch_name: Annotated[str, Opt("--batch_name", help="The batch to report on.")],
+    report_dir: Annotated[str, Opt("--report_dir", help="Where report files go.")],
+    run_list: Annotated[
+        str | None, Opt("--run_list", help="Item ids submitted (default: all recorded).")
+    ] = None,
+) -> None:
+    """Write a batch's report from the ledger and saved logs (local_reports.py)."""
+    from flows.stac_batch import home_dir, saved_logs
+    from sluice.ledger import open_ledger
+    from sluice.stac.inputs import read_item_list
+    from sluice.stac.reports import build_report, write_report
+
+    ledger = open_ledger()
+    latest = ledger.latest(f"stac/{batch_name}")
+    missing_file = home_dir(batch_name) / "missing.txt"
+    missing = missing_file.read_text().split() if missing_file.exists() else []
+    items = read_item_list(run_list) if run_list else [*latest, *missing]
+    report = build_report(items, missing, latest, saved_logs(home_dir(batch_name) / "logs"))
+    write_report(report, Path(report_dir))
+    for key, value in report.summary().items():
+        print(f"{key}: {value}")
+
+
+def stac_purge(
+    address: Annotated[
+        str | None, Opt("--address", help="Nomad address (default: NOMAD_ADDR or the block).")
+    ] = None,
+) -> None:
+    """Purge dispatched pipeline and stage jobs from Nomad (purge_dispatch_jobs.py)."""
+    from sluice.backends.nomad.purge import purge_dispatched
+
+    purged = purge_dispatched(address=address) if address else purge_dispatched()
+    print(f"purged {purged if isinstance(purged, int) else len(purged)} dispatched jobs")
+
 
 def register(app: typer.Typer) -> None:
-    """Add this flow's commands to the `sluice` app."""
+    """Add `sluice stac-batch`, `stac-report` and `stac-purge` to the app."""
+    app.command("stac-batch")(fail_on_input_errors(stac_batch))
+    app.command("stac-report")(fail_on_input_errors(stac_report))
+    app.command("stac-purge")(fail_on_input_errors(stac_purge))

@@ -12,18 +12,21 @@ import os
 import uuid
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from prefect_aws import AwsCredentials
-from prefect_aws.s3 import S3Bucket
-
 from sluice.errors import SluiceInputError
+
+if TYPE_CHECKING:
+    from prefect_aws import AwsCredentials
 
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 def resolve_credentials(use_local_creds: bool, block_name: str | None) -> AwsCredentials:
     """The AWS credentials of a batch, or a one-line error naming what is missing."""
+    from prefect_aws import AwsCredentials
+
     if use_local_creds:
         missing = [v for v in CREDENTIAL_VARIABLES[:2] if not os.environ.get(v)]
         if missing:
@@ -84,10 +87,16 @@ class StorageRoot:
             self.bucket_name, self.prefix = parsed.netloc, parsed.path.strip("/")
         elif parsed.scheme not in ("", "file"):
             raise SluiceInputError(f"--output_root {root!r}: expected s3://bucket/prefix or a path")
-        self.credentials = credentials or AwsCredentials()
+        self.credentials = credentials
 
     @cached_property
-    def _bucket(self) -> S3Bucket:
+    def _bucket(self) -> Any:
+        """prefect-aws ``S3Bucket`` with the batch's credentials; jobs (no credentials
+        given) use boto3's default chain and skip importing Prefect."""
+        if self.credentials is None:
+            return _Boto3Bucket(self.bucket_name)
+        from prefect_aws.s3 import S3Bucket
+
         return S3Bucket(bucket_name=self.bucket_name, credentials=self.credentials)
 
     def url(self, *parts: str) -> str:
@@ -112,20 +121,40 @@ class StorageRoot:
             return self._bucket.read_path(self._key(relative))
         return Path(self.root.removeprefix("file://"), relative).read_bytes()
 
+    def _delete_object(self, key: str) -> None:  # S3Bucket has no delete
+        if self.credentials is None:
+            self._bucket._client.delete_object(Bucket=self.bucket_name, Key=key)
+        else:
+            self.credentials.get_s3_client().delete_object(Bucket=self.bucket_name, Key=key)
+
     def check_writable(self) -> None:
         """Write and remove a probe object; a one-line error if that fails."""
         probe = f".sluice-probe-{uuid.uuid4().hex}"
         try:
             self.write(probe, b"")
             if self.is_s3:
-                self._bucket.credentials.get_s3_client().delete_object(
-                    Bucket=self.bucket_name, Key=self._key(probe)
-                )
+                self._delete_object(self._key(probe))
             else:
                 Path(self.root.removeprefix("file://"), probe).unlink()
         except Exception as exc:  # any storage fault means "not writable"
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SluiceInputError(f"--output_root {self.root!r}: not writable ({reason})") from exc
+
+
+class _Boto3Bucket:
+    """The two ``S3Bucket`` calls job commands need, on a plain boto3 client."""
+
+    def __init__(self, bucket_name: str) -> None:
+        import boto3
+
+        self.bucket_name = bucket_name
+        self._client = boto3.client("s3")
+
+    def read_path(self, key: str) -> bytes:
+        return self._client.get_object(Bucket=self.bucket_name, Key=key)["Body"].read()
+
+    def write_path(self, key: str, content: bytes) -> None:
+        self._client.put_object(Bucket=self.bucket_name, Key=key, Body=content)
 
 
 def split_url(url: str) -> tuple[StorageRoot, str]:

@@ -14,8 +14,12 @@ from sluice.ledger import open_ledger
 from tests.stac.conftest import s3_objects
 
 ITEMS = [
-    "ahps-aaa1-nws", "ahps-bbb2-nws", "ahps-ccc3-nws",
-    "ahps-ddd4-usgs", "ahps-empty-nws", "ahps-fail-nws",
+    "ahps-aaa1-nws",
+    "ahps-bbb2-nws",
+    "ahps-ccc3-nws",
+    "ahps-ddd4-usgs",
+    "ahps-empty-nws",
+    "ahps-fail-nws",
 ]
 SOURCES = ["nws-fim-collection", "usgs-fim-collection"]
 
@@ -80,7 +84,12 @@ def test_batch_reports_resubmits_and_skips(
     flowfile.write_text("feature_id,discharge\n1004,99\n")
     try:
         summary = run_batch(
-            tmp_path, stac_fixture, stac_api, bucket, resubmit_failed=str(report), mode=mode,
+            tmp_path,
+            stac_fixture,
+            stac_api,
+            bucket,
+            resubmit_failed=str(report),
+            mode=mode,
             report_dir=str(tmp_path / "report2"),
         )
     finally:
@@ -92,7 +101,14 @@ def test_batch_reports_resubmits_and_skips(
     assert per_item == {**dict.fromkeys(ITEMS, 1), "ahps-fail-nws": 2}
 
     # a re-run of the same batch skips every item that succeeded
-    summary = run_batch(tmp_path, stac_fixture, stac_api, bucket, item_list=str(item_list),
-                        mode=mode, report_dir=str(tmp_path / "report3"))
+    summary = run_batch(
+        tmp_path,
+        stac_fixture,
+        stac_api,
+        bucket,
+        item_list=str(item_list),
+        mode=mode,
+        report_dir=str(tmp_path / "report3"),
+    )
     assert summary["admitted"] == 0 and summary["success"] == len(ITEMS)
     assert len(ledger.attempts("stac/b1")) == len(attempts)
