@@ -1,12 +1,13 @@
 """Nomad API requests per job: dispatch, follow and classify N jobs through NomadBackend.
 
-Runs against the Nomad double (in this process; its client runs each job as a local
-process, ``--slots`` at a time). The backend follows all jobs with one blocking query
-on the jobs list and reads a job's allocations once, when it is dead: requests per job
-should stay flat as N grows. ``--min-interval`` is the backend's batching window
-between two watch queries (production default 0.5 s; 0 = wake on every change).
+Runs against the Nomad double (in this process; its client runs each job, ``sleep
+--sleep``, as a local process, ``--slots`` at a time). The backend follows all jobs with
+one blocking query on the jobs list and reads a job's allocations once, when it is
+dead: requests per job should stay flat as N grows. ``--min-interval`` is the
+backend's batching window between two watch queries (production default 0.5 s; 0 =
+wake on every change).
 
-    python benchmarks/nomad_requests.py [--jobs 500] [--slots 16] [--min-interval 0.5]
+    python benchmarks/nomad_requests.py [--jobs 500] [--slots 32] [--sleep 1] [--min-interval 0.5]
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from tests.nomad_double.fixture import NomadApiFixture  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500)
-    parser.add_argument("--slots", type=int, default=16)
+    parser.add_argument("--slots", type=int, default=32)
     parser.add_argument("--min-interval", type=float, default=0.5)
     parser.add_argument("--faults", type=float, default=0.0, help="fraction of requests failed")
+    parser.add_argument("--sleep", type=float, default=1.0, help="seconds each job runs")
     args = parser.parse_args()
     double = NomadApiFixture(token="bench", slots=args.slots).start()
     backend = NomadBackend(double.settings(retry_attempts=12), min_interval=args.min_interval)
@@ -36,7 +38,8 @@ def main() -> None:
         backend.preflight(["sluice-job"])
         double.requests.clear()
         double.set_faults(args.faults, seed=1)
-        specs = [JobSpec(name=f"bench-{i}", command=["true"]) for i in range(args.jobs)]
+        command = ["sleep", str(args.sleep)]
+        specs = [JobSpec(name=f"bench-{i}", command=command) for i in range(args.jobs)]
         started = time.monotonic()
         names = backend.submit(specs)
         dispatched = time.monotonic() - started
@@ -48,7 +51,10 @@ def main() -> None:
         backend.close()
         double.stop()
     total = double.total_requests
-    print(f"jobs                 {args.jobs} (slots {args.slots}, faults {args.faults:.0%})")
+    print(
+        f"jobs                 {args.jobs} x sleep {args.sleep} s (slots {args.slots}, "
+        f"faults {args.faults:.0%}, min interval {args.min_interval} s)"
+    )
     print(f"outcomes             {outcomes}")
     print(f"dispatch time        {dispatched:.2f} s ({1000 * dispatched / args.jobs:.1f} ms/job)")
     print(f"total time           {elapsed:.2f} s")

@@ -18,6 +18,7 @@ import base64
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -68,6 +69,7 @@ class NomadBackend:
         self._ids: dict[str, str] = {}
         self._timeouts: dict[str, float] = {}
         self._ready: set[str] = set()
+        self._registering = threading.Lock()  # chunk tasks may submit from several threads
         self._reachable = False
 
     @classmethod
@@ -120,12 +122,15 @@ class NomadBackend:
     def _ensure(self, plan: specs.DispatchPlan) -> None:
         if plan.parent in self._ready:
             return
-        self.preflight()
-        base = self._base_job(plan.base)
-        self._ready.add(plan.base)
-        if plan.parent != plan.base:
-            self.register(specs.variant(base, plan.memory_mib, plan.restarts))
-            self._copy_secrets(plan.base, plan.parent)
+        with self._registering:
+            if plan.parent in self._ready:
+                return
+            self.preflight()
+            base = self._base_job(plan.base)
+            self._ready.add(plan.base)
+            if plan.parent != plan.base:
+                self.register(specs.variant(base, plan.memory_mib, plan.restarts))
+                self._copy_secrets(plan.base, plan.parent)
 
     # -- secrets ----------------------------------------------------------------------------
 
