@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -10,7 +11,9 @@ from sluice.backends.base import Backend
 from sluice.backends.nomad import NomadApi, NomadBackend, NomadSettings
 from sluice.backends.nomad.specs import SPEC_DIR, load_spec
 from sluice.errors import BackendUnavailable, SluiceInputError
+from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec, Outcome
+from sluice.ledger import open_ledger
 
 MIB = 2**20
 
@@ -264,3 +267,43 @@ def test_block_settings_reach_the_backend(nomad_api):
     backend.preflight(["sluice-job"])
     assert backend.active_count() == 0
     backend.close()
+
+
+def test_run_jobs_records_nomad_outcomes_in_the_ledger(backend, tmp_path):
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    allocate = "x = bytearray(200 * 2**20)"
+    planned = [
+        Planned(item, job(f"alloc-{item}", allocate, memory_bytes=memory))
+        for item, memory in [("small", 64 * MIB), ("big", 512 * MIB)]
+    ]
+    run_jobs(backend, ledger, "run-1", "alloc", planned, timeout=120)
+    latest = ledger.latest("run-1")
+    assert latest["small"].outcome is Outcome.OOM and latest["small"].exit_code == 137
+    assert latest["big"].outcome is Outcome.SUCCEEDED
+    ledger.close()
+
+
+def test_concurrent_waits_each_get_their_jobs(backend):
+    groups = [[f"g{g}-{i}" for i in range(5)] for g in range(3)]
+    backend.submit([job(name, "pass") for group in groups for name in group])
+    seen: dict[int, list[str]] = {}
+
+    def follow(index: int) -> None:
+        seen[index] = sorted(r.name for r in backend.wait(groups[index], timeout=120))
+
+    threads = [threading.Thread(target=follow, args=(g,)) for g in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=150)
+    assert seen == {g: sorted(groups[g]) for g in range(3)}
+
+
+def test_a_job_that_is_not_parameterized_is_refused(backend, nomad_api):
+    plain = load_spec("sluice-job")
+    plain.update(ID="plain", Name="plain", ParameterizedJob=None)
+    plain["TaskGroups"][0]["Tasks"][0]["Config"] = {"command": "true"}
+    backend.register(plain)
+    spec = job("p", "pass", template={"nomad": {"job": "plain", "meta": {}}})
+    with pytest.raises(SluiceInputError, match="'plain' is not a parameterized job"):
+        backend.submit([spec])

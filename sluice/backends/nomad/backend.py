@@ -117,7 +117,8 @@ class NomadBackend:
     def register(self, job: dict[str, Any]) -> None:
         """Register (or update) a job document; Nomad keeps the version if nothing changed."""
         self.api.call(self.api.client.job.register_job, job["ID"], {"Job": job})
-        self._ready.add(job["ID"])
+        if job.get("ParameterizedJob"):
+            self._ready.add(job["ID"])
 
     def _ensure(self, plan: specs.DispatchPlan) -> None:
         if plan.parent in self._ready:
