@@ -77,7 +77,9 @@ class ClusterAccess:
                 config.load_incluster_config(client_configuration=cfg)
             else:
                 config.load_kube_config(
-                    config_file=self.kubeconfig, context=self.context, client_configuration=cfg
+                    config_file=self._config_file(),
+                    context=self.context,
+                    client_configuration=cfg,
                 )
         except Exception as exc:  # the loaders raise many types (ConfigException, OSError...)
             raise BackendUnavailable(f"Kubernetes configuration: {_one_line(exc)}") from None
@@ -95,12 +97,17 @@ class ClusterAccess:
             elif self.in_cluster or (not self._kubeconfig_exists() and _in_a_pod()):
                 return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
             else:
-                contexts, active = config.list_kube_config_contexts(self.kubeconfig)
+                contexts, active = config.list_kube_config_contexts(self._config_file())
                 wanted = self.context or (active or {}).get("name")
                 chosen = next((c for c in contexts if c.get("name") == wanted), None)
         except Exception:  # no usable configuration: configuration() reports it
             return "default"
         return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+    def _config_file(self) -> str | None:
+        """The kubeconfig to load: ours, else ``$KUBECONFIG`` as it is *now* (the client
+        library reads the variable once, at import)."""
+        return self.kubeconfig or os.environ.get("KUBECONFIG")
 
     def _kubeconfig_exists(self) -> bool:
         if self.kubeconfig:
