@@ -18,12 +18,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from sluice.backends.factory import create_backend
+from sluice.backends.base import Backend
+from sluice.backends.local import LocalBackend
 from sluice.errors import SluiceInputError
 from sluice.ledger import open_ledger
 from sluice.quantity import parse_memory
 from sluice.server import sluice_home
-from sluice.stac.execution import BatchContext
+from sluice.stac.execution import STAGE_JOBS, BatchContext
 from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
 from sluice.stac.outputs import StorageRoot, job_credentials, resolve_credentials, secret_values
 from sluice.stac.reports import build_report, failed_items, report_markdown, write_report
@@ -104,6 +105,8 @@ def stac_batch(
     parallelism: int | None = None,
     report_dir: str | None = None,
     ledger_url: str | None = None,
+    nomad_block: str | None = None,
+    nomad_spec_dir: str | None = None,
 ) -> dict[str, int]:
     """Run the autoeval pipeline over STAC items with stop/resume admission.
 
@@ -141,6 +144,9 @@ def stac_batch(
         parallelism: Local backend: processes at once (default: CPU count).
         report_dir: Report files (default ``$SLUICE_HOME/stac/<batch>/report``).
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME).
+        nomad_block: A ``NomadCluster`` block (default: NOMAD_ADDR / NOMAD_TOKEN ...).
+        nomad_spec_dir: Where parameterized job specs missing from Nomad are registered
+            from (default ``infra/nomad``).
     """
     logger = get_run_logger()
     sources = list(benchmark_sources or [])
@@ -171,8 +177,10 @@ def stac_batch(
             raise SluiceInputError(message)
         logger.warning(message)
 
-    runner = create_backend(backend, parallelism=parallelism, log_dir=home_dir(batch_name) / "jobs")
-    preflight(runner, mode)
+    job_kinds = ["pipeline"] if mode is Mode.PIPELINE else list(STAGE_JOBS.values())
+    runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
+    if backend is StacBackend.NOMAD:
+        runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
     limit = ensure_rate_limit(rate_limit_name, wait_seconds)
 
     ledger = open_ledger(ledger_url)
@@ -186,9 +194,7 @@ def stac_batch(
         len(items) - len(todo),
         len(missing),
     )
-    if not use_local_creds and backend is StacBackend.LOCAL:
-        # local jobs inherit this process's environment: the secret channel for credentials
-        os.environ.update(job_credentials(credentials))
+    share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
     prefixes = ["pipeline"] if mode is Mode.PIPELINE else ["inundate", "mosaic", "agreement"]
     count = [active_counter(runner, p) for p in prefixes]
     gate = AdmissionGate(
@@ -301,16 +307,50 @@ def requested_ids(
     return None
 
 
-def preflight(runner, mode: Mode) -> None:
-    """Backends that can check themselves (Nomad: reachable, parameterized jobs registered)."""
-    check = getattr(runner, "check_parameterized_jobs", None)
-    if check is not None:
-        jobs = (
-            ["pipeline"]
-            if mode is Mode.PIPELINE
-            else ["hand_inundator", "fim_mosaicker", "agreement_maker"]
-        )
-        check(jobs)
+def make_backend(
+    kind: StacBackend,
+    batch: str,
+    parallelism: int | None,
+    nomad_block: str | None,
+    nomad_spec_dir: str | None,
+) -> Backend:
+    """The local backend (job logs under the batch's home) or Nomad (block or NOMAD_* env)."""
+    if kind is StacBackend.LOCAL:
+        return LocalBackend(parallelism=parallelism, log_dir=home_dir(batch) / "jobs")
+    from sluice.backends.nomad import NomadBackend, NomadSettings
+
+    options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
+    if nomad_block:
+        from blocks.nomad import NomadCluster
+
+        try:
+            cluster = NomadCluster.load(nomad_block)
+        except ValueError as exc:
+            raise SluiceInputError(f"--nomad_block {nomad_block!r}: no such block") from exc
+        return NomadBackend.from_block(cluster, **options)
+    return NomadBackend(NomadSettings.from_environment(), **options)
+
+
+def share_credentials(
+    runner: Backend,
+    kind: StacBackend,
+    job_kinds: list[str],
+    secrets: dict[str, str],
+    from_environment: bool,
+) -> None:
+    """Give jobs the AWS credentials through the backend's secret channel, never meta.
+
+    Nomad: a Nomad Variable per parameterized job, rendered into the task's
+    environment by its spec's template. Local: jobs inherit this process's
+    environment (already holding them with ``--use-local-creds``).
+    """
+    if not secrets:
+        return
+    if kind is StacBackend.NOMAD:
+        for job in job_kinds:
+            runner.put_secrets(job, secrets)
+    elif not from_environment:
+        os.environ.update(secrets)
 
 
 def saved_logs(directory: Path) -> dict[str, str]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import io
 import json
 import os
@@ -133,6 +134,9 @@ def pipeline() -> int:
     }
     tags = dict(t.split("=", 1) for t in meta.get("tags", "").split())
     aoi_name = tags["aoi_name"]
+    print(f"meta: {json.dumps(meta, sort_keys=True)}", file=sys.stderr)
+    key = os.environ.get("AWS_ACCESS_KEY_ID", "")  # a fingerprint shows it arrived, not the key
+    print(f"aws credentials: {hashlib.sha256(key.encode()).hexdigest()[:12]}", file=sys.stderr)
     try:
         collections = [c for c in meta.get("benchmark_sources", "").split(",") if c]
         item = next(

@@ -121,15 +121,25 @@ def stac_report(
 
 
 def stac_purge(
-    address: Annotated[
-        str | None, Opt("--address", help="Nomad address (default: NOMAD_ADDR or the block).")
+    nomad_block: Annotated[
+        str | None, Opt("--nomad_block", help="NomadCluster block (default: NOMAD_* env).")
     ] = None,
 ) -> None:
     """Purge dispatched pipeline and stage jobs from Nomad (purge_dispatch_jobs.py)."""
-    from sluice.backends.nomad.purge import purge_dispatched
+    from sluice.backends.nomad import NomadApi, NomadSettings, purge_dispatched
 
-    purged = purge_dispatched(address=address) if address else purge_dispatched()
-    print(f"purged {purged if isinstance(purged, int) else len(purged)} dispatched jobs")
+    if nomad_block:
+        from blocks.nomad import NomadCluster
+
+        settings = NomadCluster.load(nomad_block).settings()
+    else:
+        settings = NomadSettings.from_environment()
+    report = purge_dispatched(NomadApi(settings))
+    print(f"purged {len(report.purged)}, already gone {len(report.already_gone)}")
+    for job_id, error in report.failed.items():
+        print(f"failed {job_id}: {error}")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

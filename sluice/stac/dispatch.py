@@ -1,10 +1,11 @@
 """Job specs for the autoeval parameterized jobs, on any backend.
 
 A dispatch of Nomad parameterized job ``P`` with meta ``M`` is a ``JobSpec``
-whose ``template`` says ``{"parameterized_job": P, "meta": M}``; the Nomad
-backend dispatches it, other backends run ``command`` with each meta key as
-``NOMAD_META_<key>`` (what Nomad itself gives a dispatched task). Secrets are
-never meta: jobs get credentials from their environment.
+whose ``template`` is ``{"nomad": {"job": P, "meta": M}}``: the Nomad backend
+dispatches it (the job spec in ``infra/nomad/`` says what runs); other backends
+run ``command`` with each meta key as ``NOMAD_META_<key>`` (what Nomad itself
+gives a dispatched task). Secrets are never meta: jobs get credentials from
+their environment.
 """
 
 from __future__ import annotations
@@ -35,17 +36,13 @@ def dispatch_spec(
     command: list[str],
     env: dict[str, str] | None = None,
     memory_bytes: int | None = None,
-    id_prefix_template: str | None = None,
 ) -> JobSpec:
     """One dispatch of ``parameterized_job`` with ``meta``."""
-    template = {"parameterized_job": parameterized_job, "meta": dict(meta)}
-    if id_prefix_template:
-        template["id_prefix_template"] = id_prefix_template
     return JobSpec(
         name=name,
         command=command,
         env={**(env or {}), **{f"NOMAD_META_{k}": v for k, v in meta.items()}},
         memory_bytes=memory_bytes,
         labels={"sluice/parameterized-job": parameterized_job},
-        template=template,
+        template={"nomad": {"job": parameterized_job, "meta": dict(meta)}},
     )

@@ -107,9 +107,6 @@ def run_pipeline_chunk(ctx: BatchContext, items: Sequence[Item]) -> dict[str, Jo
                 command=ctx.pipeline_command,
                 env=ctx.job_env,
                 memory_bytes=ctx.memory_bytes.get("pipeline"),
-                id_prefix_template=(
-                    f"[batch_name={ctx.batch},aoi_name={item.id},collection={item.collection_id}]"
-                ),
             ),
         )
         for item in items

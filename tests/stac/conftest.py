@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.nomad_double.fixture import nomad_api  # noqa: F401
 
 BIN = Path(sys.executable).parent
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "stac"
@@ -117,3 +119,21 @@ def s3_objects(bucket: str, prefix: str = "") -> dict[str, bytes]:
         for o in page.get("Contents", [])
     ]
     return {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+
+@pytest.fixture
+def pipeline_spec_dir(tmp_path: Path, stac_api: str, s3_endpoint: str) -> Path:
+    """infra/nomad's pipeline spec with the stand-in as its command (the double runs it)."""
+    from sluice.backends.nomad.specs import SPEC_DIR
+
+    spec = json.loads((SPEC_DIR / "pipeline.nomad.json").read_text())
+    task = spec["Job"]["TaskGroups"][0]["Tasks"][0]
+    task["Config"] = {
+        "command": sys.executable,
+        "args": [str(EXAMPLES / "standins.py"), "pipeline"],
+    }
+    task["Env"] = {**task["Env"], "STAC_API_URL": stac_api, "AWS_ENDPOINT_URL": s3_endpoint}
+    folder = tmp_path / "nomad-specs"
+    folder.mkdir()
+    (folder / "pipeline.nomad.json").write_text(json.dumps(spec))
+    return folder

@@ -1,0 +1,120 @@
+"""Pipeline mode against the Nomad API double, and what must never leak: AWS keys."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.stac_batch import StacBatchIncomplete
+from sluice.backends.nomad import NomadApi
+from tests.stac.conftest import s3_objects
+from tests.stac.test_stac_batch_local import ITEMS, run_batch
+
+KEY_ID = "AKIASLUICELEAKCHECK7"
+SECRET = "sluice-secret-DO-NOT-LEAK-4711"
+
+
+@pytest.fixture
+def distinctive_creds(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str) -> None:
+    """Credentials that are easy to find if they leak (moto accepts any)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+
+
+@pytest.fixture
+def nomad_env(monkeypatch: pytest.MonkeyPatch, nomad_api) -> None:
+    monkeypatch.setenv("NOMAD_ADDR", nomad_api.url)
+    monkeypatch.setenv("NOMAD_TOKEN", nomad_api.token)
+
+
+def leaks(text: str) -> bool:
+    return KEY_ID in text or SECRET in text
+
+
+def files_leaking(root: Path) -> list[str]:
+    return [
+        str(p) for p in root.rglob("*") if p.is_file() and leaks(p.read_bytes().decode("latin-1"))
+    ]
+
+
+def flow_run_texts(flow_run_id) -> list[str]:
+    """Everything Prefect holds about a flow run: parameters, logs, artifacts."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run_id)
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [
+        json.dumps(run.parameters),
+        *(log.message for log in logs),
+        *(json.dumps(a.data) for a in artifacts),
+    ]
+
+
+def last_flow_run_id():
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(limit=1, sort="EXPECTED_START_TIME_DESC")[0].id
+
+
+@pytest.mark.parametrize("backend", ["local", "nomad"])
+def test_pipeline_mode_never_leaks_aws_keys(
+    backend,
+    prefect_api,
+    sluice_home,
+    tmp_path,
+    stac_fixture,
+    stac_api,
+    bucket,
+    distinctive_creds,
+    nomad_api,
+    nomad_env,
+    pipeline_spec_dir,
+):
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("\n".join(ITEMS) + "\n")
+    with pytest.raises(StacBatchIncomplete, match="1 failed"):
+        run_batch(
+            tmp_path,
+            stac_fixture,
+            stac_api,
+            bucket,
+            item_list=str(item_list),
+            backend=backend,
+            nomad_spec_dir=str(pipeline_spec_dir),
+            batch_name=f"sec-{backend}",
+        )
+    report = tmp_path / "report"
+    assert (report / "unique_fail_aoi_names.txt").read_text().split() == ["ahps-fail-nws"]
+    # the jobs had the credentials (from the environment / a Nomad Variable) ...
+    fingerprint = hashlib.sha256(KEY_ID.encode()).hexdigest()[:12]
+    logs = sluice_home / "stac" / f"sec-{backend}" / "logs"
+    assert fingerprint in (logs / "ahps-aaa1-nws.log").read_text()
+    assert '"aoi": ' in (logs / "ahps-aaa1-nws.log").read_text()  # meta is logged ...
+    # ... and no key is in any meta, job spec, log, artifact, report, ledger or output
+    assert files_leaking(sluice_home) == []
+    assert files_leaking(report) == []
+    assert not any(leaks(body.decode("latin-1")) for body in s3_objects(bucket).values())
+    assert not any(leaks(text) for text in flow_run_texts(last_flow_run_id()))
+    if backend == "nomad":
+        api = NomadApi(nomad_api.settings())
+        jobs = api.client.jobs.get_jobs()
+        dispatched = [j["ID"] for j in jobs if "/dispatch-" in j["ID"]]
+        assert len(dispatched) == len(ITEMS)
+        for job_id in [j["ID"] for j in jobs]:
+            assert not leaks(json.dumps(api.client.job.get_job(job_id)))
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET
