@@ -14,6 +14,7 @@ import base64
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -26,6 +27,8 @@ from typing import Any
 from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from tests.nomad_double.state import ClusterState
 from tests.nomad_double.templates import TaskSetupError, render_template
+
+_SETPRIV = shutil.which("setpriv")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class TaskProcess:
             # The shell joins the cgroup before exec'ing the task: no unlimited window.
             join = 'echo $$ > "$0" && exec "$@"'
             argv = ["/bin/sh", "-c", join, str(self.cgroup.procs_file), *argv]
+        if _SETPRIV:  # the task dies with the runner thread (no orphans if the test is killed)
+            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
         with stdout.open("ab") as out, stderr.open("ab") as err:
             self.process = subprocess.Popen(
                 argv,
