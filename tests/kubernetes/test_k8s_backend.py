@@ -61,6 +61,12 @@ def run(backend: KubernetesBackend, jobs: list[JobSpec], **kw) -> dict[str, JobR
     return {r.name: r for r in results}
 
 
+def pod_of(k8s_api: K8sDouble, job_name: str) -> dict:
+    """The one pod of a per-index Job, once the Job controller has created it."""
+    (pod,) = k8s_api.wait_for(lambda: k8s_api.pods_of(job_name))
+    return pod
+
+
 def official_client(k8s_api: K8sDouble) -> client.BatchV1Api:
     return client.BatchV1Api(config.new_client_from_config(str(k8s_api.kubeconfig)))
 
@@ -175,7 +181,7 @@ def test_existing_job_is_adopted_and_awaited(k8s_api, make_backend) -> None:
     second.submit([spec("adopt-me")])
     (still,) = k8s_api.jobs()
     assert still["metadata"]["uid"] == original["metadata"]["uid"]
-    (pod,) = k8s_api.pods_of("adopt-me")
+    pod = pod_of(k8s_api, "adopt-me")
     k8s_api.finish_pod(pod["metadata"]["name"], 0)
     (result,) = second.wait(["adopt-me"], timeout=60)
     assert result.outcome is Outcome.SUCCEEDED
@@ -200,7 +206,7 @@ def test_job_created_by_someone_else_is_adopted(k8s_api, make_backend) -> None:
     official_client(k8s_api).create_namespaced_job(k8s_api.namespace, manifest)
     backend = make_backend()
     backend.submit([spec("foreign")])
-    (pod,) = k8s_api.pods_of("foreign")
+    pod = pod_of(k8s_api, "foreign")
     k8s_api.finish_pod(pod["metadata"]["name"], 5)
     (result,) = backend.wait(["foreign"], timeout=60)
     assert result.outcome is Outcome.FAILED and result.exit_code == 5
@@ -247,7 +253,7 @@ def test_eviction_is_lost_not_failed(k8s_api, make_backend) -> None:
         ("evicted", "TerminationByKubelet"),
         ("preempted", "PreemptionByScheduler"),
     ):
-        (pod,) = k8s_api.pods_of(name)
+        pod = pod_of(k8s_api, name)
         k8s_api.evict_pod(pod["metadata"]["name"], condition_reason=reason)
     results = {r.name: r for r in backend.wait(["evicted", "preempted"], timeout=60)}
     assert {r.outcome for r in results.values()} == {Outcome.LOST}
@@ -272,9 +278,9 @@ def test_oomkilled_with_exit_code_zero_is_success(k8s_api, make_backend) -> None
     k8s_api.set_kubelet("hold")
     backend = make_backend()
     backend.submit([spec("child-oom"), spec("main-oom")])
-    (child,) = k8s_api.pods_of("child-oom")
+    child = pod_of(k8s_api, "child-oom")
     k8s_api.finish_pod(child["metadata"]["name"], 0, "OOMKilled")
-    (main,) = k8s_api.pods_of("main-oom")
+    main = pod_of(k8s_api, "main-oom")
     k8s_api.finish_pod(main["metadata"]["name"], 137, "OOMKilled")
     results = {r.name: r.outcome for r in backend.wait(["child-oom", "main-oom"], timeout=60)}
     assert results == {"child-oom": Outcome.SUCCEEDED, "main-oom": Outcome.OOM}
@@ -303,7 +309,7 @@ def test_job_gone_before_it_ended_is_lost(k8s_api, make_backend) -> None:
     official_client(k8s_api).delete_namespaced_job("doomed", k8s_api.namespace)
     first = next(results)
     assert (first.name, first.outcome) == ("doomed", Outcome.LOST)
-    (pod,) = k8s_api.pods_of("kept")
+    pod = pod_of(k8s_api, "kept")
     k8s_api.finish_pod(pod["metadata"]["name"], 0)
     assert [(r.name, r.outcome) for r in results] == [("kept", Outcome.SUCCEEDED)]
 
@@ -313,12 +319,12 @@ def test_watch_relists_after_410_gone(k8s_api, make_backend) -> None:
     backend = make_backend()
     backend.submit([spec("a"), spec("b")])
     results = backend.wait(["a", "b"], timeout=60)
-    (pod_a,) = k8s_api.pods_of("a")
+    pod_a = pod_of(k8s_api, "a")
     k8s_api.finish_pod(pod_a["metadata"]["name"], 0)
     assert next(results).name == "a"
     lists_before = k8s_api.requests.count("GET", "jobs", watch=False)
     k8s_api.store.close_watches()  # the server ends the open watch...
-    (pod_b,) = k8s_api.pods_of("b")
+    pod_b = pod_of(k8s_api, "b")
     k8s_api.finish_pod(pod_b["metadata"]["name"], 0)
     k8s_api.compact()  # ...and b's ending is compacted away: resuming must get 410 and relist
     assert [r.name for r in results] == ["b"]
@@ -445,3 +451,22 @@ def test_resumed_indexed_subset_adopts_the_running_indexed_job(k8s_api, make_bac
     results = {r.name: r.reason for r in resumed.wait([j.name for j in jobs[2:]], timeout=60)}
     assert results == {"sweep-index-2": None, "sweep-index-3": "exit:9"}
     assert len(k8s_api.pods()) == 4
+
+
+def test_indexed_wait_timeout_keeps_failures_already_known(k8s_api, make_backend) -> None:
+    k8s_api.set_kubelet("hold")
+    backend = make_backend(mode="indexed")
+    jobs = [index_spec(i, "pass") for i in range(3)]
+    backend.submit(jobs)
+    pods = k8s_api.wait_for(lambda: len(k8s_api.pods()) == 3 and k8s_api.pods())
+    by_index = {p["metadata"]["annotations"][INDEX_KEY]: p["metadata"]["name"] for p in pods}
+    k8s_api.finish_pod(by_index["0"], 0)
+    k8s_api.finish_pod(by_index["1"], 137, "OOMKilled")
+    k8s_api.wait_for(lambda: (k8s_api.jobs()[0].get("status") or {}).get("failedIndexes"))
+    results = {r.name: r.outcome for r in backend.wait([j.name for j in jobs], timeout=2)}
+    assert results == {
+        "sweep-index-0": Outcome.SUCCEEDED,
+        "sweep-index-1": Outcome.OOM,
+        "sweep-index-2": Outcome.TIMEOUT,
+    }
+    assert k8s_api.jobs() == []

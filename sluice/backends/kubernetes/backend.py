@@ -210,9 +210,9 @@ class KubernetesBackend:
             trackers = {name: t for name, t in trackers.items() if not t.done}
             if not trackers:
                 return
+        expired = [r for t in trackers.values() for r in t.expire(timeout, self._pods)]
         self.placer.remove(list(trackers))
-        for tracker in trackers.values():
-            yield from map(self._end, tracker.expire(timeout))
+        yield from map(self._end, expired)
 
     def _end(self, result: JobResult) -> JobResult:
         self._ended.add(result.name)

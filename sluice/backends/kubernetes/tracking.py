@@ -34,6 +34,7 @@ class Tracker:
         self.uid = uid
         self.indexed = indexed
         self.pending = dict(items)
+        self.last: Obj | None = None  # the newest version of the Job seen
 
     @property
     def done(self) -> bool:
@@ -57,28 +58,38 @@ class Tracker:
             if reason == "DeadlineExceeded":
                 return self._report([timed_out(self.pending[0], job, reason)])
             return self._report([classify_pod(self.pending[0], latest_pod(pods(job)))])
+        self.last = job
         status = job.get("status") or {}
         completed = parse_indexes(status.get("completedIndexes"))
-        failed = parse_indexes(status.get("failedIndexes")) - completed
         results = [succeeded(self.pending[i], job) for i in sorted(completed) if i in self.pending]
-        to_classify = [i for i in sorted(failed) if i in self.pending]
-        if ended is not None:
-            rest = [i for i in self.pending if i not in completed and i not in failed]
-            kind, reason = ended
-            if kind == "Complete":
-                results += [succeeded(self.pending[i], job) for i in rest]
-            elif reason == "DeadlineExceeded":
-                results += [timed_out(self.pending[i], job, reason) for i in rest]
-            else:
-                to_classify += rest
-        if to_classify:
-            by_index: dict[int | None, list[Obj]] = {}
-            for pod in pods(job):
-                by_index.setdefault(completion_index(pod), []).append(pod)
-            results += [
-                classify_pod(self.pending[i], latest_pod(by_index.get(i, []))) for i in to_classify
-            ]
-        return self._report(results)
+        failed = parse_indexes(status.get("failedIndexes")) - completed
+        if ended is None:
+            # Failed indexes are classified together once nothing else is awaited: one pods
+            # list per Job, not one per failure event.
+            if all(i in failed or i in completed for i in self.pending):
+                results += self._classify(failed, pods)
+            return self._report(results)
+        rest = [i for i in self.pending if i not in completed and i not in failed]
+        kind, reason = ended
+        if kind == "Complete":
+            results += [succeeded(self.pending[i], job) for i in rest]
+        elif reason == "DeadlineExceeded":
+            results += [timed_out(self.pending[i], job, reason) for i in rest]
+        else:
+            failed.update(rest)
+        return self._report(results + self._classify(failed, pods))
+
+    def _classify(self, indexes: set[int], pods: PodLister) -> list[JobResult]:
+        """Failed indexes of the last seen Job, each from its latest pod (one pods list)."""
+        indexes = {i for i in indexes if i in self.pending}
+        if not indexes or self.last is None:
+            return []
+        by_index: dict[int | None, list[Obj]] = {}
+        for pod in pods(self.last):
+            by_index.setdefault(completion_index(pod), []).append(pod)
+        return [
+            classify_pod(self.pending[i], latest_pod(by_index.get(i, []))) for i in sorted(indexes)
+        ]
 
     def vanished(self, why: str) -> list[JobResult]:
         """The Job is gone before every item ended: the rest are lost."""
@@ -89,9 +100,13 @@ class Tracker:
             ]
         )
 
-    def expire(self, seconds: float | None) -> list[JobResult]:
-        """The wait timed out: the rest time out."""
-        return self._report(
+    def expire(self, seconds: float | None, pods: PodLister) -> list[JobResult]:
+        """The wait timed out: indexes that already failed are classified, the rest time out."""
+        classified: list[JobResult] = []
+        if self.indexed and self.last is not None:
+            failed = parse_indexes((self.last.get("status") or {}).get("failedIndexes"))
+            classified = self._report(self._classify(failed, pods))
+        return classified + self._report(
             [
                 JobResult(
                     name=name,
