@@ -36,6 +36,13 @@ from tasks.karabo import (
 DEFAULT_IMAGE = "ghcr.io/i4ds/karabo-pipeline:latest"
 
 
+class SimulationBackend(StrEnum):
+    """Where the simulation job runs (the Karabo image needs Kubernetes; locally a stand-in)."""
+
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
 class Ingestor(StrEnum):
     """Who processes the staging area."""
 
@@ -71,7 +78,7 @@ def karabo_simulation(
     verify_timeout_seconds: float = 600.0,
     scratch_dir: str | None = None,
     scratch_volume: str | None = None,
-    backend: BackendKind = BackendKind.LOCAL,
+    backend: SimulationBackend = SimulationBackend.LOCAL,
     namespace: str | None = None,
     image: str = DEFAULT_IMAGE,
     min_memory: str = "256Mi",
@@ -163,10 +170,9 @@ def karabo_simulation(
     todo = [i for i in items if fate(i, processed_area, failed_area) is not Fate.PROCESSED]
     workdir = scratch / settings.obs_id
     if todo:
-        job = simulation_job(
-            settings, found, workdir, BackendKind(backend), image, cpu, simulation_timeout_seconds
-        )
-        runner = create_backend(backend, namespace=namespace)
+        kind = BackendKind(SimulationBackend(backend).value)
+        job = simulation_job(settings, found, workdir, kind, image, cpu, simulation_timeout_seconds)
+        runner = create_backend(kind, namespace=namespace)
         ledger = open_ledger()
         try:
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)

@@ -84,6 +84,7 @@ def start(home: Path, port: int, timeout: float = START_TIMEOUT_SECONDS) -> Embe
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **server_environment(home)}
     env.pop("PREFECT_API_URL", None)
+    env["PREFECT_UI_API_URL"] = server.api_url  # else the UI calls port 4200, whatever --port is
     with server.log_path.open("ab") as log:
         process = subprocess.Popen(
             [

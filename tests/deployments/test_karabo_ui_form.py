@@ -1,0 +1,105 @@
+"""The Karabo deployment's custom-run form in headless Chromium: every parameter, described,
+enums as choices. The screenshot is kept in tests/artifacts/ (ignored by git)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect.utilities.callables import parameter_schema
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.support.ui import WebDriverWait
+
+from flows.karabo import karabo_simulation
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,9000",
+]
+# Every rendered property: its label, description and the choices of its first <select>.
+READ_FORM = """
+return [...document.querySelectorAll('.schema-form-property')].map(p => ({
+  label: (p.querySelector('.schema-form-property__label') || {}).textContent || '',
+  description: (p.querySelector('.schema-form-property__description') || {}).textContent || '',
+  choices: [...((p.querySelector('.p-label__body select') || {}).options || [])].map(o => o.value),
+}));
+"""
+
+
+def enum_choices(schema: dict, prop: dict) -> list[str] | None:
+    """The allowed values of an enum parameter (or of an enum list's items)."""
+    ref = (prop.get("items") or prop).get("$ref") or next(
+        (a["$ref"] for a in prop.get("allOf", []) if "$ref" in a), None
+    )
+    if ref:
+        return schema["definitions"][ref.rsplit("/", 1)[-1]].get("enum")
+    return prop.get("enum")
+
+
+@pytest.fixture
+def browser() -> webdriver.Chrome:
+    chromium = shutil.which("chromium") or pytest.fail("Debian's chromium is not installed")
+    driver_path = shutil.which("chromedriver") or pytest.fail("chromium-driver is not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="sluice-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_every_karabo_parameter_is_in_the_custom_run_form(deployed, prefect_api, browser):
+    schema = parameter_schema(karabo_simulation).model_dump_for_openapi()
+    (deployment,) = [
+        d
+        for d in httpx.post(f"{prefect_api}/deployments/filter", json={}).json()
+        if d["name"] == "local" and d["entrypoint"] == "flows.karabo.karabo_simulation"
+    ]
+    ui = prefect_api.removesuffix("/api")
+
+    browser.get(f"{ui}/deployments/deployment/{deployment['id']}/run")
+    names = list(schema["properties"])
+    WebDriverWait(browser, 120).until(
+        lambda d: (
+            len({r["label"].split()[0] for r in d.execute_script(READ_FORM) if r["label"]})
+            >= len(names)
+        )
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "karabo-custom-run-form.png"
+    browser.save_screenshot(str(shot))
+    print(f"screenshot: {shot}")
+
+    rendered = {}
+    for row in browser.execute_script(READ_FORM):
+        if row["label"]:
+            rendered.setdefault(row["label"].split()[0], row)
+    enums = 0
+    for name in names:
+        prop = schema["properties"][name]
+        assert name in rendered, f"{name} is not in the form"
+        assert prop["description"], f"{name} has no description in the flow's docstring"
+        assert rendered[name]["description"].strip() == prop["description"], name
+        choices = enum_choices(schema, prop)
+        if choices:
+            enums += 1
+            assert rendered[name]["choices"] == choices, name
+    assert enums >= 4  # sky_model, products, ingestor, backend
