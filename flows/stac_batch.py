@@ -22,18 +22,15 @@ from sluice.backends.base import Backend
 from sluice.backends.local import LocalBackend
 from sluice.errors import SluiceInputError
 from sluice.ledger import open_ledger
-from sluice.quantity import parse_memory
 from sluice.server import sluice_home
 from sluice.stac.execution import STAGE_JOBS, BatchContext
-from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
-from sluice.stac.outputs import StorageRoot, job_credentials, resolve_credentials, secret_values
-from sluice.stac.reports import build_report, failed_items, report_markdown, write_report
-from sluice.stac.stages import load_hand_index
+from sluice.stac.outputs import job_credentials, secret_values
+from sluice.stac.prepare import prepare_batch
+from sluice.stac.reports import build_report, report_markdown, write_report
 from tasks.admission import (
     AdmissionGate,
     GatedBackend,
     active_counter,
-    check_thresholds,
     ensure_rate_limit,
     pacer,
 )
@@ -42,8 +39,6 @@ from tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 CHUNKS_IN_FLIGHT = 4
 STANDINS = Path(__file__).resolve().parent.parent / "examples" / "stac" / "standins.py"
-# The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md): GB per job.
-DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
 
 
 class Mode(StrEnum):
@@ -150,34 +145,30 @@ def stac_batch(
     """
     logger = get_run_logger()
     sources = list(benchmark_sources or [])
-    check_thresholds(stop_threshold, resume_threshold)
-    if chunk_size < 1:
-        raise SluiceInputError(f"--chunk_size {chunk_size}: must be at least 1")
-    sizes = {**DEFAULT_MEMORY, **(memory or {})}
-    memory_bytes = {kind: parse_memory(value) for kind, value in sizes.items()}
-    ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
-
-    credentials = resolve_credentials(use_local_creds, aws_credentials_block)
-    outputs = StorageRoot(output_root, credentials)
-    outputs.check_writable()
-    index = load_hand_index(StorageRoot(hand_index_path, credentials)) if mode is Mode.STAGE else []
-
-    catalog = open_catalog(stac_api_url)
-    if ids is None:
-        items, missing = search_items(catalog, sources, search_bbox, search_datetime), []
-    else:
-        found = lookup_items(catalog, ids, sources)
-        items, missing = found.items, found.missing
+    prepared = prepare_batch(
+        output_root=output_root,
+        hand_index_path=hand_index_path,
+        stac_api_url=stac_api_url,
+        sources=sources,
+        item_list=item_list,
+        resubmit_failed=resubmit_failed,
+        search_bbox=search_bbox,
+        search_datetime=search_datetime,
+        stop_threshold=stop_threshold,
+        resume_threshold=resume_threshold,
+        wait_seconds=wait_seconds,
+        chunk_size=chunk_size,
+        use_local_creds=use_local_creds,
+        aws_credentials_block=aws_credentials_block,
+        stage_mode=mode is Mode.STAGE,
+        stop_on_missing=on_missing is OnMissing.STOP,
+        memory=memory,
+    )
+    items, missing, credentials = prepared.items, prepared.missing, prepared.credentials
     if missing:
-        listed = ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else "")
-        message = (
-            f"--item_list: {len(missing)} item id(s) not in {sources or 'any collection'}: {listed}"
-        )
-        if on_missing is OnMissing.STOP:
-            raise SluiceInputError(message)
-        logger.warning(message)
+        logger.warning(prepared.missing_message(sources))
 
-    job_kinds = ["pipeline"] if mode is Mode.PIPELINE else list(STAGE_JOBS.values())
+    job_kinds = parameterized_jobs(mode)
     runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
     if backend is StacBackend.NOMAD:
         runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
@@ -209,7 +200,7 @@ def stac_batch(
         batch=batch_name,
         backend=GatedBackend(runner, gate),
         ledger=ledger,
-        outputs=outputs,
+        outputs=prepared.outputs,
         aois={},
         hand_index_path=hand_index_path,
         benchmark_sources=sources,
@@ -225,7 +216,7 @@ def stac_batch(
         catchments_per_job=catchments_per_job,
         entries_per_job=entries_per_job,
         stage_retries=stage_retries,
-        memory_bytes=memory_bytes,
+        memory_bytes=prepared.memory_bytes,
         on_item=lambda item, result: progress.advance(),
     )
     try:
@@ -237,7 +228,7 @@ def stac_batch(
         if mode is Mode.PIPELINE:
             futures = [pipelines.submit(ctx, name, part) for name, part in chunks.items()]
         else:
-            futures = [run_stages(ctx, name, part, index) for name, part in chunks.items()]
+            futures = [run_stages(ctx, name, part, prepared.index) for name, part in chunks.items()]
         for future in futures:
             future.wait()
         progress.finish()
@@ -286,25 +277,20 @@ def run_stages(ctx: BatchContext, chunk: str, items: list, index: list):
     return finish.submit(ctx, chunk, planned, [inundated, mosaicked, agreed])
 
 
-def requested_ids(
-    item_list: str | None,
-    resubmit_failed: str | None,
-    search_bbox: list[float] | None,
-    search_datetime: str | None,
-) -> list[str] | None:
-    """Item ids from ``--resubmit-failed`` or ``--item_list``; None means "search"."""
-    if resubmit_failed:
-        directory = Path(resubmit_failed)
-        if not (directory / "unique_fail_aoi_names.txt").is_file():
-            raise SluiceInputError(
-                f"--resubmit-failed {resubmit_failed}: no unique_fail_aoi_names.txt there"
-            )
-        return failed_items(directory)
-    if item_list:
-        return read_item_list(item_list)
-    if search_bbox is None and search_datetime is None:
-        raise SluiceInputError("no items: give --item_list, --resubmit-failed or a search")
-    return None
+def parameterized_jobs(mode: Mode) -> list[str]:
+    return ["pipeline"] if mode is Mode.PIPELINE else list(STAGE_JOBS.values())
+
+
+def check_backend(
+    kind: StacBackend, mode: Mode, nomad_block: str | None, nomad_spec_dir: str | None
+) -> None:
+    """Nomad: reachable, token accepted, parameterized jobs known (before any dispatch)."""
+    if kind is StacBackend.NOMAD:
+        runner = make_backend(kind, "preflight", None, nomad_block, nomad_spec_dir)
+        try:
+            runner.preflight(parameterized_jobs(mode))
+        finally:
+            runner.close()
 
 
 def make_backend(

@@ -47,6 +47,10 @@ def stac_batch(
     stage_retries: Annotated[int, Opt("--stage_retries")] = 2,
     parallelism: Annotated[int | None, Opt("--parallelism", help="Local jobs at once.")] = None,
     report_dir: Annotated[str | None, Opt("--report_dir", help="Report files.")] = None,
+    nomad_block: Annotated[str | None, Opt("--nomad_block", help="NomadCluster block.")] = None,
+    nomad_spec_dir: Annotated[
+        str | None, Opt("--nomad_spec_dir", help="Parameterized job specs to register.")
+    ] = None,
 ) -> None:
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
     from flows.stac_batch import Mode, OnMissing, StacBackend
@@ -80,14 +84,34 @@ def stac_batch(
         stage_retries=stage_retries,
         parallelism=parallelism,
         report_dir=report_dir,
+        nomad_block=nomad_block,
+        nomad_spec_dir=nomad_spec_dir,
     )
-    from tasks.admission import check_thresholds
+    from flows.stac_batch import check_backend
+    from sluice.stac.prepare import prepare_batch
 
-    check_thresholds(stop_threshold, resume_threshold)
-    if item_list:
-        from sluice.stac.inputs import read_item_list
-
-        read_item_list(item_list)
+    prepared = prepare_batch(
+        output_root=output_root,
+        hand_index_path=hand_index_path,
+        stac_api_url=stac_api_url,
+        sources=parameters["benchmark_sources"],
+        item_list=item_list,
+        resubmit_failed=resubmit_failed,
+        search_bbox=None,
+        search_datetime=None,
+        stop_threshold=stop_threshold,
+        resume_threshold=resume_threshold,
+        wait_seconds=wait_seconds,
+        chunk_size=chunk_size,
+        use_local_creds=use_local_creds,
+        aws_credentials_block=aws_credentials_block,
+        stage_mode=parameters["mode"] is Mode.STAGE,
+        stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
+        memory=None,
+    )
+    if prepared.missing:
+        print(f"warning: {prepared.missing_message(parameters['benchmark_sources'])}")
+    check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
     from sluice.server import ensure_api
 
     ensure_api()

@@ -7,6 +7,7 @@ collections) written as a one-feature GeoPackage (EPSG:4326) at
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,9 @@ import shapely
 from pystac import Item
 from pystac_client import Client
 from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
 from shapely.geometry import shape
+from urllib3.util.retry import Retry
 
 from sluice.errors import SluiceInputError
 from sluice.stac.outputs import StorageRoot
@@ -57,9 +60,15 @@ def read_item_list(path: str | Path) -> list[str]:
 
 
 def open_catalog(url: str) -> Client:
-    """A pystac-client ``Client`` for ``url``, or a one-line error if it is unreachable."""
+    """A pystac-client ``Client`` for ``url``, or a one-line error if it is unreachable.
+
+    Requests are retried (connection faults, 502/503/504) without urllib3 logging
+    a warning per retry: the outcome is reported once, here.
+    """
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    retry = Retry(total=3, backoff_factor=0.3, status_forcelist=[502, 503, 504])
     try:
-        return Client.open(url)
+        return Client.open(url, stac_io=StacApiIO(max_retries=retry))
     except Exception as exc:  # connection refused, DNS, not a STAC API...
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SluiceInputError(f"--stac_api_url {url}: unreachable ({reason})") from exc

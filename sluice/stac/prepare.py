@@ -1,0 +1,112 @@
+"""Every check a STAC batch makes before it dispatches anything, each a one-line error.
+
+Run by the flow, and by ``sluice stac-batch`` before it starts Prefect so that
+bad input prints one line and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect_aws import AwsCredentials
+from pystac import Item
+
+from sluice.errors import SluiceInputError
+from sluice.quantity import parse_memory
+from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
+from sluice.stac.outputs import StorageRoot, resolve_credentials
+from sluice.stac.reports import failed_items
+from sluice.stac.stages import Catchment, load_hand_index
+from tasks.admission import check_thresholds
+
+# The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
+DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
+
+
+@dataclass
+class PreparedBatch:
+    """Validated inputs: the items found, ids no collection holds, where outputs go."""
+
+    items: list[Item]
+    missing: list[str]
+    credentials: AwsCredentials
+    outputs: StorageRoot
+    index: list[Catchment]
+    memory_bytes: dict[str, int]
+
+    def missing_message(self, sources: list[str]) -> str:
+        listed = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
+        where = ", ".join(sources) or "any collection"
+        return f"--item_list: {len(self.missing)} item id(s) not in {where}: {listed}"
+
+
+def requested_ids(
+    item_list: str | None,
+    resubmit_failed: str | None,
+    search_bbox: list[float] | None,
+    search_datetime: str | None,
+) -> list[str] | None:
+    """Item ids from ``--resubmit-failed`` or ``--item_list``; None means "search"."""
+    if resubmit_failed:
+        directory = Path(resubmit_failed)
+        if not (directory / "unique_fail_aoi_names.txt").is_file():
+            raise SluiceInputError(
+                f"--resubmit-failed {resubmit_failed}: no unique_fail_aoi_names.txt there"
+            )
+        return failed_items(directory)
+    if item_list:
+        return read_item_list(item_list)
+    if search_bbox is None and search_datetime is None:
+        raise SluiceInputError("no items: give --item_list, --resubmit-failed or a search")
+    return None
+
+
+def prepare_batch(
+    *,
+    output_root: str,
+    hand_index_path: str,
+    stac_api_url: str,
+    sources: list[str],
+    item_list: str | None,
+    resubmit_failed: str | None,
+    search_bbox: list[float] | None,
+    search_datetime: str | None,
+    stop_threshold: int,
+    resume_threshold: int,
+    wait_seconds: float,
+    chunk_size: int,
+    use_local_creds: bool,
+    aws_credentials_block: str | None,
+    stage_mode: bool,
+    stop_on_missing: bool,
+    memory: dict[str, str] | None,
+) -> PreparedBatch:
+    """Check every input in order (cheap ones first); look the items up."""
+    check_thresholds(stop_threshold, resume_threshold)
+    if wait_seconds < 0:
+        raise SluiceInputError(f"--wait_seconds {wait_seconds}: must not be negative")
+    if chunk_size < 1:
+        raise SluiceInputError(f"--chunk_size {chunk_size}: must be at least 1")
+    memory_bytes = {k: parse_memory(v) for k, v in {**DEFAULT_MEMORY, **(memory or {})}.items()}
+    ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
+    credentials = resolve_credentials(use_local_creds, aws_credentials_block)
+    outputs = StorageRoot(output_root, credentials)
+    outputs.check_writable()
+    index = []
+    if stage_mode:
+        try:
+            index = load_hand_index(StorageRoot(hand_index_path, credentials))
+        except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SluiceInputError(f"--hand_index_path {hand_index_path}: {reason}") from exc
+    catalog = open_catalog(stac_api_url)
+    if ids is None:
+        items, missing = search_items(catalog, sources, search_bbox, search_datetime), []
+    else:
+        found = lookup_items(catalog, ids, sources)
+        items, missing = found.items, found.missing
+    prepared = PreparedBatch(items, missing, credentials, outputs, index, memory_bytes)
+    if missing and stop_on_missing:
+        raise SluiceInputError(prepared.missing_message(sources))
+    return prepared

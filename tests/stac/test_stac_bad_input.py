@@ -1,0 +1,101 @@
+"""Bad input: one clear line naming it, exit 2, nothing dispatched."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from sluice.backends.nomad import NomadApi
+from sluice.cli import app
+from sluice.ledger import open_ledger
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def base_args(tmp_path, stac_fixture, stac_api, bucket):
+    items = tmp_path / "items.txt"
+    items.write_text("ahps-aaa1-nws\nahps-bbb2-nws\n")
+    return {
+        "--batch_name": "bad",
+        "--output_root": f"s3://{bucket}/out",
+        "--hand_index_path": str(stac_fixture / "hand_index"),
+        "--stac_api_url": stac_api,
+        "--benchmark_sources": "nws-fim-collection",
+        "--item_list": str(items),
+        "--stop_threshold": "3",
+        "--resume_threshold": "1",
+    }
+
+
+def invoke(args: dict[str, str], *flags: str):
+    argv = ["stac-batch", *(x for kv in args.items() for x in kv), *flags]
+    return CliRunner().invoke(app, argv)
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def nothing_ran(sluice_home) -> None:
+    assert open_ledger().attempts("stac/bad") == []
+    assert not (sluice_home / "stac" / "bad" / "logs").exists()
+
+
+def test_resume_not_below_stop(base_args, sluice_home):
+    one_line_error(invoke({**base_args, "--resume_threshold": "3"}), "--resume_threshold 3")
+    nothing_ran(sluice_home)
+
+
+def test_malformed_item_list(base_args, sluice_home, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("ahps-aaa1-nws\nnot an id\n")
+    one_line_error(invoke({**base_args, "--item_list": str(bad)}), f"{bad}:2", "'not an id'")
+    nothing_ran(sluice_home)
+
+
+def test_unreachable_stac_api(base_args, sluice_home):
+    url = f"http://127.0.0.1:{free_port()}"
+    one_line_error(invoke({**base_args, "--stac_api_url": url}), "--stac_api_url", "unreachable")
+    nothing_ran(sluice_home)
+
+
+def test_unknown_item_ids_are_listed_and_stop(base_args, sluice_home, tmp_path):
+    items = tmp_path / "unknown.txt"
+    items.write_text("ahps-aaa1-nws\nnope-1\nnope-2\n")
+    result = invoke({**base_args, "--item_list": str(items), "--on_missing": "stop"})
+    one_line_error(result, "2 item id(s)", "nope-1, nope-2")
+    nothing_ran(sluice_home)
+
+
+def test_unwritable_output_root(base_args, sluice_home):
+    result = invoke({**base_args, "--output_root": "s3://no-such-bucket-sluice/x"})
+    one_line_error(result, "--output_root 's3://no-such-bucket-sluice/x': not writable")
+    nothing_ran(sluice_home)
+
+
+def test_missing_credentials(base_args, sluice_home, monkeypatch):
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    result = invoke(base_args, "--use-local-creds")
+    one_line_error(result, "--use-local-creds: AWS_SECRET_ACCESS_KEY not set")
+    nothing_ran(sluice_home)
+
+
+def test_unreachable_nomad(base_args, sluice_home, monkeypatch):
+    monkeypatch.setenv("NOMAD_ADDR", f"http://127.0.0.1:{free_port()}")
+    one_line_error(invoke({**base_args, "--backend": "nomad"}), "Nomad")
+    nothing_ran(sluice_home)
+
+
+def test_unknown_parameterized_job(base_args, sluice_home, monkeypatch, nomad_api, tmp_path):
+    monkeypatch.setenv("NOMAD_ADDR", nomad_api.url)
+    monkeypatch.setenv("NOMAD_TOKEN", nomad_api.token)
+    empty = tmp_path / "no-specs"
+    empty.mkdir()
+    result = invoke({**base_args, "--backend": "nomad", "--nomad_spec_dir": str(empty)})
+    one_line_error(result, "unknown parameterized Nomad job 'pipeline'")
+    assert NomadApi(nomad_api.settings()).client.jobs.get_jobs() == []
+    nothing_ran(sluice_home)
