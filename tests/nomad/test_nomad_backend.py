@@ -307,3 +307,13 @@ def test_a_job_that_is_not_parameterized_is_refused(backend, nomad_api):
     spec = job("p", "pass", template={"nomad": {"job": "plain", "meta": {}}})
     with pytest.raises(SluiceInputError, match="'plain' is not a parameterized job"):
         backend.submit([spec])
+
+
+def test_a_garbage_collected_job_is_not_reported_done(backend, nomad_api):
+    [first] = backend.wait(backend.submit([job("collected", "pass")]), timeout=120)
+    assert first.outcome is Outcome.SUCCEEDED
+    NomadApi(nomad_api.settings()).client.system.initiate_garbage_collection()
+    # A resumed orchestrator cannot prove the job ran: it is lost (and will be re-run).
+    [again] = NomadBackend(nomad_api.settings(), min_interval=0).wait(["collected"], timeout=60)
+    assert again.outcome is Outcome.LOST
+    assert again.message == "no Nomad job found"

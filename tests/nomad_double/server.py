@@ -4,14 +4,14 @@ There is no Nomad binary on these machines, so this server stands in for an agen
 (server + one client node). Unmodified ``python-nomad`` talks to it. It implements
 job register/parse/read/list(prefix)/summary/allocations/evaluations, dispatch of
 parameterized jobs (meta and payload checks, idempotency tokens), deregister with
-purge, allocations and evaluations, client logs and ``fs/cat``, Variables, the
+purge, ``system gc``, allocations and evaluations, client logs and ``fs/cat``, Variables, the
 ``X-Nomad-Token`` ACL check and blocking queries (``index``/``wait``, ``X-Nomad-Index``).
 Allocations run their task commands as local processes (``client_runner``); an
 allocation can be "lost" (node down) and replaced under the same job.
 
 Test hooks: ``requests`` counts every request by route, ``set_faults(rate)`` answers a
-fraction of requests with 500s or connection resets (half of the write faults after the
-write took effect, like a lost response), ``lose_next_allocation(prefix)``.
+fraction of requests with 500s or connection resets (a third of them after the request
+took effect, like a lost response), ``lose_next_allocation(prefix)``.
 
 Run standalone: ``python -m tests.nomad_double.server --port 4646 [--token T]``.
 """
@@ -151,6 +151,8 @@ class NomadDouble:
             raise ApiError(404, "Invalid URL")
         head, rest = parts[1], "/".join(parts[2:])
         if head == "jobs" and rest == "":
+            if method == "GET" and params.get("filter"):
+                raise ApiError(400, "filter expressions are not supported by the Nomad double")
             if method == "GET":
                 return self._blocking(
                     ("jobs",),
@@ -204,6 +206,9 @@ class NomadDouble:
                     ],
                     state.tables["vars"],
                 )
+        if head == "system" and rest == "gc" and method == "PUT":
+            state.collect_garbage()
+            return 200, None, None
         if head == "status" and rest == "leader" and method == "GET":
             return 200, self.url.removeprefix("http://"), None
         raise ApiError(404, "Invalid URL")

@@ -266,6 +266,25 @@ class ClusterState:
                 self._refresh(self.jobs[(namespace, job["ParentID"])])
             return {"EvalID": eval_id, "EvalCreateIndex": index, "JobModifyIndex": index}
 
+    def collect_garbage(self) -> list[str]:
+        """``nomad system gc``: forget dead (non-parameterized) jobs with their allocs/evals."""
+        with self.cond:
+            dead = [
+                job
+                for job in self.jobs.values()
+                if job["Status"] == "dead" and not job["ParameterizedJob"]
+            ]
+            for job in dead:
+                del self.jobs[(job["Namespace"], job["ID"])]
+                self._children_of.get((job["Namespace"], job["ParentID"]), {}).pop(job["ID"], None)
+                for alloc in self._allocs_of.pop(_key(job), []):
+                    del self.allocs[alloc["ID"]]
+                for evaluation in self._evals_of.pop(_key(job), []):
+                    del self.evals[evaluation["ID"]]
+            if dead:
+                self.bump("jobs", "allocs", "evals")
+            return [job["ID"] for job in dead]
+
     def job_allocs(self, job: dict[str, Any]) -> list[dict[str, Any]]:
         return list(self._allocs_of.get(_key(job), ()))
 

@@ -235,7 +235,7 @@ class NomadBackend:
                     message = f"Nomad job {job_id} disappeared (purged or garbage-collected)"
                     result = JobResult(name=name, outcome=Outcome.LOST, message=message)
                 elif stub["Status"] == "dead":
-                    result = classify(name, self._allocations(job_id), stopped=stub["Stop"])
+                    result = self._result(name, job_id, stopped=stub["Stop"])
                 elif left is not None and left <= 0:
                     self._purge(job_id)
                     message = f"ran longer than its {limit}s timeout_seconds"
@@ -253,6 +253,14 @@ class NomadBackend:
             yield JobResult(
                 name=name, outcome=Outcome.TIMEOUT, message=f"still running after {timeout}s"
             )
+
+    def _result(self, name: str, job_id: str, *, stopped: bool) -> JobResult:
+        try:
+            allocations = self.api.call(self.api.client.job.get_allocations, job_id)
+        except _NOT_FOUND:
+            message = f"Nomad job {job_id} was garbage-collected before its allocations were read"
+            return JobResult(name=name, outcome=Outcome.LOST, message=message)
+        return classify(name, allocations, stopped=stopped)
 
     def _allocations(self, job_id: str) -> list[dict[str, Any]]:
         try:
