@@ -317,3 +317,35 @@ def test_a_garbage_collected_job_is_not_reported_done(backend, nomad_api):
     [again] = NomadBackend(nomad_api.settings(), min_interval=0).wait(["collected"], timeout=60)
     assert again.outcome is Outcome.LOST
     assert again.message == "no Nomad job found"
+
+
+def test_hcl_spec_is_parsed_by_the_agent_and_registered(nomad_api, tmp_path):
+    (tmp_path / "stage.nomad").write_text(
+        """
+        job "stage" {
+          type = "batch"
+          parameterized {
+            meta_required = ["output_path"]
+          }
+          group "stage" {
+            task "stage" {
+              driver = "raw_exec"
+              config {
+                command = "/bin/sh"
+                args    = ["-c", "echo wrote ${NOMAD_META_output_path}"]
+              }
+            }
+          }
+        }
+        """
+    )
+    (tmp_path / "broken.nomad").write_text('job "broken" {\n  vault {}\n}\n')
+    backend = NomadBackend(nomad_api.settings(), spec_dir=tmp_path, min_interval=0)
+    template = {"nomad": {"job": "stage", "meta": {"output_path": "o.tif"}}}
+    [result] = backend.wait(backend.submit([job("s", "unused", template=template)]), timeout=120)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert backend.logs("s") == "wrote o.tif\n"
+    assert nomad_api.requests["POST /v1/jobs/parse"] == 1
+    with pytest.raises(SluiceInputError, match="broken.nomad: Nomad cannot parse it"):
+        backend.preflight(["broken"])
+    backend.close()

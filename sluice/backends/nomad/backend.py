@@ -95,24 +95,41 @@ class NomadBackend:
             self._base_job(job_id)
 
     def _base_job(self, job_id: str) -> dict[str, Any]:
-        """The parameterized job ``job_id``, registered from its spec if Nomad lacks it."""
+        """The parameterized job ``job_id``, registered from its spec file if Nomad lacks it."""
         try:
-            job = self.api.call(self.api.client.job.get_job, job_id)
+            job = specs.strip_server_fields(self.api.call(self.api.client.job.get_job, job_id))
+            registered = True
         except _NOT_FOUND:
-            spec = specs.load_spec(job_id, self.spec_dir)
-            if spec is None:
-                where = self.settings.namespace or "default"
-                raise SluiceInputError(
-                    f"unknown parameterized Nomad job {job_id!r}: not registered in namespace "
-                    f"{where!r} and no {job_id}.nomad.json in {self.spec_dir}"
-                ) from None
-            self.register(spec)
-            return spec
+            job, registered = self._spec_file(job_id), False
         except nomad_errors.BaseNomadException as error:
             raise self.api.unavailable(error) from None
         if not job.get("ParameterizedJob"):
             raise SluiceInputError(f"Nomad job {job_id!r} is not a parameterized job")
-        return specs.strip_server_fields(job)
+        if not registered:
+            self.register(job)
+        return job
+
+    def _spec_file(self, job_id: str) -> dict[str, Any]:
+        """``<spec_dir>/<job>.nomad.json``, or an HCL ``<job>.nomad`` parsed by the agent."""
+        job = specs.load_spec(job_id, self.spec_dir)
+        hcl = self.spec_dir / f"{job_id}.nomad"
+        if job is None and hcl.exists():
+            try:
+                job = self.api.call(self.api.client.jobs.parse, hcl.read_text())
+            except nomad_errors.BadRequestNomadException as error:
+                reason = error.nomad_resp.text.strip().splitlines()[0]
+                raise SluiceInputError(f"{hcl}: Nomad cannot parse it: {reason}") from None
+        if job is None:
+            where = self.settings.namespace or "default"
+            raise SluiceInputError(
+                f"unknown parameterized Nomad job {job_id!r}: not registered in namespace "
+                f"{where!r} and no {job_id}.nomad.json or {job_id}.nomad in {self.spec_dir}"
+            )
+        if job.get("ID") != job_id:
+            raise SluiceInputError(
+                f"{self.spec_dir}/{job_id}.nomad*: its job ID is {job.get('ID')!r}, not {job_id!r}"
+            )
+        return job
 
     def register(self, job: dict[str, Any]) -> None:
         """Register (or update) a job document; Nomad keeps the version if nothing changed."""
