@@ -11,8 +11,9 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from sluice.backends.factory import BackendKind, create_backend
+from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.ledger import open_ledger
+from sluice.server import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
 from sluice.sweep.execution import SweepConfig, SweepExecution, build_job
@@ -56,6 +57,8 @@ def tiered_index_sweep(
     replace: bool = False,
     quiet: bool = False,
     backend: BackendKind = BackendKind.LOCAL,
+    mode: KubernetesMode = KubernetesMode.PER_INDEX,
+    kubernetes_credentials: str | None = None,
     parallelism: int | None = None,
     report_dir: str = "reports/sweep",
     ledger_url: str | None = None,
@@ -90,7 +93,10 @@ def tiered_index_sweep(
         replace: Re-run indexes even if they already succeeded.
         quiet: Do not print a line per finished job.
         backend: Where jobs run: local processes, Kubernetes or Nomad.
-        parallelism: Jobs running at once on the local backend (default: CPU count).
+        mode: Kubernetes only: one Job per index, or one Indexed Job per chunk and tier.
+        kubernetes_credentials: Name of a KubernetesCredentials block (default: kubeconfig
+            or in-cluster).
+        parallelism: Jobs at once: local processes, or pods per Indexed Job.
         report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
     """
@@ -128,7 +134,11 @@ def tiered_index_sweep(
         parallelism=parallelism,
         namespace=namespace,
         server_dry_run=dry_run is DryRun.SERVER,
+        kubernetes_mode=mode,
+        kubernetes_credentials=kubernetes_credentials,
+        log_dir=sluice_home() / "logs" / config.run.replace("/", "-"),
     )
+    runner.preflight()
     if dry_run is DryRun.SERVER:
         runner.submit(
             [
@@ -150,12 +160,16 @@ def tiered_index_sweep(
     chunk_task = run_sweep_chunk.with_options(retries=max_tier + 1 if start_tier is not None else 0)
     try:
         if wait_for_batch:
-            for chunk in config.chunks:
-                chunk_task.submit(execution, chunk).wait()
+            futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks[:1]]
+            for chunk in config.chunks[1:]:
+                futures[-1].wait()
+                futures.append(chunk_task.submit(execution, chunk))
         else:
             futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks]
-            for future in futures:
-                future.wait()
+        for chunk, future in zip(config.chunks, futures, strict=True):
+            future.wait()
+            if future.state.is_failed():
+                get_run_logger().error("%s did not finish: %s", chunk.name, future.state.message)
     finally:
         runner.close()
     progress.finish()

@@ -23,9 +23,13 @@ class Backend(Protocol):
       they do not poll per job.
     - ``logs`` returns what a job printed, or "" when nothing is known.
     - ``delete`` stops and removes jobs; unknown names are ignored.
+    - ``preflight`` checks reachability, credentials and permissions before anything is
+      submitted, raising ``BackendUnavailable`` with one clear line.
     """
 
     name: str
+
+    def preflight(self) -> None: ...
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]: ...
 

@@ -16,6 +16,13 @@ class BackendKind(StrEnum):
     NOMAD = "nomad"
 
 
+class KubernetesMode(StrEnum):
+    """How the Kubernetes backend maps jobs to Job objects."""
+
+    PER_INDEX = "per-index"
+    INDEXED = "indexed"
+
+
 def create_backend(
     kind: BackendKind | str,
     *,
@@ -23,17 +30,37 @@ def create_backend(
     namespace: str | None = None,
     log_dir: Path | None = None,
     server_dry_run: bool = False,
+    kubernetes_mode: KubernetesMode = KubernetesMode.PER_INDEX,
+    kubernetes_credentials: str | None = None,
 ) -> Backend:
-    """A ready backend of ``kind`` (connection settings come from blocks/environment)."""
+    """A ready backend of ``kind``.
+
+    Kubernetes connection settings come from a prefect-kubernetes
+    ``KubernetesCredentials`` block when one is named, else from the kubeconfig
+    or the pod's service account.
+    """
     kind = BackendKind(kind)
     if kind is BackendKind.LOCAL:
         from sluice.backends.local import LocalBackend
 
         return LocalBackend(parallelism=parallelism, log_dir=log_dir)
     if kind is BackendKind.KUBERNETES:
-        from sluice.backends.kubernetes import KubernetesBackend
+        from sluice.backends.kubernetes import ClusterAccess, KubernetesBackend
 
-        return KubernetesBackend(namespace=namespace, dry_run=server_dry_run)
+        access = ClusterAccess()
+        if kubernetes_credentials:
+            from prefect_kubernetes.credentials import KubernetesCredentials
+
+            access = ClusterAccess.from_credentials(
+                KubernetesCredentials.load(kubernetes_credentials)
+            )
+        return KubernetesBackend(
+            namespace=namespace,
+            mode=kubernetes_mode.value,
+            access=access,
+            dry_run=server_dry_run,
+            parallelism=parallelism,
+        )
     from sluice.backends.nomad import NomadBackend
 
     return NomadBackend()

@@ -158,6 +158,9 @@ class LocalBackend:
 
     # -- the Backend protocol ------------------------------------------------
 
+    def preflight(self) -> None:
+        """Nothing to reach: the machine is here."""
+
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
         """Queue ``jobs``; a name already known is adopted unless ``replace``."""
         names = []

@@ -29,3 +29,14 @@ def fail_on_input_errors(command: Callable) -> Callable:
             raise
 
     return wrapper
+
+
+def preflight(kind: str, **settings) -> None:
+    """Reach the backend before a Prefect server is started or anything is submitted."""
+    from sluice.backends.factory import create_backend
+
+    backend = create_backend(kind, **settings)
+    try:
+        backend.preflight()
+    finally:
+        backend.close()

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sluice.backends.factory import BackendKind
-from sluice.cli.common import fail_on_input_errors
+from sluice.backends.factory import BackendKind, KubernetesMode
+from sluice.cli.common import fail_on_input_errors, preflight
 from sluice.errors import SluiceInputError
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import DryRun
@@ -62,39 +62,21 @@ def sweep(
     replace: Annotated[bool, typer.Option(help="Re-run succeeded indexes.")] = False,
     quiet: Annotated[bool, typer.Option(help="No per-job lines.")] = False,
     backend: Annotated[BackendKind, typer.Option(help="Where jobs run.")] = BackendKind.LOCAL,
-    parallelism: Annotated[int | None, typer.Option(help="Local jobs at once.")] = None,
+    mode: Annotated[
+        KubernetesMode, typer.Option(help="per-index Jobs or one Indexed Job per chunk/tier.")
+    ] = KubernetesMode.PER_INDEX,
+    kubernetes_credentials: Annotated[
+        str | None, typer.Option(help="KubernetesCredentials block name.")
+    ] = None,
+    parallelism: Annotated[int | None, typer.Option(help="Jobs at once.")] = None,
     report_dir: Annotated[str, typer.Option(help="Report files.")] = "reports/sweep",
 ) -> None:
     """Run every selected index as its own job, climbing RAM tiers on OOM."""
-    parameters = dict(
+    parameters = {name: value for name, value in locals().items() if name != "ctx"}
+    parameters.update(
         template_path=None if source_job else template_path,
-        source_job=source_job,
-        namespace=namespace,
-        start=start,
-        count=count,
         indexes=_indexes(indexes, ctx.args),
-        index_file=index_file,
-        limit=limit,
-        job_name_prefix=job_name_prefix,
-        batch_label=batch_label,
-        batch_label_template=batch_label_template,
-        chunk_size=chunk_size,
-        wait_for_batch=wait_for_batch,
-        wait_timeout=wait_timeout,
         tier=_tier(tier),
-        schedule_start_gi=schedule_start_gi,
-        schedule_factor=schedule_factor,
-        max_tier=max_tier,
-        memory=memory,
-        cpu=cpu,
-        backoff_limit=backoff_limit,
-        ttl=ttl,
-        dry_run=dry_run,
-        replace=replace,
-        quiet=quiet,
-        backend=backend,
-        parallelism=parallelism,
-        report_dir=report_dir,
     )
     from sluice.sweep.config import check_dry_run, resolve_config
 
@@ -106,6 +88,8 @@ def sweep(
 
         print_manifests(config, start_tier)
         return
+    if backend is not BackendKind.LOCAL:
+        preflight(backend, namespace=namespace, kubernetes_credentials=kubernetes_credentials)
     from sluice.server import ensure_api
 
     ensure_api()

@@ -39,13 +39,12 @@ def load_template_file(path: str | Path) -> dict[str, Any]:
 
 def load_source_job(name: str, namespace: str) -> dict[str, Any]:
     """A live Job read through the official client, cleaned of server-set fields."""
-    from kubernetes import client, config
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    api = client.BatchV1Api()
+    from sluice.backends.kubernetes import ClusterAccess
+
+    api_client = client.ApiClient(ClusterAccess().configuration())
+    api = client.BatchV1Api(api_client)
     try:
         job = api.read_namespaced_job(name, namespace)
     except client.ApiException as exc:
@@ -53,7 +52,7 @@ def load_source_job(name: str, namespace: str) -> dict[str, Any]:
             f"--source-job {name}: cannot read it in namespace {namespace}"
             f" ({exc.status} {exc.reason})"
         ) from None
-    document = client.ApiClient().sanitize_for_serialization(job)
+    document = api_client.sanitize_for_serialization(job)
     return validate_template(document, source=f"--source-job {name}")
 
 

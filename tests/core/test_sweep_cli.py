@@ -101,3 +101,18 @@ def test_bad_templates(tmp_path, sluice_home, content, named):
     if content is not None:
         path.write_text(content)
     _bad_input(tmp_path, path, [], named)
+
+
+def test_unreachable_cluster_is_one_line_before_anything_starts(
+    tmp_path, template, sluice_home, monkeypatch
+):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        "clusters: [{name: gone, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: u, namespace: ns}}]\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    _bad_input(tmp_path, template, ["--backend", "kubernetes"], "127.0.0.1:9")
+    assert not sluice_home.exists()
