@@ -349,3 +349,10 @@ def test_hcl_spec_is_parsed_by_the_agent_and_registered(nomad_api, tmp_path):
     with pytest.raises(SluiceInputError, match="broken.nomad: Nomad cannot parse it"):
         backend.preflight(["broken"])
     backend.close()
+
+
+def test_a_command_that_cannot_start_fails(backend):
+    spec = JobSpec(name="missing", command=["/no/such/program"])
+    [result] = backend.wait(backend.submit([spec]), timeout=120)
+    assert result.outcome is Outcome.FAILED
+    assert result.exit_code == 127  # the generic job's shell could not exec it

@@ -10,7 +10,9 @@ import pytest
 import requests
 from nomad.api import exceptions as errors
 
+from sluice.backends.nomad.classify import classify
 from sluice.backends.nomad.specs import SPEC_DIR, load_spec
+from sluice.jobs import Outcome
 
 BATCH = {
     "ID": "echo",
@@ -342,3 +344,23 @@ def test_namespaces_are_separate(nomad_api):
     assert default.jobs.get_jobs() == []
     with pytest.raises(errors.URLNotFoundNomadException):
         default.job.get_job("echo")
+
+
+def test_a_missing_program_is_a_driver_failure(client):
+    job = {**BATCH, "ID": "broken"}
+    job["TaskGroups"] = [
+        {
+            **BATCH["TaskGroups"][0],
+            "Tasks": [{**BATCH["TaskGroups"][0]["Tasks"][0], "Config": {"command": "/no/such"}}],
+        }
+    ]
+    client.job.register_job("broken", {"Job": job})
+    job_id = client.job.dispatch_job("broken", meta={"word": "x"})["DispatchedJobID"]
+    finish(client, job_id)
+    [alloc] = client.job.get_allocations(job_id)
+    assert alloc["ClientStatus"] == "failed"
+    last = alloc["TaskStates"]["say"]["Events"][-1]
+    assert last["Type"] == "Driver Failure" and "/no/such" in last["DisplayMessage"]
+    result = classify("broken", [alloc])  # how the backend reads it
+    assert result.outcome is Outcome.FAILED and result.exit_code is None
+    assert "/no/such" in result.message

@@ -231,21 +231,28 @@ class AllocationRunner:
         if job.get("Payload") and task.get("DispatchPayload"):
             target = task_dir / "local" / task["DispatchPayload"]["File"]
             target.write_bytes(base64.b64decode(job["Payload"]))
+        if not shutil.which(argv[0], path=env.get("PATH")):
+            return self._driver_failure(alloc, name, f'exec: "{argv[0]}": not found')
         restart = group.get("RestartPolicy") or {}
         attempts = restart.get("Attempts", 0)
         logs = self.alloc_dir(alloc["ID"]) / "alloc" / "logs"
         while True:
-            process = TaskProcess(
-                argv,
-                env=env,
-                cwd=task_dir,
-                stdout=logs / f"{name}.stdout.0",
-                stderr=logs / f"{name}.stderr.0",
-                memory_mb=task["Resources"]["MemoryMB"],
-                cgroups=self.cgroups,
-            )
+            try:
+                process = TaskProcess(
+                    argv,
+                    env=env,
+                    cwd=task_dir,
+                    stdout=logs / f"{name}.stdout.0",
+                    stderr=logs / f"{name}.stderr.0",
+                    memory_mb=task["Resources"]["MemoryMB"],
+                    cgroups=self.cgroups,
+                )
+            except OSError as error:
+                return self._driver_failure(alloc, name, str(error))
             with self._lock:
                 self._processes[alloc["ID"]] = process
+            if alloc["DesiredStatus"] != "run":  # stopped while starting
+                process.kill()
             state.task_event(
                 alloc,
                 name,
@@ -292,6 +299,13 @@ class AllocationRunner:
                 FinishedAt=finished,
             )
             return "failed"
+
+    def _driver_failure(self, alloc: dict[str, Any], task: str, error: str) -> str:
+        failure = event("Driver Failure", f"failed to launch command with executor: {error}")
+        failure.update(FailsTask=True, DriverError=error)
+        finished = rfc3339(time.time_ns())
+        self.state.task_event(alloc, task, failure, State="dead", Failed=True, FinishedAt=finished)
+        return "failed"
 
     def _environment(self, alloc, job, group, task, task_dir: Path) -> dict[str, str]:
         """What a raw_exec task sees: the agent's environment plus Nomad's task variables."""
