@@ -102,7 +102,7 @@ def stac_batch(
     ledger_url: str | None = None,
     nomad_block: str | None = None,
     nomad_spec_dir: str | None = None,
-) -> dict[str, int]:
+) -> dict[str, float]:
     """Run the autoeval pipeline over STAC items with stop/resume admission.
 
     Args:
@@ -242,11 +242,15 @@ def stac_batch(
     )
     directory = Path(report_dir) if report_dir else home_dir(batch_name) / "report"
     write_report(report, directory)
+    stats = gate.stats
     summary = {
         **report.summary(),
-        "admitted": gate.stats.admitted,
-        "pauses": gate.stats.pauses,
-        "max_active": gate.stats.max_active,
+        "admitted": stats.admitted,
+        "pauses": stats.pauses,
+        "max_active": stats.max_active,
+        "counts": stats.counts,
+        "paused_seconds": round(stats.paused_seconds, 3),
+        "gate_overhead_ms_per_item": 1000 * stats.overhead_seconds / max(stats.admitted, 1),
     }
     publish_markdown(
         artifact_key("stac", batch_name),

@@ -18,6 +18,7 @@ that uses the same limit name. ``ensure_rate_limit`` creates it idempotently.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +33,8 @@ from prefect.concurrency.sync import rate_limit
 from sluice.backends.base import Backend, CountsActive
 from sluice.errors import SluiceInputError
 from sluice.jobs import JobResult, JobSpec
+
+log = logging.getLogger(__name__)
 
 
 def check_thresholds(stop: int, resume: int) -> None:
@@ -89,10 +92,11 @@ class AdmissionGate:
         return self._count()
 
     @contextmanager
-    def admission(self) -> Iterator[int]:
+    def admission(self, on_pause: Callable[[], None] | None = None) -> Iterator[int]:
         """Hold the gate for one submission; yields the active count before it.
 
         Submissions are serialized: the count the next one sees includes this one.
+        ``on_pause`` is called each time the gate pauses.
         """
         with self._turn:
             started = time.perf_counter()
@@ -101,6 +105,8 @@ class AdmissionGate:
                 if not self.paused and active >= self.stop:
                     self.paused = True
                     self.stats.pauses += 1
+                    if on_pause is not None:
+                        on_pause()
                 elif self.paused and active <= self.resume:
                     self.paused = False
                 if not self.paused:
@@ -129,7 +135,12 @@ class AdmissionGate:
 
 
 class GatedBackend:
-    """A backend whose submissions pass through an ``AdmissionGate`` one job at a time."""
+    """A backend whose submissions pass through an ``AdmissionGate`` one job at a time.
+
+    While a ``submit`` call is paused, nobody may be waiting on the jobs it
+    already submitted (its caller waits only after ``submit`` returns), so on
+    each pause a watcher thread follows those jobs and wakes the gate as they end.
+    """
 
     def __init__(self, backend: Backend, gate: AdmissionGate) -> None:
         self.backend = backend
@@ -137,11 +148,26 @@ class GatedBackend:
         self.name = backend.name
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
-        names = []
+        names: list[str] = []
+
+        def watch_submitted() -> None:
+            self._watch(list(names))
+
         for job in jobs:
-            with self.gate.admission():
-                names += self.backend.submit([job], replace=replace)
+            with self.gate.admission(on_pause=watch_submitted):
+                names.extend(self.backend.submit([job], replace=replace))
         return names
+
+    def _watch(self, names: list[str]) -> None:
+        if names:
+            threading.Thread(target=self._follow, args=(names,), daemon=True).start()
+
+    def _follow(self, names: list[str]) -> None:
+        try:
+            for _ in self.backend.wait(names):
+                self.gate.ended()
+        except Exception:  # the backend closed under us: the poll still re-counts
+            log.debug("admission watcher stopped", exc_info=True)
 
     def wait(self, names: Iterable[str], *, timeout: float | None = None) -> Iterator[JobResult]:
         for result in self.backend.wait(names, timeout=timeout):
