@@ -83,7 +83,7 @@ def karabo_simulation(
     image: str = DEFAULT_IMAGE,
     min_memory: str = "256Mi",
     cpu: float | None = None,
-    simulation_timeout_seconds: float | None = None,
+    simulation_timeout_seconds: float = 7 * 24 * 3600.0,
     report_dir: str = "reports/karabo",
 ) -> dict[str, str]:
     """Simulate SKA-MID AA* data with Karabo and hand the products to the SRCNet ingestor.
@@ -120,7 +120,7 @@ def karabo_simulation(
         image: Karabo container image (kubernetes backend).
         min_memory: Smallest memory request, whatever the estimate (e.g. 64Gi on clusters).
         cpu: CPU cores requested = limit for the simulation job.
-        simulation_timeout_seconds: Give up on the simulation job after this long.
+        simulation_timeout_seconds: Give up on the simulation job after this long (seconds).
         report_dir: Directory for the estimate and ingest reports (JSON files).
     """
     log = get_run_logger()

@@ -92,8 +92,9 @@ def simulation_job(
 def simulate(backend: Backend, ledger: Ledger, run: str, job: JobSpec, workdir: Path) -> JobResult:
     """Run the simulation job (recorded in the ledger) and fail the step unless it succeeded."""
     (workdir / ".tmp").mkdir(parents=True, exist_ok=True)
+    planned = [Planned(item="simulation", job=job)]
     result = run_jobs(
-        backend, ledger, run, WORKLOAD, [Planned(item="simulation", job=job)], replace=True
+        backend, ledger, run, WORKLOAD, planned, timeout=job.timeout_seconds, replace=True
     )["simulation"]
     if result.outcome is not Outcome.SUCCEEDED:
         tail = backend.logs(job.name)[-2000:]
