@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.backends.base import Backend
+from sluice.backends.kubernetes.manifests import first_container
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.ledger.base import Ledger
@@ -15,7 +16,7 @@ from sluice.quantity import parse_cpu, parse_memory
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.manifest import index_job_manifest
 from sluice.sweep.plan import Action, IndexPlan, TierPolicy, plan_index
-from sluice.sweep.template import container_argv, container_env, first_container
+from sluice.sweep.template import container_argv, container_env
 from sluice.tiers import TierSchedule
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from sluice.sweep.template import first_container
+from sluice.backends.kubernetes.manifests import first_container, set_env
 
 INDEX_LABEL = "wetlands/index"
 BATCH_LABEL = "wetlands/batch"
@@ -53,8 +53,7 @@ def index_job_manifest(
     pod_meta["labels"] = {**pod_meta.get("labels", {}), **labels}
 
     container = first_container(job)
-    env = [e for e in container.get("env") or [] if e.get("name") != "INDEX"]
-    container["env"] = [*env, {"name": "INDEX", "value": str(index)}]
+    set_env(container, {"INDEX": str(index)})
     resources = container.setdefault("resources", {})
     for key, value in (("memory", memory), ("cpu", cpu)):
         if value is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from pathlib import Path
@@ -10,19 +9,8 @@ from typing import Any
 
 import yaml
 
+from sluice.backends.kubernetes.manifests import clean_template, first_container
 from sluice.errors import SluiceInputError
-
-RESERVED_LABELS = ("controller-uid", "job-name")
-RESERVED_PREFIX = "batch.kubernetes.io/"
-SERVER_FIELDS = (
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "managedFields",
-    "selfLink",
-    "ownerReferences",
-)
 
 
 def load_template_file(path: str | Path) -> dict[str, Any]:
@@ -67,33 +55,6 @@ def validate_template(document: Any, *, source: str) -> dict[str, Any]:
     if not (containers[0].get("command") or containers[0].get("args")):
         raise SluiceInputError(f"{source}: the first container has no command or args")
     return clean_template(document)
-
-
-def clean_template(document: dict[str, Any]) -> dict[str, Any]:
-    """Strip status, server-set metadata, the selector and reserved labels (the seed's rules)."""
-    job = copy.deepcopy(document)
-    job.pop("status", None)
-    metadata = job.setdefault("metadata", {})
-    for key in SERVER_FIELDS:
-        metadata.pop(key, None)
-    spec = job.setdefault("spec", {})
-    spec.pop("selector", None)
-    spec.pop("manualSelector", None)
-    for meta in (metadata, spec.setdefault("template", {}).setdefault("metadata", {})):
-        meta["labels"] = strip_reserved_labels(meta.get("labels") or {})
-    return job
-
-
-def strip_reserved_labels(labels: dict[str, str]) -> dict[str, str]:
-    return {
-        k: v
-        for k, v in labels.items()
-        if k not in RESERVED_LABELS and not k.startswith(RESERVED_PREFIX)
-    }
-
-
-def first_container(template: dict[str, Any]) -> dict[str, Any]:
-    return template["spec"]["template"]["spec"]["containers"][0]
 
 
 def container_argv(template: dict[str, Any]) -> list[str]:
