@@ -145,25 +145,20 @@ def classify_pod(name: str, pod: Obj | None) -> JobResult:
     code = terminated.get("exitCode")
     reason = terminated.get("reason") or ""
     limited = bool(((spec or {}).get("resources") or {}).get("limits", {}).get("memory"))
-    finished = parse_time(terminated.get("finishedAt"))
-    if reason == "OOMKilled" or (code == SIGKILL_EXIT and limited):
+    oom = reason == "OOMKilled" or (code == SIGKILL_EXIT and limited)
+    if oom:
         why = "OOMKilled" if reason == "OOMKilled" else "SIGKILL under a memory limit"
         note = " (kubernetes#131530: OOMKilled with exit code 0)" if code == 0 else ""
-        return JobResult(
-            name=name,
-            outcome=Outcome.OOM,
-            exit_code=code,
-            started_at=started,
-            finished_at=finished,
-            message=f"{why}, exit code {code}{note}",
-        )
+        message = f"{why}, exit code {code}{note}"
+    else:
+        message = terminated.get("message") or reason or None
     return JobResult(
         name=name,
-        outcome=Outcome.FAILED,
+        outcome=Outcome.OOM if oom else Outcome.FAILED,
         exit_code=code,
         started_at=started,
-        finished_at=finished,
-        message=terminated.get("message") or reason or None,
+        finished_at=parse_time(terminated.get("finishedAt")),
+        message=message,
     )
 
 

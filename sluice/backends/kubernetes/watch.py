@@ -38,8 +38,6 @@ class JobWatch:
     def __init__(self, kube: KubeClient, selector: str | None) -> None:
         self.kube = kube
         self.selector = selector
-        self.lists = 0
-        self.watches = 0
 
     def events(self, deadline: float | None = None) -> Iterator[tuple[str, Any]]:
         """``(type, job)`` pairs until ``deadline`` (a ``time.monotonic`` value) passes.
@@ -80,7 +78,6 @@ class JobWatch:
         jobs: list[Obj] = []
         token = None
         while True:
-            self.lists += 1
             page = self.kube.call_json(
                 "list",
                 "jobs.batch",
@@ -97,7 +94,6 @@ class JobWatch:
 
     def _watch(self, version: str, remaining: float) -> Iterator[tuple[str, Obj]]:
         seconds = max(1, min(MAX_WATCH_SECONDS, math.ceil(remaining)))
-        self.watches += 1
         response = self.kube.call(
             "watch",
             "jobs.batch",
