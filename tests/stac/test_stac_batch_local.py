@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from flows.stac_batch import StacBatchIncomplete, stac_batch
+from sluice.cli import app
 from sluice.ledger import open_ledger
 from tests.stac.conftest import s3_objects
 
@@ -67,6 +69,14 @@ def test_batch_reports_resubmits_and_skips(
     if mode == "pipeline":  # the agreement stand-in's expected-empty line, read from the log
         assert lines(report / "ignorable_errors_aois.txt") == ["ahps-ccc3-nws"]
     assert (report / "s3_client_errors.json").exists()
+    # `sluice stac-report` rebuilds the same report from the ledger and saved logs
+    rebuilt = tmp_path / "rebuilt"
+    result = CliRunner().invoke(
+        app, ["stac-report", "--batch_name", "b1", "--report_dir", str(rebuilt)]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("unique_fail_aoi_names.txt", "unique_success_aoi_names.txt", "missing_aois.txt"):
+        assert (rebuilt / name).read_text() == (report / name).read_text()
 
     objects = s3_objects(bucket, "autoeval/")
     for item in ITEMS:

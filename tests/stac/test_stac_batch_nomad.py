@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from typer.testing import CliRunner
 
 from flows.stac_batch import StacBatchIncomplete
 from sluice.backends.nomad import NomadApi
+from sluice.cli import app
 from tests.stac.conftest import s3_objects
 from tests.stac.test_stac_batch_local import ITEMS, run_batch
 
@@ -117,4 +119,10 @@ def test_pipeline_mode_never_leaks_aws_keys(
         assert len(dispatched) == len(ITEMS)
         for job_id in [j["ID"] for j in jobs]:
             assert not leaks(json.dumps(api.client.job.get_job(job_id)))
+        # `sluice stac-purge` removes the dispatched jobs (the seed's rules), not the parents
+        result = CliRunner().invoke(app, ["stac-purge"])
+        assert result.exit_code == 0, result.output
+        assert f"purged {len(ITEMS)}" in result.output
+        remaining = [j["ID"] for j in api.client.jobs.get_jobs()]
+        assert remaining and not any("/dispatch-" in j for j in remaining)
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET
