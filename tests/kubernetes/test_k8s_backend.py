@@ -470,3 +470,18 @@ def test_indexed_wait_timeout_keeps_failures_already_known(k8s_api, make_backend
         "sweep-index-2": Outcome.TIMEOUT,
     }
     assert k8s_api.jobs() == []
+
+
+def test_delete_stops_jobs_and_ignores_unknown_names(k8s_api, make_backend) -> None:
+    k8s_api.set_kubelet("hold")
+    per_index = make_backend()
+    per_index.submit([spec("del-a"), spec("del-b")])
+    per_index.delete(["del-a", "never-submitted"])
+    k8s_api.wait_for(lambda: [j["metadata"]["name"] for j in k8s_api.jobs()] == ["del-b"])
+    indexed = make_backend(mode="indexed")
+    jobs = [index_spec(i, "pass") for i in range(2)]
+    indexed.submit(jobs)
+    indexed.delete([jobs[0].name])  # the other item still runs in that Indexed Job: kept
+    assert len(k8s_api.jobs()) == 2
+    indexed.delete([j.name for j in jobs])
+    k8s_api.wait_for(lambda: len(k8s_api.jobs()) == 1)

@@ -15,6 +15,7 @@ over the chunks of the names it waits for.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class KubernetesBackend:
         access = access or ClusterAccess()
         self.kube = KubeClient(access, namespace or access.default_namespace())
         self.placer = JobPlacer(self.kube, dry_run=self.dry_run, workers=workers)
+        self._lock = threading.Lock()  # chunk tasks share one backend from several threads
         self._placements: dict[str, Placement] = {}
         self._ended: set[str] = set()
         self._checked = False
@@ -149,16 +151,17 @@ class KubernetesBackend:
         indexed = self.mode == "indexed"
         if indexed and placed.adopted and placed.job is not None:
             items = items_of(placed.job) or items
-        for index, item in enumerate(items):
-            self._ended.discard(item)
-            self._placements[item] = Placement(
-                job_name=placed.name,
-                index=index,
-                uid=placed.uid,
-                chunk=placed.chunk,
-                indexed=indexed,
-                dry_run=self.dry_run,
-            )
+        with self._lock:
+            for index, item in enumerate(items):
+                self._ended.discard(item)
+                self._placements[item] = Placement(
+                    job_name=placed.name,
+                    index=index,
+                    uid=placed.uid,
+                    chunk=placed.chunk,
+                    indexed=indexed,
+                    dry_run=self.dry_run,
+                )
 
     # -- wait -----------------------------------------------------------------------------
 
@@ -284,13 +287,15 @@ class KubernetesBackend:
 
     def delete(self, names: Iterable[str]) -> None:
         wanted = set(names)
+        with self._lock:
+            placements = dict(self._placements)
         doomed: list[str] = []
-        for job_name in {p.job_name for n, p in self._placements.items() if n in wanted}:
-            items = [n for n, p in self._placements.items() if p.job_name == job_name]
+        for job_name in {p.job_name for n, p in placements.items() if n in wanted}:
+            items = [n for n, p in placements.items() if p.job_name == job_name]
             if all(n in wanted or n in self._ended for n in items):
                 doomed.append(job_name)
         if self.mode == "per-index":
-            doomed += [n for n in wanted if n not in self._placements]
+            doomed += [n for n in wanted if n not in placements]
         if doomed:
             self.placer.remove(sorted(set(doomed)))
 
