@@ -150,6 +150,7 @@ def test_active_count_by_name_prefix(backend, nomad_api):
     assert NomadBackend(nomad_api.settings()).active_count("pipeline-a") == 1
     backend.delete(["pipeline-a"])
     assert backend.active_count("pipeline") == 1
+    assert nomad_api.peak_active("sluice-job") == 3
 
 
 def test_timeout_purges_the_job(backend, nomad_api):

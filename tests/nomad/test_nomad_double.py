@@ -83,6 +83,7 @@ def test_register_dispatch_read_and_purge(client, nomad_api):
     summary = client.job.get_summary(job_id)["Summary"]["g"]
     assert summary["Complete"] == 1 and summary["Failed"] == 0
     assert client.job.get_summary("echo")["Children"] == {"Pending": 0, "Running": 0, "Dead": 1}
+    assert nomad_api.peak_active("echo") == 1
     [alloc] = client.job.get_allocations(job_id)
     assert [e["Type"] for e in alloc["TaskStates"]["say"]["Events"]] == [
         "Received",

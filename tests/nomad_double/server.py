@@ -11,7 +11,8 @@ allocation can be "lost" (node down) and replaced under the same job.
 
 Test hooks: ``requests`` counts every request by route, ``set_faults(rate)`` answers a
 fraction of requests with 500s or connection resets (a third of them after the request
-took effect, like a lost response), ``lose_next_allocation(prefix)``.
+took effect, like a lost response), ``lose_next_allocation(prefix)``,
+``peak_active(job)`` (most dispatched jobs of a parameterized job alive at once).
 
 Run standalone: ``python -m tests.nomad_double.server --port 4646 [--token T]``.
 """
@@ -130,6 +131,11 @@ class NomadDouble:
         """
         with self.state.cond:
             self.state.losses.append((job_prefix, replace))
+
+    def peak_active(self, parent: str) -> int:
+        """The most dispatched jobs of ``parent`` that were not dead at the same time."""
+        with self.state.cond:
+            return self.state.peak_active[parent]
 
     def _fault(self) -> str | None:
         with self._lock:

@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -123,6 +124,9 @@ class ClusterState:
         self._allocs_of: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._evals_of: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         self._children_of: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        # Not-dead dispatched jobs per parameterized job, now and at most (admission checks).
+        self.active: Counter[str] = Counter()
+        self.peak_active: Counter[str] = Counter()
         self.variables: dict[tuple[str, str], dict[str, Any]] = {}
         self.losses: list[tuple[str, bool]] = []
         self._start_allocation = start_allocation
@@ -210,7 +214,7 @@ class ClusterState:
             suffix = uuid.uuid4().hex[:8]
             template = body.get("IdPrefixTemplate") or ""
             child_id = f"{parent_id}/dispatch-{template + '-' if template else ''}{stamp}-{suffix}"
-            child = copy.deepcopy(parent)
+            child = copy.deepcopy(_spec(parent))
             index = self.bump("jobs")
             child.update(
                 ID=child_id,
@@ -230,6 +234,8 @@ class ClusterState:
             )
             self.jobs[(namespace, child_id)] = child
             self._children_of.setdefault((namespace, parent_id), {})[child_id] = child
+            self.active[parent_id] += 1
+            self.peak_active[parent_id] = max(self.peak_active[parent_id], self.active[parent_id])
             eval_id = self._evaluate(child, "job-register")
             self._place(child, eval_id)
             self._refresh(child)
@@ -255,8 +261,8 @@ class ClusterState:
             if purge:
                 del self.jobs[(namespace, job_id)]
                 self._children_of.get((namespace, job["ParentID"]), {}).pop(job_id, None)
-                for alloc in self.job_allocs(job):
-                    alloc["_purged"] = True
+                if job["ParentID"] and job["Status"] != "dead":
+                    self.active[job["ParentID"]] -= 1
             else:
                 job["Stop"] = True
             index = self.bump("jobs")
@@ -376,6 +382,8 @@ class ClusterState:
         if job.get("_seen") == seen:
             return
         job["_seen"] = seen
+        if job["ParentID"] and job["Status"] != "dead" and status == "dead":
+            self.active[job["ParentID"]] -= 1
         job["Status"] = status
         job["ModifyIndex"] = self.bump("jobs")
         parent = self.jobs.get((job["Namespace"], job["ParentID"])) if job["ParentID"] else None
