@@ -33,12 +33,7 @@ from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_
 from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.stages import WatershedTask
 from tasks.reports import ProgressReporter, artifact_key, publish_table
-from tasks.watersheds import (
-    ensure_worker_pool,
-    publish_batch_summary,
-    run_stage_wave,
-    start_chunk,
-)
+from tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 ALL_TASKS = list(WatershedTask)
 
@@ -169,11 +164,12 @@ def run_watershed_batch(
             climate, wepp, watar, omni (Scenarios). All selected by default.
         force_rebuild: Re-copy `_base` and re-run every selected stage, even those done.
         pool_size: Watershed jobs running at once: the limit of the Prefect global concurrency
-            limit `sluice-watersheds-<batch>` (change it live with `prefect gcl update`).
+            limit `sluice-watersheds-<batch>`; a running chunk holds one slot and runs one job
+            at a time (change the limit live with `prefect gcl update`).
         lanes: Chunks in flight (default: pool_size); more than pool_size lets a limit raised
-            while the batch runs take effect.
-        max_chunks: Watersheds are dealt into at most this many chunks; each chunk is one
-            Prefect task run per stage wave.
+            while the batch runs take effect at the next chunk.
+        max_chunks: Watersheds are dealt into at most this many chunks; a chunk is one
+            Prefect task run with one nested task run per stage wave.
         backend: Where stage commands run.
         root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
@@ -230,51 +226,31 @@ def run_watershed_batch(
 def _drive(
     execution: BatchExecution, chunks: list[list[RunPlan]], pool: str, lanes: int
 ) -> dict[str, str]:
-    """Carry every chunk through start and its stage waves, ``lanes`` chunks at a time.
+    """Run every chunk, ``lanes`` at a time, starting the next as soon as one ends.
 
-    A lane submits a chunk's next wave as soon as its previous one ends, so no
-    lane waits for another; failed watersheds leave their chunk. Returns the
-    failures (runid -> reason).
+    Returns the failures (runid -> reason); a chunk that crashes fails its runs only.
     """
     ended: queue.Queue[PrefectFuture] = queue.Queue()
     waiting = list(reversed(list(enumerate(chunks, 1))))
-    in_flight: dict[PrefectFuture, tuple[str, int, list[RunPlan]]] = {}
+    in_flight: dict[PrefectFuture, list[RunPlan]] = {}
     failures: dict[str, str] = {}
-    stages = execution.stages
 
-    def submit(future: PrefectFuture, label: str, position: int, chunk: list[RunPlan]) -> None:
-        in_flight[future] = (label, position, chunk)
-        future.add_done_callback(ended.put)
-
-    def next_wave(chunk: list[RunPlan], label: str, after: int) -> None:
-        for position in range(after, len(stages)):
-            if any(stages[position] in plan.todo for plan in chunk):
-                wave = run_stage_wave.submit(execution, chunk, stages[position], pool, label)
-                submit(wave, label, position + 1, chunk)
-                return
-        start_waiting()
-
-    def start_waiting() -> None:
+    def start_next() -> None:
         if waiting:
             number, chunk = waiting.pop()
-            label = f"chunk {number}/{len(chunks)}"
-            submit(start_chunk.submit(execution, chunk, pool, label), label, 0, chunk)
+            future = run_chunk.submit(execution, chunk, pool, f"chunk {number}/{len(chunks)}")
+            in_flight[future] = chunk
+            future.add_done_callback(ended.put)
 
     for _ in range(lanes):
-        start_waiting()
+        start_next()
     while in_flight:
         future = ended.get()
-        label, position, chunk = in_flight.pop(future)
+        chunk = in_flight.pop(future)
         try:
-            result = future.result()
-        except Exception as exc:  # noqa: BLE001 - a crashed wave fails its chunk, not the batch
-            get_run_logger().error("%s crashed: %s", label, exc)
-            failures.update({plan.runid: f"{label} crashed: {exc}" for plan in chunk})
-            start_waiting()
-            continue
-        failures.update(result.failed)
-        if result.alive:
-            next_wave(result.alive, label, position)
-        else:
-            start_waiting()
+            failures.update(future.result().failed)
+        except Exception as exc:  # noqa: BLE001 - a crashed chunk fails its runs, not the batch
+            get_run_logger().error("a chunk crashed: %s", exc)
+            failures.update({plan.runid: f"chunk crashed: {exc}" for plan in chunk})
+        start_next()
     return failures

@@ -1,4 +1,4 @@
-"""The watershed batch's steps: the worker pool, a chunk's start and stage waves, the summary."""
+"""The watershed batch's steps: the worker pool, a chunk (start, stage waves), the summary."""
 
 from __future__ import annotations
 
@@ -28,22 +28,37 @@ def ensure_worker_pool(batch: str, size: int) -> str:
     return name
 
 
-@task(cache_policy=NO_CACHE, task_run_name="start {label}")
-def start_chunk(
-    execution: BatchExecution, chunk: list[RunPlan], pool: str, label: str
-) -> WaveResult:
-    """Copy ``_base`` into the chunk's new run directories and mark its runs started."""
+@task(cache_policy=NO_CACHE, task_run_name="{label}")
+def run_chunk(execution: BatchExecution, chunk: list[RunPlan], pool: str, label: str) -> WaveResult:
+    """Carry a chunk through start and its stage waves, holding one worker-pool slot.
+
+    The chunk runs one watershed job at a time, so the pool limit bounds the
+    jobs running at once. Each step is a nested task run. Returns the runs that
+    finished and the failures (runid -> reason).
+    """
     with concurrency(pool, occupy=1, strict=True):
-        return execution.start(chunk)
+        started = start_chunk(execution, chunk, label)
+        alive, failed = started.alive, dict(started.failed)
+        for stage in execution.stages:
+            if not any(stage in plan.todo for plan in alive):
+                continue
+            wave = run_stage_wave(execution, alive, stage, label)
+            alive, failed = wave.alive, failed | wave.failed
+    return WaveResult(alive=alive, failed=failed)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="start {label}")
+def start_chunk(execution: BatchExecution, chunk: list[RunPlan], label: str) -> WaveResult:
+    """Copy ``_base`` into the chunk's new run directories and mark its runs started."""
+    return execution.start(chunk)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="{stage} {label}")
 def run_stage_wave(
-    execution: BatchExecution, chunk: list[RunPlan], stage: Stage, pool: str, label: str
+    execution: BatchExecution, chunk: list[RunPlan], stage: Stage, label: str
 ) -> WaveResult:
-    """Run one stage for a chunk's watersheds, one job at a time, holding one pool slot."""
-    with concurrency(pool, occupy=1, strict=True):
-        return execution.wave(chunk, stage)
+    """Run one stage for a chunk's watersheds, one job at a time."""
+    return execution.wave(chunk, stage)
 
 
 @task(cache_policy=NO_CACHE)
