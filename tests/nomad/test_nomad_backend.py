@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from sluice.backends.base import Backend
+from sluice.backends.cgroups import CgroupParent, CgroupUnavailable
 from sluice.backends.nomad import NomadApi, NomadBackend, NomadSettings
 from sluice.backends.nomad.specs import SPEC_DIR, load_spec
 from sluice.errors import BackendUnavailable, SluiceInputError
@@ -16,6 +17,19 @@ from sluice.jobs import JobSpec, Outcome
 from sluice.ledger import open_ledger
 
 MIB = 2**20
+
+
+def _cgroups_missing() -> str | None:
+    try:
+        CgroupParent.detect()
+    except CgroupUnavailable as exc:
+        return str(exc)
+    return None
+
+
+needs_cgroups = pytest.mark.skipif(
+    _cgroups_missing() is not None, reason=f"no memory cgroup: {_cgroups_missing()}"
+)
 
 
 def job(name: str, code: str, **fields) -> JobSpec:
@@ -55,6 +69,7 @@ def test_outcomes_exit_codes_and_logs(backend):
     assert backend.logs("never-submitted") == ""
 
 
+@needs_cgroups
 def test_oom_is_classified_from_the_task_event(backend, nomad_api):
     spec = job("hog", "x = bytearray(200 * 2**20); print('survived')", memory_bytes=64 * MIB)
     [result] = backend.wait(backend.submit([spec]), timeout=120)
@@ -270,6 +285,7 @@ def test_block_settings_reach_the_backend(nomad_api):
     backend.close()
 
 
+@needs_cgroups
 def test_run_jobs_records_nomad_outcomes_in_the_ledger(backend, tmp_path):
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     allocate = "x = bytearray(200 * 2**20)"
