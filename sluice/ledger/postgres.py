@@ -7,8 +7,9 @@ placeholders (``%s``), the id column and ``RETURNING id`` differ.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import psycopg
 
@@ -18,6 +19,7 @@ from sluice.ledger import sql
 from sluice.ledger.base import Attempt, PlannedAttempt
 from sluice.ledger.rows import attempt_from_row, finish_params
 
+T = TypeVar("T")
 _SCHEMA_LOCK = 0x511CE  # advisory lock: two processes creating the schema at once
 
 
@@ -26,30 +28,54 @@ def _pg(query: str) -> str:
 
 
 class PostgresLedger:
-    """A ledger in a PostgreSQL database, safe to share between threads of one process."""
+    """A ledger in a PostgreSQL database, safe to share between threads of one process.
+
+    A lost connection (server restart, network blip) is reopened and the
+    transaction retried once. Retrying is harmless here: updates and deletes are
+    idempotent, and the one insert that might have committed unseen only adds a
+    duplicate "running" attempt of the same job name, which a resumed run adopts.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
-        try:
-            self._db = psycopg.connect(url, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc)
-            raise BackendUnavailable(
-                f"ledger database {_redact(url)} is unreachable: {first_line}"
-            ) from None
-        with self._db.transaction():
+        self._db = self._connect()
+        with self._lock, self._db.transaction():
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", [_SCHEMA_LOCK])
             for statement in sql.SCHEMA.format(id_type="BIGSERIAL PRIMARY KEY").split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(self.url, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BackendUnavailable(
+                f"ledger database {_redact(self.url)} is unreachable: {first_line}"
+            ) from None
+
+    def _transaction(self, work: Callable[[psycopg.Cursor], T]) -> T:
+        """``work(cursor)`` in one transaction, on a fresh connection if the old one died."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._db.closed or self._db.broken:
+                        self._db = self._connect()
+                    with self._db.transaction(), self._db.cursor() as cur:
+                        return work(cur)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not (self._db.closed or self._db.broken):
+                        raise
+        raise AssertionError("unreachable")
 
     def begin(self, run: str, workload: str, planned: Sequence[PlannedAttempt]) -> list[int]:
         if not planned:
             return []
         now = datetime.now(UTC).isoformat()
         rows = [(run, p.item, workload, p.job_name, p.tier, p.memory_bytes, now) for p in planned]
-        with self._lock, self._db.transaction(), self._db.cursor() as cur:
+
+        def insert(cur: psycopg.Cursor) -> list[int]:
             cur.executemany(_pg(sql.INSERT) + " RETURNING id", rows, returning=True)
             ids = []
             while True:
@@ -57,14 +83,15 @@ class PostgresLedger:
                 if not cur.nextset():
                     return ids
 
+        return self._transaction(insert)
+
     def finish(self, attempt_id: int, result: JobResult) -> None:
         self.finish_many([(attempt_id, result)])
 
     def finish_many(self, ended: Sequence[tuple[int, JobResult]]) -> None:
-        if not ended:
-            return
-        with self._lock, self._db.transaction(), self._db.cursor() as cur:
-            cur.executemany(_pg(sql.FINISH), [finish_params(i, r) for i, r in ended])
+        if ended:
+            params = [finish_params(i, r) for i, r in ended]
+            self._transaction(lambda cur: cur.executemany(_pg(sql.FINISH), params))
 
     def attempts(self, run: str, items: Iterable[str] | None = None) -> list[Attempt]:
         query, params = f"SELECT {sql.COLUMNS} FROM attempts WHERE run = %s", [run]
@@ -92,8 +119,7 @@ class PostgresLedger:
         if items is not None:
             query += " AND item = ANY(%s)"
             params.append(list(items))
-        with self._lock, self._db.transaction():
-            return self._db.execute(query, params).rowcount
+        return self._transaction(lambda cur: cur.execute(query, params).rowcount)
 
     def runs(self) -> list[str]:
         return [r[0] for r in self._query("SELECT DISTINCT run FROM attempts ORDER BY run", [])]
@@ -103,8 +129,7 @@ class PostgresLedger:
             self._db.close()
 
     def _query(self, query: str, params: list) -> list[tuple]:
-        with self._lock, self._db.transaction():
-            return self._db.execute(query, params).fetchall()
+        return self._transaction(lambda cur: cur.execute(query, params).fetchall())
 
 
 def _redact(url: str) -> str:

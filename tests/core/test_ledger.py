@@ -287,3 +287,21 @@ def test_ledger_settings_block_opens_postgres_with_a_secret_password(postgres_se
         assert ledger.begin("run", "wl", planned("0")) == [1]
     finally:
         ledger.close()
+
+
+def test_postgres_ledger_reconnects_after_losing_its_connection(postgres_server) -> None:
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as db:
+        db.execute("CREATE DATABASE reconnect_ledger")
+    ledger = open_ledger(f"{postgres_server}/reconnect_ledger")
+    try:
+        (first,) = ledger.begin("run", "wl", planned("0"))
+        with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = 'reconnect_ledger'"
+            ).fetchall()
+        assert killed == [(True,)]
+        ledger.finish(first, result("j", Outcome.SUCCEEDED))
+        assert ledger.latest("run")["0"].outcome is Outcome.SUCCEEDED
+    finally:
+        ledger.close()
