@@ -75,6 +75,7 @@ def karabo_simulation(
     processed: str | None = None,
     failed: str | None = None,
     ingestor: Ingestor = Ingestor.STANDIN,
+    aws_credentials_block: str | None = None,
     verify_timeout_seconds: float = 600.0,
     scratch_dir: str | None = None,
     scratch_volume: str | None = None,
@@ -112,6 +113,8 @@ def karabo_simulation(
         processed: Ingestor processed area (path or s3://...); empty = beside the default staging.
         failed: Ingestor failed-processing area (path or s3://...); empty = beside staging.
         ingestor: standin = this flow runs Sluice's stand-in ingestor; external = a real one runs.
+        aws_credentials_block: Name of a prefect-aws AwsCredentials block for S3 areas;
+            empty = boto3's default chain (environment, instance role).
         verify_timeout_seconds: How long to wait for the ingestor to handle every product.
         scratch_dir: Directory for the simulation's temporary data (the temporary volume).
         scratch_volume: Size of the temporary volume (e.g. 2Ti); empty = its free space.
@@ -152,7 +155,8 @@ def karabo_simulation(
         products=tuple(products),
     )
     areas = default_areas(staging, processed, failed)
-    staging_area, processed_area, failed_area = (open_area(u) for u in areas)
+    s3_client = s3_client_from_block(aws_credentials_block) if aws_credentials_block else None
+    staging_area, processed_area, failed_area = (open_area(u, s3_client=s3_client) for u in areas)
     staging_area.check(what="staging", writable=True)
     processed_area.check(what="processed", writable=False)
     failed_area.check(what="failed", writable=False)
@@ -212,6 +216,13 @@ def default_areas(
     if processed is None or failed is None:
         raise SluiceInputError("processed/failed: give both ingestor areas when staging is given")
     return staging, processed, failed
+
+
+def s3_client_from_block(name: str):
+    """An S3 client from a prefect-aws ``AwsCredentials`` block (secrets stay in the block)."""
+    from prefect_aws import AwsCredentials
+
+    return AwsCredentials.load(name).get_s3_client()
 
 
 def free_bytes(path: Path) -> int:

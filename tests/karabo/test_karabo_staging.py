@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from flows.karabo import karabo_simulation
+from flows.karabo import karabo_simulation, s3_client_from_block
 from sluice.errors import SluiceInputError
 from sluice.karabo.areas import open_area
 from sluice.karabo.standin_ingestor import sweep
@@ -90,3 +90,22 @@ def test_a_run_through_s3_staging_is_verified_and_cleaned(s3_env, tmp_path, slui
         "processed/testing/s3run_measurements.ms.meta",
         "processed/testing/s3run_measurements.ms/DATA",
     ]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_s3_areas_can_use_an_aws_credentials_block(s3_env, moto_url, monkeypatch):
+    from prefect_aws import AwsClientParameters, AwsCredentials
+
+    AwsCredentials(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
+    ).save("karabo-test-s3", overwrite=True)
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # only the block knows where the store is
+
+    area = open_area(f"{s3_env}/staging", s3_client=s3_client_from_block("karabo-test-s3"))
+    area.check(what="staging", writable=True)
+    area.put_bytes("testing/x.meta", b"{}")
+
+    assert area.list_meta() == ["testing/x.meta"]
