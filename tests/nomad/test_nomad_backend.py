@@ -121,9 +121,11 @@ def test_replace_purges_and_dispatches_again(backend, nomad_api):
     spec = job("again", "print('x')")
     first = backend.submit([spec]) and backend.job_id("again")
     list(backend.wait(["again"], timeout=120))
-    backend.submit([spec], replace=True)
+    bigger = job("again", "print('x')", memory_bytes=128 * MIB)  # another variant: same name
+    backend.submit([bigger], replace=True)
     assert backend.job_id("again") != first
     assert dispatched(nomad_api) == [backend.job_id("again")]
+    assert backend.job_id("again").startswith("sluice-job-128mib/dispatch-again-")
 
 
 def test_faults_lose_no_job_and_dispatch_no_duplicate(nomad_api):

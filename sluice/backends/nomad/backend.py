@@ -184,11 +184,11 @@ class NomadBackend:
         plans = [specs.plan(job) for job in jobs]
         for plan in plans:
             self._ensure(plan)
+        earlier = self._dispatched([plan.name for plan in plans]) if replace else {}
         names = []
         for plan in plans:
-            if replace:
-                self._purge(self._find(plan.name, plan.parent))
-                self._ids.pop(plan.name, None)
+            for stub in earlier.get(plan.name, []):  # any memory variant
+                self._purge(stub["ID"])
             self._ids[plan.name] = self._dispatch(plan)
             if plan.timeout_seconds:
                 self._timeouts[plan.name] = plan.timeout_seconds
@@ -339,25 +339,28 @@ class NomadBackend:
                     count += 1
         return count
 
-    def _find(self, name: str, parent: str | None = None) -> str | None:
-        """The dispatched job for ``name``: newest ``<parent>/dispatch-<name>-<unix>-<hex>``."""
-        return self._find_all([name], parent).get(name)
+    def _find(self, name: str) -> str | None:
+        """The newest dispatched job for ``name`` (``<job>/dispatch-<name>-<unix>-<hex>``)."""
+        return self._find_all([name]).get(name)
 
-    def _find_all(self, names: Sequence[str], parent: str | None = None) -> dict[str, str]:
-        """Dispatched jobs of ``names`` found in one jobs list (remembered for later calls)."""
-        stubs = self.api.call(self.api.client.jobs.get_jobs, prefix=parent or "")
-        found: dict[str, dict[str, Any]] = {}
-        wanted = set(names)
-        for stub in stubs:
-            parent_id = stub.get("ParentID")
-            if not parent_id or (parent is not None and parent_id != parent):
-                continue
-            name = specs.dispatched_name(parent_id, stub["ID"])
-            if name in wanted and stub["CreateIndex"] > found.get(name, {}).get("CreateIndex", -1):
-                found[name] = stub
-        ids = {name: stub["ID"] for name, stub in found.items()}
+    def _find_all(self, names: Sequence[str]) -> dict[str, str]:
+        """The newest dispatched job of each of ``names`` (remembered for later calls)."""
+        ids = {name: stubs[-1]["ID"] for name, stubs in self._dispatched(names).items()}
         self._ids.update(ids)
         return ids
+
+    def _dispatched(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every dispatched job of ``names``, of any parameterized job, oldest first (one list)."""
+        wanted = set(names)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for stub in self.api.call(self.api.client.jobs.get_jobs):
+            parent = stub.get("ParentID")
+            name = specs.dispatched_name(parent, stub["ID"]) if parent else None
+            if name in wanted:
+                found.setdefault(name, []).append(stub)
+        for stubs in found.values():
+            stubs.sort(key=lambda stub: stub["CreateIndex"])
+        return found
 
     def _purge(self, job_id: str | None) -> None:
         if job_id is None:
