@@ -485,3 +485,24 @@ def test_delete_stops_jobs_and_ignores_unknown_names(k8s_api, make_backend) -> N
     assert len(k8s_api.jobs()) == 2
     indexed.delete([j.name for j in jobs])
     k8s_api.wait_for(lambda: len(k8s_api.jobs()) == 1)
+
+
+def test_operators_can_use_kubectl_on_sluice_jobs(k8s_api, make_backend, tmp_path) -> None:
+    import subprocess
+
+    backend = make_backend()
+    run(backend, [index_spec(i, "import os; print('did', os.environ['INDEX'])") for i in (1, 2)])
+
+    def kubectl(*args: str) -> str:
+        return subprocess.run(
+            ["kubectl", f"--kubeconfig={k8s_api.kubeconfig}", f"--cache-dir={tmp_path}", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+
+    listed = kubectl("get", "jobs", "-l", "wetlands/batch=tier0-chunk-00000", "-o", "name")
+    assert listed.split() == ["job.batch/sweep-index-1", "job.batch/sweep-index-2"]
+    kubectl("wait", "--for=condition=complete", "job/sweep-index-2", "--timeout=30s")
+    assert kubectl("logs", "job/sweep-index-2") == "did 2\n"

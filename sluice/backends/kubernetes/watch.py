@@ -93,7 +93,7 @@ class JobWatch:
                 return page["metadata"]["resourceVersion"], jobs
 
     def _watch(self, version: str, remaining: float) -> Iterator[tuple[str, Obj]]:
-        seconds = max(1, min(MAX_WATCH_SECONDS, math.ceil(remaining)))
+        seconds = max(1, math.ceil(min(MAX_WATCH_SECONDS, remaining)))
         response = self.kube.call(
             "watch",
             "jobs.batch",
