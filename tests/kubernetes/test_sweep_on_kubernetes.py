@@ -58,3 +58,20 @@ def test_sweep_escalates_real_oom_kills_on_kubernetes(
         # an OOM), the second chunk (index 2) once more at tier 2
         assert all(j["spec"].get("completionMode") == "Indexed" for j in jobs)
         assert len(jobs) == 5
+
+
+def test_server_dry_run_validates_every_manifest_and_stores_nothing(
+    cluster, tmp_path, prefect_api, sluice_home
+):
+    template = write_template(tmp_path / "job.yaml", DONE_LOG=str(tmp_path / "done.log"))
+    tiered_index_sweep(
+        template_path=str(template),
+        namespace="biodiversity",
+        indexes=[0, 1, 2],
+        tier=0,
+        backend="kubernetes",
+        dry_run="server",
+        ledger_url=f"sqlite:///{tmp_path / 'l.db'}",
+    )
+    assert cluster.requests.count(method="POST", kind="jobs") == 3
+    assert cluster.jobs("biodiversity") == []
