@@ -506,3 +506,16 @@ def test_operators_can_use_kubectl_on_sluice_jobs(k8s_api, make_backend, tmp_pat
     assert listed.split() == ["job.batch/sweep-index-1", "job.batch/sweep-index-2"]
     kubectl("wait", "--for=condition=complete", "job/sweep-index-2", "--timeout=30s")
     assert kubectl("logs", "job/sweep-index-2") == "did 2\n"
+
+
+def test_replace_under_faults_never_adopts_the_old_job(k8s_api, make_backend) -> None:
+    backend = make_backend()
+    jobs = [spec(f"rep-{i}", "raise SystemExit(2)") for i in range(10)]
+    run(backend, jobs, timeout=60)
+    old = {j["metadata"]["uid"] for j in k8s_api.jobs()}
+    k8s_api.set_faults(0.2, ("reset-after", "500", "429"), seed=3)
+    results = run(backend, [spec(j.name, "pass") for j in jobs], replace=True, timeout=60)
+    k8s_api.set_faults(0)
+    assert {r.outcome for r in results.values()} == {Outcome.SUCCEEDED}
+    new = {j["metadata"]["uid"] for j in k8s_api.jobs()}
+    assert len(new) == 10 and not new & old

@@ -60,7 +60,7 @@ class JobPlacer:
         if replace:
             self.remove([m["metadata"]["name"] for m in manifests], wait=True)
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(self._place_one, manifests))
+            return list(pool.map(lambda m: self._place_one(m, replace=replace), manifests))
 
     def remove(self, names: list[str], *, wait: bool = False) -> None:
         """Delete Jobs (background propagation, unknown names ignored); ``wait`` until gone."""
@@ -69,7 +69,7 @@ class JobPlacer:
         if wait and deleted and not self.dry_run:
             self._await_gone(deleted)
 
-    def _place_one(self, manifest: Obj) -> Placed:
+    def _place_one(self, manifest: Obj, *, replace: bool) -> Placed:
         name = manifest["metadata"]["name"]
         for _ in range(3):
             try:
@@ -91,6 +91,9 @@ class JobPlacer:
                     raise
             if self.dry_run:
                 return Placed(name, None, adopted=True)
+            if replace:  # still there (its delete's answer was lost, or it is going): again
+                self.remove([name], wait=True)
+                continue
             try:
                 job = self.kube.call_json(
                     "get",
