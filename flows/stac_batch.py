@@ -231,6 +231,8 @@ def stac_batch(
             futures = [run_stages(ctx, name, part, prepared.index) for name, part in chunks.items()]
         for future in futures:
             future.wait()
+            if future.state.is_failed():  # its items stay unfinished: silent failures
+                logger.error("%s failed: %s", future.task_run_id, future.state.message)
         progress.finish()
     finally:
         runner.close()

@@ -5,8 +5,11 @@ reports ``stop`` active jobs and resume only once that count is at or below
 ``resume``. The count comes from the backend's own job list
 (``CountsActive.active_count``), so pipelines of other batches and jobs still
 queued count too, exactly as the seed counted Nomad's non-dead ``pipeline``
-jobs. While paused the gate re-counts when one of its jobs ends (it sees the
-results go by) and at the latest every ``poll_seconds``.
+jobs. Between counts the gate adds its own submissions to the last count (an
+upper bound: jobs only end meanwhile) and re-counts only when that bound would
+reach ``stop``. While paused it re-counts when one of its jobs ends (it sees the
+results go by) and at the latest every ``poll_seconds``. Jobs other flows submit
+between two counts are seen at the next count.
 
 Pacing (``--wait_seconds``) goes through a Prefect global concurrency limit
 with slot decay, taken with ``prefect.concurrency.sync.rate_limit``: one slot
@@ -86,6 +89,7 @@ class AdmissionGate:
         self._turn = threading.Lock()
         self._ended = threading.Condition()
         self._endings = 0
+        self._estimate: int | None = None
 
     def _active(self) -> int:
         self.stats.counts += 1
@@ -100,7 +104,12 @@ class AdmissionGate:
         """
         with self._turn:
             started = time.perf_counter()
-            active = self._active()
+            # our own submissions since the last count are an upper bound of the change
+            # (jobs only end in between): re-count only when that bound could reach stop
+            if self._estimate is None or self._estimate + 1 >= self.stop:
+                active = self._active()
+            else:
+                active = self._estimate
             while True:
                 if not self.paused and active >= self.stop:
                     self.paused = True
@@ -119,6 +128,7 @@ class AdmissionGate:
                 self._pace()
             self.stats.admitted += 1
             self.stats.max_active = max(self.stats.max_active, active + 1)
+            self._estimate = active + 1
             self.stats.gate_seconds += time.perf_counter() - started
             yield active
 
