@@ -29,9 +29,9 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     with temporary_settings(updates={PREFECT_API_URL: started.api_url}):
         yield started.api_url
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()
+        APILogWorker.drain_all(timeout=5)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
