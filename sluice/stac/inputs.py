@@ -74,11 +74,13 @@ def open_catalog(url: str) -> Client:
         raise SluiceInputError(f"--stac_api_url {url}: unreachable ({reason})") from exc
 
 
-def lookup_items(client: Client, ids: Sequence[str], collections: Sequence[str]) -> Lookup:
+def lookup_items(
+    client: Client, ids: Sequence[str], collections: Sequence[str], page_size: int = LOOKUP_PAGE
+) -> Lookup:
     """Find ``ids`` in ``collections``: one search per page of ids, not one per id."""
     found: dict[str, Item] = {}
-    for start in range(0, len(ids), LOOKUP_PAGE):
-        page = list(ids[start : start + LOOKUP_PAGE])
+    for start in range(0, len(ids), page_size):
+        page = list(ids[start : start + page_size])
         try:
             search = client.search(
                 ids=page, collections=list(collections) or None, max_items=len(page) * 4

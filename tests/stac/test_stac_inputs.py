@@ -1,0 +1,64 @@
+"""Item lookups and searches against the rustac STAC API; AOIs as GeoPackages."""
+
+from __future__ import annotations
+
+import pytest
+import shapely
+
+from sluice.errors import SluiceInputError
+from sluice.stac.inputs import (
+    aoi_geometry,
+    gpkg_bytes,
+    lookup_items,
+    open_catalog,
+    read_gpkg_geometry,
+    read_item_list,
+    search_items,
+)
+from sluice.stac.outputs import StorageRoot
+from sluice.stac.stages import load_hand_index, scenarios, select_catchments
+
+
+def test_lookup_pages_ids_and_lists_the_missing(stac_api):
+    found = lookup_items(
+        open_catalog(stac_api),
+        ["ahps-bbb2-nws", "nope", "ahps-aaa1-nws", "ahps-ddd4-usgs"],
+        ["nws-fim-collection"],
+        page_size=2,  # several pages of ids
+    )
+    assert [i.id for i in found.items] == ["ahps-bbb2-nws", "ahps-aaa1-nws"]
+    assert found.missing == ["nope", "ahps-ddd4-usgs"]  # not in the collection asked
+
+
+def test_search_by_bbox_and_datetime(stac_api):
+    client = open_catalog(stac_api)
+    box = [-70.0, 44.0, -69.98, 44.02]
+    ids = {i.id for i in search_items(client, ["nws-fim-collection"], box, "2024-01-01/..")}
+    assert "ahps-aaa1-nws" in ids and "ahps-empty-nws" not in ids
+    assert search_items(client, ["nws-fim-collection"], box, "2000-01-01/2001-01-01") == []
+
+
+def test_fim_aoi_is_the_convex_hull_and_survives_a_geopackage(stac_api):
+    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], []).items[0]
+    aoi = aoi_geometry(item)
+    assert aoi.geom_type == "Polygon"
+    assert aoi.area > shapely.geometry.shape(item.geometry).area  # the hull fills the gap
+    assert read_gpkg_geometry(gpkg_bytes(aoi, item.id)).equals(aoi)
+
+
+def test_catchments_and_scenarios_follow_the_seed(stac_api, stac_fixture):
+    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], []).items[0]
+    assert [s.name for s in scenarios(item)] == ["major", "moderate"]
+    index = load_hand_index(StorageRoot(str(stac_fixture / "hand_index")))
+    kept = {c.catchment_id for c in select_catchments(index, aoi_geometry(item), 40.0)}
+    assert {"c00", "c11"} <= kept and "c55" not in kept
+    assert select_catchments(index, shapely.box(-60, 40, -59.9, 40.1), 40.0) == []
+
+
+def test_item_list_format(tmp_path):
+    path = tmp_path / "ids.txt"
+    path.write_text("# batch\na-1\n\nb-2  # trailing comment\na-1\n")
+    assert read_item_list(path) == ["a-1", "b-2"]
+    path.write_text("")
+    with pytest.raises(SluiceInputError, match="no item ids"):
+        read_item_list(path)
