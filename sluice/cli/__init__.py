@@ -2,7 +2,7 @@
 
 import typer
 
-from sluice.cli import chunkedgraph, karabo, stac, sweep, watersheds
+from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 
@@ -13,6 +13,7 @@ def root() -> None:
 
 
 sweep.register(app)
+server.register(app)
 stac.register(app)
 watersheds.register(app)
 karabo.register(app)
