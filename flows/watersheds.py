@@ -204,6 +204,7 @@ def run_watershed_batch(
             stages,
             runner,
             ledger,
+            job=state.last_run.flow_run_id,
             on_stage_end=lambda runid, stage, result: progress.advance(),
         )
         try:

@@ -14,7 +14,7 @@ app = typer.Typer(
 )
 
 Root = Annotated[
-    str | None, typer.Option(help="Directory holding batches [default: $SLUICE_HOME/watersheds].")
+    str | None, typer.Option(help="Directory holding batches (default: $SLUICE_HOME/watersheds).")
 ]
 
 
@@ -90,7 +90,9 @@ def run(
     ] = "watershed,landuse,soils,climate,wepp,watar,omni",
     force_rebuild: Annotated[bool, typer.Option(help="Re-run stages already done.")] = False,
     pool_size: Annotated[int, typer.Option(help="Watershed jobs at once (the GCL).")] = 3,
-    lanes: Annotated[int | None, typer.Option(help="Chunks in flight [pool size].")] = None,
+    lanes: Annotated[
+        int | None, typer.Option(help="Chunks in flight (default: pool size).")
+    ] = None,
     max_chunks: Annotated[int, typer.Option(help="Most chunks watersheds are dealt into.")] = 24,
     backend: Annotated[BackendKind, typer.Option(help="Where stages run.")] = BackendKind.LOCAL,
     root: Root = None,

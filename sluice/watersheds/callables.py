@@ -61,6 +61,7 @@ class InProcessBackend:
     def _call(self, job: JobSpec) -> JobResult:
         started = datetime.now(UTC)
         function = import_callable(job.command[0].removeprefix(CALLABLE_PREFIX))
+        outcome, exit_code, message = Outcome.SUCCEEDED, 0, None
         try:
             function(
                 run_dir=Path(job.workdir or "."),
@@ -69,20 +70,14 @@ class InProcessBackend:
             )
         except Exception as exc:  # noqa: BLE001 - any error of the stage is its failure
             self._logs[job.name] = traceback.format_exc()
-            return JobResult(
-                name=job.name,
-                outcome=Outcome.FAILED,
-                exit_code=1,
-                started_at=started,
-                finished_at=datetime.now(UTC),
-                message=f"{type(exc).__name__}: {exc}",
-            )
+            outcome, exit_code, message = Outcome.FAILED, 1, f"{type(exc).__name__}: {exc}"
         return JobResult(
             name=job.name,
-            outcome=Outcome.SUCCEEDED,
-            exit_code=0,
+            outcome=outcome,
+            exit_code=exit_code,
             started_at=started,
             finished_at=datetime.now(UTC),
+            message=message,
         )
 
     def logs(self, name: str) -> str:

@@ -77,7 +77,10 @@ def chunked(plans: list[RunPlan], max_chunks: int) -> list[list[RunPlan]]:
 
 
 class BatchExecution:
-    """Everything a wave needs: the batch, its stage commands, a backend and the ledger."""
+    """Everything a wave needs: the batch, its stage commands, a backend and the ledger.
+
+    ``job`` (the flow run id) goes into each ``run_metadata.json`` as wepppy's RQ job id did.
+    """
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class BatchExecution:
         backend: Backend,
         ledger: Ledger,
         *,
+        job: str | None = None,
         on_stage_end: Callable[[str, Stage, JobResult], None] | None = None,
     ) -> None:
         self.layout = layout
@@ -96,6 +100,7 @@ class BatchExecution:
         self.ledger = ledger
         self.run = f"watersheds/{layout.name}"
         self.token = uuid.uuid4().hex
+        self.job = job
         self.on_stage_end = on_stage_end
 
     def start(self, chunk: list[RunPlan]) -> WaveResult:
@@ -188,7 +193,7 @@ class BatchExecution:
                 started_at=started,
                 completed_at=now,
                 duration_seconds=round((now - started).total_seconds(), 3),
-                job=self.run,
+                job=self.job,
                 task_status=self._task_status(run_dir),
                 error=error,
             ),

@@ -77,6 +77,7 @@ def test_seed_batch_runs_then_skips_done_stages_then_force_rebuilds(
         )
         assert metadata.completed_at >= metadata.started_at and metadata.duration_seconds >= 0
         assert all(metadata.task_status[s.value] for s in Stage) and metadata.error is None
+        assert metadata.job == layout.load().last_run.flow_run_id
     first = attempts()
     assert len(first) == 3 * len(Stage)
     assert {a.item for a in first} == {f"{r}/{s.value}" for r in SEED_RUNIDS for s in Stage}
