@@ -75,7 +75,7 @@ class Api:
     # jobs
     def create_job(self, namespace: str, body: Obj, query: Query) -> Obj:
         self._namespace(namespace)
-        job = jobs.prepare(clone(body), namespace)
+        job = jobs.prepare(body, namespace)
         if query.get("dryRun") == "All":
             if self.store.get("jobs", namespace, job["metadata"]["name"]) is not None:
                 raise ApiError.already_exists("jobs", job["metadata"]["name"])
@@ -137,6 +137,7 @@ class Api:
             if status:
                 current["status"] = wanted.get("status") or {}
                 return
+            jobs.default_update(wanted, current)
             causes = jobs.immutable_change(current, wanted)
             if causes:
                 raise ApiError.invalid("Job", "batch", name, causes)

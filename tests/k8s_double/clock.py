@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
+import uuid
 from datetime import UTC, datetime
 
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# Not for secrets: os.urandom costs ~0.4 ms a call on these machines, a PRNG microseconds.
+_random = random.Random()
 
 
 def now() -> str:
@@ -20,4 +23,9 @@ def parse(stamp: str) -> float:
 
 def name_suffix() -> str:
     """The 5 characters ``generateName`` appends (same alphabet as the API's)."""
-    return "".join(secrets.choice(_ALPHABET) for _ in range(5))
+    return "".join(_random.choices(_ALPHABET, k=5))
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID for ``metadata.uid``."""
+    return str(uuid.UUID(int=_random.getrandbits(128), version=4))

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -405,7 +404,7 @@ class _Plan:
                 "name": prefix + clock.name_suffix(),
                 "generateName": prefix,
                 "namespace": meta["namespace"],
-                "uid": str(uuid.uuid4()),
+                "uid": clock.new_uid(),
                 "creationTimestamp": clock.now(),
                 "labels": labels,
                 "annotations": annotations,

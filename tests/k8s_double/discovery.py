@@ -203,3 +203,43 @@ def _pod_cells(pod: Obj) -> list[Any]:
         status.get("podIP", "<none>"),
         pod["spec"].get("nodeName", "<none>"),
     ]
+
+
+def _openapi_paths(prefix: str, resource: str, group: str, kind: str) -> Obj:
+    """Just enough OpenAPI v3 for kubectl to see that creates take ``fieldValidation``."""
+    gvk = {"group": group, "version": "v1", "kind": kind}
+    parameter = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+    operation = {"parameters": [parameter], "x-kubernetes-group-version-kind": gvk}
+    collection = f"/{prefix}/namespaces/{{namespace}}/{resource}"
+    return {
+        collection: {"post": {**operation, "x-kubernetes-action": "post"}},
+        f"{collection}/{{name}}": {
+            "put": {**operation, "x-kubernetes-action": "put"},
+            "patch": {**operation, "x-kubernetes-action": "patch"},
+        },
+    }
+
+
+def openapi_v3(prefix: str) -> Obj:
+    if prefix == "api/v1":
+        paths, schema = _openapi_paths(prefix, "pods", "", "Pod"), "io.k8s.api.core.v1.Pod"
+        gvk = {"group": "", "version": "v1", "kind": "Pod"}
+    else:
+        paths, schema = _openapi_paths(prefix, "jobs", "batch", "Job"), "io.k8s.api.batch.v1.Job"
+        gvk = {"group": "batch", "version": "v1", "kind": "Job"}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": VERSION["gitVersion"]},
+        "paths": paths,
+        "components": {
+            "schemas": {schema: {"type": "object", "x-kubernetes-group-version-kind": [gvk]}}
+        },
+    }
+
+
+OPENAPI_V3_ROOT = {
+    "paths": {
+        "api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=k8s-double-core"},
+        "apis/batch/v1": {"serverRelativeURL": "/openapi/v3/apis/batch/v1?hash=k8s-double-batch"},
+    }
+}

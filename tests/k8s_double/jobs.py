@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from tests.k8s_double import clock
@@ -36,7 +35,7 @@ def prepare(job: Obj, namespace: str) -> Obj:
         meta["name"] = meta["generateName"] + clock.name_suffix()
     name = meta.get("name") or ""
     _validate(job, name)
-    uid = str(uuid.uuid4())
+    uid = clock.new_uid()
     meta.update(uid=uid, creationTimestamp=clock.now(), generation=1)
     meta.pop("resourceVersion", None)
     job["apiVersion"], job["kind"] = "batch/v1", "Job"
@@ -224,6 +223,17 @@ def _default_spec(spec: Obj) -> None:
     for rule in (spec.get("podFailurePolicy") or {}).get("rules") or []:
         for condition in rule.get("onPodConditions") or []:
             condition.setdefault("status", "True")
+
+
+def default_update(wanted: Obj, current: Obj) -> None:
+    """Default a patched or replaced Job as the API does after decoding any write."""
+    spec = wanted.get("spec")
+    if not isinstance(spec, dict) or not (spec.get("template") or {}).get("spec", {}).get(
+        "containers"
+    ):
+        return
+    spec.setdefault("selector", current["spec"]["selector"])
+    _default_spec(spec)
 
 
 def immutable_change(old: Obj, new: Obj) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,11 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     double: K8sDouble
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (or are reset) are normal; anything else is reported."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -185,6 +191,9 @@ class Handler(BaseHTTPRequestHandler):
             "apis/batch": {"kind": "APIGroup", "apiVersion": "v1", **discovery.BATCH_GROUP},
             "api/v1": discovery.CORE_V1,
             "apis/batch/v1": discovery.BATCH_V1,
+            "openapi/v3": discovery.OPENAPI_V3_ROOT,
+            "openapi/v3/api/v1": discovery.openapi_v3("api/v1"),
+            "openapi/v3/apis/batch/v1": discovery.openapi_v3("apis/batch/v1"),
         }
         path = "/".join(parts)
         if method == "GET" and path in documents:

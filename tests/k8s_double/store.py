@@ -6,6 +6,7 @@ can keep references to the snapshots they carry.
 
 from __future__ import annotations
 
+import marshal
 import queue
 import threading
 from collections import deque
@@ -21,12 +22,8 @@ Key = tuple[str, str]
 
 
 def clone(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (several times faster than ``copy.deepcopy``)."""
-    if isinstance(value, dict):
-        return {key: clone(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [clone(item) for item in value]
-    return value
+    """A deep copy of JSON-shaped data (``marshal`` round trip: far cheaper than deepcopy)."""
+    return marshal.loads(marshal.dumps(value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -314,6 +316,296 @@ def _finished(job: dict | None) -> dict | None:
     ):
         return job
     return None
+
+
+def _conditions(job: dict) -> dict[str, dict]:
+    return {c["type"]: c for c in job["status"].get("conditions", ())}
+
+
+def _running(k8s_api: K8sDouble, job: str, count: int = 1) -> list[dict]:
+    """Wait until ``job`` has ``count`` running pods (hold mode); return them."""
+
+    def running() -> list[dict] | None:
+        pods = [p for p in k8s_api.pods_of(job) if p["status"].get("phase") == "Running"]
+        return pods if len(pods) >= count else None
+
+    return k8s_api.wait_for(running)
+
+
+def test_nonindexed_parallelism_completions_and_backoff(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(
+        NS, job_manifest("par", completions=3, parallelism=2, backoffLimit=1)
+    )
+    first, second = _running(k8s_api, "par", 2)
+    assert len(k8s_api.pods_of("par")) == 2, "parallelism bounds the running pods"
+    k8s_api.finish_pod(first["metadata"]["name"], 0)
+    _running(k8s_api, "par", 2)
+    k8s_api.finish_pod(second["metadata"]["name"], 3)
+    job = k8s_api.wait_for(lambda: (j := k8s_api.job("par"))["status"].get("failed") and j)
+    assert job["status"]["failed"] == 1 and job["status"]["succeeded"] == 1
+    for pod in _running(k8s_api, "par", 2):
+        k8s_api.finish_pod(pod["metadata"]["name"], 0)
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("par")))
+    assert _conditions(job)["Complete"]["status"] == "True"
+    assert job["status"]["succeeded"] == 3 and job["status"]["completionTime"]
+    assert len(k8s_api.pods_of("par")) == 4
+
+
+def test_backoff_limit_exceeded(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("flaky", backoffLimit=1))
+    for _ in range(2):
+        (pod,) = _running(k8s_api, "flaky")
+        k8s_api.finish_pod(pod["metadata"]["name"], 1)
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("flaky")))
+    conditions = _conditions(job)
+    assert conditions["Failed"]["reason"] == "BackoffLimitExceeded"
+    assert conditions["FailureTarget"]["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 2 and "completionTime" not in job["status"]
+
+
+def test_pod_failure_policy_fail_job_and_ignore_disruption(k8s_api, batch, core):
+    k8s_api.set_kubelet("hold")
+    policy = {
+        "rules": [
+            {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
+    }
+    batch.create_namespaced_job(NS, job_manifest("pfp", backoffLimit=0, podFailurePolicy=policy))
+    (pod,) = _running(k8s_api, "pfp")
+    k8s_api.evict_pod(pod["metadata"]["name"])
+    evicted = core.read_namespaced_pod(pod["metadata"]["name"], NS)
+    assert (evicted.status.phase, evicted.status.reason) == ("Failed", "Evicted")
+    assert any(
+        c.type == "DisruptionTarget" and c.status == "True" for c in evicted.status.conditions
+    )
+    (replacement,) = _running(k8s_api, "pfp")
+    assert replacement["metadata"]["name"] != pod["metadata"]["name"]
+    assert "failed" not in k8s_api.job("pfp")["status"], "Ignore: not counted"
+    k8s_api.finish_pod(replacement["metadata"]["name"], 42)
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("pfp")))
+    failed = _conditions(job)["Failed"]
+    assert failed["reason"] == "PodFailurePolicy"
+    assert "exit code 42 matching FailJob rule at index 0" in failed["message"]
+
+
+def test_oom_killed_with_exit_code_zero_succeeds_like_kubernetes_issue_131530(k8s_api, batch, core):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("quiet-oom"))
+    (pod,) = _running(k8s_api, "quiet-oom")
+    k8s_api.finish_pod(pod["metadata"]["name"], 0, "OOMKilled")
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("quiet-oom")))
+    assert "Complete" in _conditions(job), "the Job controller trusts the pod phase"
+    read = core.read_namespaced_pod(pod["metadata"]["name"], NS)
+    terminated = read.status.container_statuses[0].state.terminated
+    assert (read.status.phase, terminated.reason, terminated.exit_code) == (
+        "Succeeded",
+        "OOMKilled",
+        0,
+    )
+
+
+def test_indexed_pods_and_max_failed_indexes(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    manifest = job_manifest(
+        "idx",
+        completions=4,
+        parallelism=4,
+        completionMode="Indexed",
+        backoffLimitPerIndex=1,
+        maxFailedIndexes=0,
+    )
+    del manifest["spec"]["backoffLimit"]  # defaults to MaxInt32 with backoffLimitPerIndex
+    batch.create_namespaced_job(NS, manifest)
+    pods = _running(k8s_api, "idx", 4)
+    by_index = {
+        p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]: p for p in pods
+    }
+    assert sorted(by_index) == ["0", "1", "2", "3"]
+    two = by_index["2"]
+    assert two["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "2"
+    assert two["spec"]["hostname"] == "idx-2"
+    env = two["spec"]["containers"][0]["env"]
+    assert env[-1]["name"] == "JOB_COMPLETION_INDEX"
+    k8s_api.finish_pod(by_index["0"]["metadata"]["name"], 0)
+    k8s_api.finish_pod(two["metadata"]["name"], 1)
+    retry = k8s_api.wait_for(
+        lambda: [
+            p
+            for p in k8s_api.pods_of("idx")
+            if p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "2"
+            and p["status"]["phase"] == "Running"
+        ]
+    )[0]
+    assert retry["metadata"]["annotations"]["batch.kubernetes.io/job-index-failure-count"] == "1"
+    k8s_api.finish_pod(retry["metadata"]["name"], 1)
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("idx")))
+    assert _conditions(job)["Failed"]["reason"] == "MaxFailedIndexesExceeded"
+    assert job["status"]["failedIndexes"] == "2" and job["status"]["completedIndexes"] == "0"
+    k8s_api.wait_for(
+        lambda: (
+            all(p["status"]["phase"] in ("Succeeded", "Failed") for p in k8s_api.pods_of("idx"))
+            and len(k8s_api.pods_of("idx")) == 3
+        ),
+    )
+
+
+def test_active_deadline_fails_the_job(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("slow", activeDeadlineSeconds=1))
+    _running(k8s_api, "slow")
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("slow")), timeout=30)
+    assert _conditions(job)["Failed"]["reason"] == "DeadlineExceeded"
+    k8s_api.wait_for(lambda: not k8s_api.pods_of("slow"))
+
+
+def test_instant_kubelet_outcomes(k8s_api, batch):
+    def outcome(pod: dict) -> tuple[int, str] | None:
+        return (137, "OOMKilled") if pod["metadata"]["labels"]["job-name"] == "big" else None
+
+    k8s_api.set_kubelet("instant", outcome)
+    batch.create_namespaced_job(NS, job_manifest("small"))
+    batch.create_namespaced_job(NS, job_manifest("big"))
+    assert "Complete" in _conditions(k8s_api.wait_for(lambda: _finished(k8s_api.job("small"))))
+    assert "Failed" in _conditions(k8s_api.wait_for(lambda: _finished(k8s_api.job("big"))))
+    (pod,) = k8s_api.pods_of("big")
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137)
+
+
+def test_patch_replace_and_conflicts(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    created = batch.create_namespaced_job(NS, job_manifest("p"))
+    patched = batch.patch_namespaced_job("p", NS, {"metadata": {"labels": {"extra": "yes"}}})
+    assert patched.metadata.labels["extra"] == "yes" and patched.metadata.generation == 1
+    patched = batch.patch_namespaced_job("p", NS, {"spec": {"parallelism": 0}})
+    assert patched.spec.parallelism == 0 and patched.metadata.generation == 2
+    with pytest.raises(ApiException) as caught:
+        batch.patch_namespaced_job(
+            "p", NS, {"spec": {"template": {"spec": {"restartPolicy": "OnFailure"}}}}
+        )
+    assert caught.value.status == 422 and "immutable" in status_of(caught.value)["message"]
+    stale = batch.read_namespaced_job("p", NS)
+    stale.metadata.resource_version = created.metadata.resource_version
+    with pytest.raises(ApiException) as caught:
+        batch.replace_namespaced_job("p", NS, stale)
+    assert caught.value.status == 409 and status_of(caught.value)["reason"] == "Conflict"
+
+
+def test_watch_sees_objects_leave_its_selector(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("mover"))
+    rv = batch.list_namespaced_job(NS).metadata.resource_version
+    batch.patch_namespaced_job("mover", NS, {"metadata": {"labels": {"tier": "2"}}})
+    stream = watch.Watch().stream(
+        batch.list_namespaced_job, NS, label_selector="tier=1", resource_version=rv
+    )
+    event = next(iter(stream))
+    assert (event["type"], event["object"].metadata.labels["tier"]) == ("DELETED", "2")
+
+
+def test_faults_answer_429_500_and_resets(k8s_api, batch):
+    k8s_api.set_faults(1.0, kinds=("429",))
+    with pytest.raises(ApiException) as caught:
+        batch.create_namespaced_job(NS, job_manifest("f"))
+    assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "1"
+    assert status_of(caught.value)["reason"] == "TooManyRequests"
+    k8s_api.set_faults(1.0, kinds=("500",))
+    with pytest.raises(ApiException) as caught:
+        batch.read_namespaced_job("f", NS)
+    assert caught.value.status == 500
+    k8s_api.set_faults(1.0, kinds=("reset",))
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        batch.create_namespaced_job(NS, job_manifest("f"))
+    assert k8s_api.jobs() == []
+    k8s_api.set_faults(1.0, kinds=("reset-after",))
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        batch.create_namespaced_job(NS, job_manifest("f"))
+    k8s_api.set_faults(0)
+    assert [j["metadata"]["name"] for j in k8s_api.jobs()] == ["f"], "acted on, then reset"
+    assert k8s_api.faults.injected["reset-after"] == 1
+
+
+def test_faults_follow_the_seed_and_spare_discovery(k8s_api):
+    def pattern() -> list[int]:
+        k8s_api.set_faults(0.5, kinds=("429", "500"), seed=7)
+        conn = http.client.HTTPConnection("127.0.0.1", int(k8s_api.url.rsplit(":", 1)[1]))
+        codes = []
+        for _ in range(20):
+            conn.request("GET", f"/apis/batch/v1/namespaces/{NS}/jobs")
+            response = conn.getresponse()
+            response.read()
+            codes.append(response.status)
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["minor"] == "32"
+        return codes
+
+    first = pattern()
+    assert first == pattern()
+    assert {200, 429, 500} == set(first)
+
+
+def test_denied_verbs_are_403_naming_the_verb(k8s_api, batch):
+    k8s_api.deny("create", "jobs")
+    with pytest.raises(ApiException) as caught:
+        batch.create_namespaced_job(NS, job_manifest("nope"))
+    assert caught.value.status == 403
+    assert (
+        'cannot create resource "jobs" in API group "batch"' in status_of(caught.value)["message"]
+    )
+
+
+def test_request_log_counts_by_method_kind_and_watch(k8s_api, batch, core):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("counted"))
+    batch.read_namespaced_job("counted", NS)
+    batch.read_namespaced_job_status("counted", NS)
+    rv = batch.list_namespaced_job(NS).metadata.resource_version
+    list(
+        watch.Watch().stream(batch.list_namespaced_job, NS, resource_version=rv, timeout_seconds=1)
+    )
+    core.list_namespaced_pod(NS, label_selector="job-name=counted")
+    log = k8s_api.requests
+    assert log.count("POST", "jobs") == 1
+    assert log.count("GET", "jobs/{name}") == 1
+    assert log.count("GET", "jobs/{name}/status") == 1
+    assert log.count("GET", "jobs", watch=False) == 1
+    assert log.count("GET", "jobs", watch=True) == 1
+    assert log.count(kind="pods") == 1
+    assert log.total == 6
+
+
+def test_pod_log_options_and_pending_pods(k8s_api, batch, core):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("lines"))
+    (pod,) = _running(k8s_api, "lines")
+    name = pod["metadata"]["name"]
+    k8s_api.finish_pod(name, 0, log="one\ntwo\nthree\n")
+    assert core.read_namespaced_pod_log(name, NS, tail_lines=2) == "two\nthree\n"
+    assert core.read_namespaced_pod_log(name, NS, limit_bytes=3) == "one"
+    with pytest.raises(ApiException) as caught:
+        core.read_namespaced_pod_log(name, NS, container="other")
+    assert caught.value.status == 400
+
+
+def test_runs_as_its_own_process(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.k8s_double", "--kubelet", "instant", "--work-dir", tmp_path],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    try:
+        info = json.loads(proc.stdout.readline())
+        batch = client.BatchV1Api(config.new_client_from_config(info["kubeconfig"]))
+        batch.create_namespaced_job(NS, job_manifest("apart"))
+        assert [j.metadata.name for j in batch.list_namespaced_job(NS).items] == ["apart"]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
 
 
 # kubectl
