@@ -253,6 +253,7 @@ def stac_batch(
         "counts": stats.counts,
         "paused_seconds": round(stats.paused_seconds, 3),
         "gate_overhead_ms_per_item": 1000 * stats.overhead_seconds / max(stats.admitted, 1),
+        "pacing_ms_per_item": 1000 * stats.pacing_seconds / max(stats.admitted, 1),
     }
     publish_markdown(
         artifact_key("stac", batch_name),

@@ -59,11 +59,13 @@ class AdmissionStats:
     counts: int = 0
     max_active: int = 0
     paused_seconds: float = 0.0
+    pacing_seconds: float = 0.0
     gate_seconds: float = 0.0
 
     @property
     def overhead_seconds(self) -> float:
-        """Time spent in the gate while not paused (counting and pacing)."""
+        """Time spent in the gate while not paused (counting and pacing: rate_limit calls
+        and any wait for a slot)."""
         return self.gate_seconds - self.paused_seconds
 
 
@@ -125,7 +127,9 @@ class AdmissionGate:
                 self.stats.paused_seconds += time.perf_counter() - paused_at
                 active = self._active()
             if self._pace is not None:
+                paced_at = time.perf_counter()
                 self._pace()
+                self.stats.pacing_seconds += time.perf_counter() - paced_at
             self.stats.admitted += 1
             self.stats.max_active = max(self.stats.max_active, active + 1)
             self._estimate = active + 1
