@@ -7,7 +7,7 @@ import tenacity
 from kubernetes.client.exceptions import ApiException
 
 from sluice.backends.kubernetes.classify import classify_pod, parse_indexes, terminal_condition
-from sluice.backends.kubernetes.client import _wait, is_retryable
+from sluice.backends.kubernetes.client import backoff_wait, is_retryable
 from sluice.backends.kubernetes.indexed import group, indexed_manifest, indexed_name
 from sluice.backends.kubernetes.manifests import job_manifest
 from sluice.errors import SluiceInputError
@@ -217,8 +217,8 @@ def retry_state(exc: BaseException) -> tenacity.RetryCallState:
 def test_429_waits_as_long_as_retry_after_says() -> None:
     exc = ApiException(status=429, reason="Too Many Requests")
     exc.headers = {"Retry-After": "3"}
-    assert is_retryable(exc) and _wait(retry_state(exc)) == 3.0
+    assert is_retryable(exc) and backoff_wait(retry_state(exc)) == 3.0
     plain = ApiException(status=503, reason="Unavailable")
-    assert is_retryable(plain) and 0 <= _wait(retry_state(plain)) <= 5
+    assert is_retryable(plain) and 0 <= backoff_wait(retry_state(plain)) <= 5
     assert not is_retryable(ApiException(status=409, reason="Conflict"))
     assert not is_retryable(ApiException(status=403, reason="Forbidden"))

@@ -143,7 +143,7 @@ def _retry_after(exc: BaseException | None) -> float | None:
 _jitter = tenacity.wait_random_exponential(multiplier=0.05, max=5.0)
 
 
-def _wait(state: tenacity.RetryCallState) -> float:
+def backoff_wait(state: tenacity.RetryCallState) -> float:
     """``Retry-After`` when the server gave one, else full-jitter exponential backoff."""
     exc = state.outcome.exception() if state.outcome else None
     retry_after = _retry_after(exc)
@@ -186,7 +186,7 @@ class KubeClient:
         """``fn(*args, **kwargs)`` with retries; ``verb`` and ``resource`` name it in errors."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
-            wait=_wait,
+            wait=backoff_wait,
             stop=tenacity.stop_after_attempt(attempts or self.attempts),
             reraise=True,
         )
