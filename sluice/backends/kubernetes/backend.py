@@ -184,9 +184,9 @@ class KubernetesBackend:
                 tracker = trackers.get(placement.job_name)
                 if tracker is None:
                     tracker = trackers[placement.job_name] = Tracker(
-                        placement.job_name, {}, placement.uid, placement.indexed
+                        placement.job_name, placement.uid, placement.indexed
                     )
-                tracker.items[placement.index] = tracker.pending[placement.index] = name
+                tracker.add(placement.index, name)
         if not trackers:
             return
         chunks = {self._placements[n].chunk for t in trackers.values() for n in t.items.values()}

@@ -2,7 +2,8 @@
 
 A per-index Job carries one item; an Indexed Job carries one item per
 completion index. Trackers only read what the watch delivers, plus the pods of
-a Job when something failed (one pods list per failure event, never a poll).
+a Job when something failed: one pods list per failed per-index Job, and one per
+Indexed Job once nothing else of it is awaited. Never a poll.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ PodLister = Callable[[Obj], list[Obj]]
 class Tracker:
     """The items of one Kubernetes Job that the caller still waits for."""
 
-    def __init__(self, job_name: str, items: dict[int, str], uid: str | None, indexed: bool):
+    def __init__(self, job_name: str, uid: str | None, indexed: bool):
         self.job_name = job_name
-        self.items = items  # completion index (0 for a per-index Job) -> item (spec name)
         self.uid = uid
         self.indexed = indexed
-        self.pending = dict(items)
+        self.items: dict[int, str] = {}  # completion index (0 if per-index) -> item (spec name)
+        self.pending: dict[int, str] = {}  # the items not yet reported
         self.last: Obj | None = None  # the newest version of the Job seen
+
+    def add(self, index: int, item: str) -> None:
+        self.items[index] = self.pending[index] = item
 
     @property
     def done(self) -> bool:
