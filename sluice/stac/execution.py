@@ -7,6 +7,7 @@ attempt (item = the STAC item id); ``stac/<batch>/<stage>`` holds stage jobs.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from pystac import Item
 
 from sluice.backends.base import Backend
 from sluice.execute import Planned, run_jobs
-from sluice.jobs import JobResult, Outcome
+from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.ledger.base import Ledger, PlannedAttempt
 from sluice.stac.dispatch import dispatch_spec, job_name
 from sluice.stac.inputs import aoi_geometry
@@ -165,52 +166,40 @@ def run_stage(ctx: BatchContext, stage: str, chunk: str, plans: Sequence[ItemSta
     for retry in range(ctx.stage_retries + 1):
         if not batches:
             return set()
-        keys = [f"{chunk}-{retry}-{n}" for n in range(len(batches))]
-        names = ctx.attempt_names(run, stage, keys)
-        planned = []
-        for key, batch in zip(keys, batches, strict=True):
-            manifest = ctx.outputs.write(
-                f"{ctx.batch}/manifests/{stage}/{names[key]}.jsonl",
-                "".join(_json_line(row) for _, row in batch).encode(),
-            )
-            planned.append(
-                Planned(
-                    key,
-                    dispatch_spec(
-                        name=names[key],
-                        parameterized_job=STAGE_JOBS[stage],
-                        meta={"manifest_path": manifest},
-                        command=[*ctx.stage_command, stage, "--manifest", manifest],
-                        env=ctx.job_env,
-                        memory_bytes=ctx.memory_bytes.get(stage),
-                    ),
-                )
-            )
+        by_key = {f"{chunk}-{retry}-{n}": batch for n, batch in enumerate(batches)}
+        names = ctx.attempt_names(run, stage, list(by_key))
+        planned = [Planned(k, stage_job(ctx, stage, names[k], b)) for k, b in by_key.items()]
         results = run_jobs(
             ctx.backend, ctx.ledger, run, f"stac-{stage}", planned, timeout=ctx.timeout
         )
-        failed = [
-            b
-            for k, b in zip(keys, batches, strict=True)
-            if results[k].outcome is not Outcome.SUCCEEDED
-        ]
-        for key, batch in zip(keys, batches, strict=True):
-            if results[key].outcome is not Outcome.SUCCEEDED:
-                log = ctx.backend.logs(names[key])
-                for item in {i for i, _ in batch}:
-                    ctx.save_log(
-                        item, f"--- {stage} job {names[key]}: {results[key].reason}\n{log}"
-                    )
-        batches = [[entry] for batch in failed for entry in batch]
+        batches = []
+        for key, batch in by_key.items():
+            if results[key].outcome is Outcome.SUCCEEDED:
+                continue
+            log = f"--- {stage} job {names[key]}: {results[key].reason}\n"
+            log += ctx.backend.logs(names[key])
+            for item in {i for i, _ in batch}:
+                ctx.save_log(item, log)
+            batches += [[entry] for entry in batch]  # retried one entry per job
     if stage == "inundate":  # a failed catchment is tolerated; mosaic fails if none exist
         return set()
     return {item for batch in batches for item, _ in batch}
 
 
-def _json_line(row: dict) -> str:
-    import json
-
-    return json.dumps(row) + "\n"
+def stage_job(ctx: BatchContext, stage: str, name: str, batch: list[tuple[str, dict]]) -> JobSpec:
+    """A stage job: its manifest (one row of the seed's meta per entry) written first."""
+    manifest = ctx.outputs.write(
+        f"{ctx.batch}/manifests/{stage}/{name}.jsonl",
+        "".join(json.dumps(row) + "\n" for _, row in batch).encode(),
+    )
+    return dispatch_spec(
+        name=name,
+        parameterized_job=STAGE_JOBS[stage],
+        meta={"manifest_path": manifest},
+        command=[*ctx.stage_command, stage, "--manifest", manifest],
+        env=ctx.job_env,
+        memory_bytes=ctx.memory_bytes.get(stage),
+    )
 
 
 def finish_items(

@@ -58,7 +58,18 @@ def test_batch_reports_resubmits_and_skips(
     fixture = tmp_path / "fixture"
     shutil.copytree(stac_fixture, fixture)
     with pytest.raises(StacBatchIncomplete, match="1 failed"):
-        run_batch(tmp_path, stac_fixture, stac_api, bucket, item_list=str(item_list), mode=mode)
+        run_batch(
+            tmp_path,
+            stac_fixture,
+            stac_api,
+            bucket,
+            item_list=str(item_list),
+            mode=mode,
+            chunk_size=3,  # ahps-ddd4-usgs shares its stage jobs with the failing item
+        )
+    if mode == "stage":  # the failed inundate batch was retried one entry per job
+        retried = [a for a in open_ledger().attempts("stac/b1/inundate") if "-1-" in a.item]
+        assert {a.outcome for a in retried} == {"succeeded", "failed"}
 
     report = tmp_path / "report"
     assert lines(report / "unique_fail_aoi_names.txt") == ["ahps-fail-nws"]
