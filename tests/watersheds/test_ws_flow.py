@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
 
-from flows.watersheds import BatchIncomplete, create_watershed_batch, run_watershed_batch
+from flows.watersheds import (
+    BatchIncomplete,
+    create_watershed_batch,
+    run_watershed_batch,
+    validate_watershed_batch,
+)
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
 from sluice.ledger import open_ledger
@@ -46,6 +52,13 @@ def attempts(batch: str = "seed"):
         return ledger.attempts(f"watersheds/{batch}")
     finally:
         ledger.close()
+
+
+def latest_artifact(key: str):
+    with get_client(sync_client=True) as client:
+        return client.read_latest_artifacts(
+            artifact_filter=ArtifactCollectionFilter(key=ArtifactCollectionFilterKey(any_=[key]))
+        )[0]
 
 
 def stamps(layout: BatchLayout) -> dict[str, dict[str, str]]:
@@ -86,6 +99,9 @@ def test_seed_batch_runs_then_skips_done_stages_then_force_rebuilds(
     assert saved.summary.complete == 3 and saved.finished_at is not None and not saved.failures
     with get_client(sync_client=True) as client:
         assert client.read_global_concurrency_limit_by_name("sluice-watersheds-seed").limit == 3
+    table = latest_artifact("watersheds-seed-summary")
+    assert {"state": "complete", "runs": 3} in json.loads(table.data)
+    assert "**3 / 3** runs complete" in latest_artifact("watersheds-seed-report").data
     before = stamps(layout)
 
     again = run_watershed_batch("seed", root=str(batch_root))
@@ -222,3 +238,32 @@ def test_bad_run_input_starts_nothing(example: Path, batch_root: Path) -> None:
     with pytest.raises(SluiceInputError, match="not valid JSON"):
         run_watershed_batch("seed", root=str(batch_root))
     assert list(layout.runs.iterdir()) == [] and attempts() == []
+
+
+def test_validate_flow_stores_a_valid_template_only(example: Path, batch_root: Path) -> None:
+    create_watershed_batch(
+        "later", str(example / "base"), str(example / "stages.yaml"), root=str(batch_root)
+    )
+    layout = BatchLayout(batch_root, "later")
+    with pytest.raises(SluiceInputError, match="no GeoJSON yet"):
+        validate_watershed_batch("later", SEED_TEMPLATE, root=str(batch_root))
+
+    with pytest.raises(SluiceInputError, match="duplicates"):
+        validate_watershed_batch(
+            "later", "{properties['Region']}", str(example / "simple.geojson"), str(batch_root)
+        )
+    assert layout.load().template is None and layout.load().geojson is None
+
+    runids = validate_watershed_batch(
+        "later", SEED_TEMPLATE, str(example / "simple.geojson"), str(batch_root)
+    )
+
+    assert runids == SEED_RUNIDS
+    state = layout.load()
+    assert (state.template, state.geojson, state.validated_runids) == (
+        SEED_TEMPLATE,
+        "resources/simple.geojson",
+        3,
+    )
+    rows = json.loads(latest_artifact("watersheds-later-runids").data)
+    assert [row["runid"] for row in rows] == SEED_RUNIDS
