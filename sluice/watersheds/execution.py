@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sluice.backends.base import Backend
 from sluice.execute import Planned, run_jobs
-from sluice.jobs import JobResult, Outcome
-from sluice.ledger.base import Ledger
+from sluice.jobs import JobResult, JobSpec, Outcome
+from sluice.ledger.base import Attempt, Ledger
 from sluice.watersheds.batch import BatchLayout, Summary, utcnow
 from sluice.watersheds.callables import InProcessBackend
 from sluice.watersheds.features import Watershed
@@ -101,6 +101,7 @@ class BatchExecution:
         self.run = f"watersheds/{layout.name}"
         self.token = uuid.uuid4().hex
         self.job = job
+        self._orphans = {i: a for i, a in ledger.latest(self.run).items() if a.running}
         self.on_stage_end = on_stage_end
 
     def start(self, chunk: list[RunPlan]) -> WaveResult:
@@ -159,21 +160,38 @@ class BatchExecution:
             stage=stage,
             token=self.token,
         )
+        item = f"{plan.runid}/{stage.value}"
+        if orphan := self._orphans.pop(item, None):
+            job = self._adopt(orphan, job)
         backend = self.backend if command.callable is None else InProcessBackend()
         results = run_jobs(
             backend,
             self.ledger,
             self.run,
             f"{self.run}/{stage.value}",
-            [Planned(item=f"{plan.runid}/{stage.value}", job=job)],
+            [Planned(item=item, job=job)],
             timeout=command.timeout_seconds,
         )
-        ended = results[f"{plan.runid}/{stage.value}"]
+        ended = results[item]
         if ended.outcome is Outcome.SUCCEEDED:
             mark_done(run_dir, stage, ended.finished_at or utcnow())
         if self.on_stage_end:
             self.on_stage_end(plan.runid, stage, ended)
         return ended
+
+    def _adopt(self, orphan: Attempt, job: JobSpec) -> JobSpec:
+        """An attempt left running by a stopped orchestrator: record it lost and reuse its
+        job name, so a backend where that job still runs adopts it instead of starting
+        a second copy."""
+        self.ledger.finish(
+            orphan.id,
+            JobResult(
+                name=orphan.job_name,
+                outcome=Outcome.LOST,
+                message="the orchestrator stopped; a later run adopted the job by name",
+            ),
+        )
+        return job.model_copy(update={"name": orphan.job_name})
 
     def _task_status(self, run_dir: Path) -> dict[str, str | None]:
         done = done_stages(run_dir)

@@ -19,7 +19,7 @@ from flows.watersheds import (
 )
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
-from sluice.ledger import open_ledger
+from sluice.ledger import PlannedAttempt, open_ledger
 from sluice.watersheds.batch import BatchLayout
 from sluice.watersheds.lock import _owner
 from sluice.watersheds.rundir import done_stages, read_metadata
@@ -267,3 +267,25 @@ def test_validate_flow_stores_a_valid_template_only(example: Path, batch_root: P
     )
     rows = json.loads(latest_artifact("watersheds-later-runids").data)
     assert [row["runid"] for row in rows] == SEED_RUNIDS
+
+
+def test_a_job_left_running_by_a_stopped_run_is_adopted_by_name(
+    example: Path, batch_root: Path
+) -> None:
+    create(example, batch_root)
+    ledger = open_ledger()
+    ledger.begin(
+        "watersheds/seed",
+        "watersheds/seed/build_landuse",
+        [PlannedAttempt(item="Blue-Creek-001/build_landuse", job_name="build-landuse-orphan")],
+    )
+    ledger.close()
+
+    run_watershed_batch("seed", tasks=[WatershedTask.LANDUSE], root=str(batch_root))
+
+    mine = [a for a in attempts() if a.item == "Blue-Creek-001/build_landuse"]
+    assert [(a.job_name, a.outcome) for a in mine] == [
+        ("build-landuse-orphan", Outcome.LOST),
+        ("build-landuse-orphan", Outcome.SUCCEEDED),
+    ]
+    assert len(attempts()) == 4
