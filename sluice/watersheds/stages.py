@@ -7,6 +7,7 @@ import string
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -103,6 +104,10 @@ class StageCommand(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     memory: str | None = Field(default=None, description="Memory limit, e.g. 4Gi.")
     timeout_seconds: float | None = Field(default=43_200, gt=0)
+    image: str | None = Field(default=None, description="Container image (Kubernetes, Nomad).")
+    template: dict[str, Any] | None = Field(
+        default=None, description="Backend-native base document, e.g. a Job with volumes."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> StageCommand:
@@ -181,5 +186,7 @@ def stage_job(
         memory_bytes=parse_memory(command.memory) if command.memory else None,
         timeout_seconds=command.timeout_seconds,
         workdir=str(run_dir),
+        image=command.image,
+        template=command.template,
         labels={"sluice/flow": "watersheds", "sluice/batch": batch, "sluice/stage": stage.value},
     )

@@ -209,3 +209,18 @@ def test_unconfigured_stage_is_named(tmp_path: Path) -> None:
     with pytest.raises(SluiceInputError, match="'build_channels': no command"):
         catalogue.require([Stage.FETCH_DEM, Stage.BUILD_CHANNELS])
     assert StageCommand(callable="os:getcwd").callable == "os:getcwd"
+
+
+def test_container_settings_reach_the_job(tmp_path: Path) -> None:
+    command = StageCommand(
+        command=["wepppy-stage", "{stage}", "{runid}"],
+        image="wepppy:2026.11",
+        template={"spec": {"template": {"spec": {"volumes": [{"name": "wc1"}]}}}},
+    )
+    job = stage_job(
+        command, batch="seed", runid="r", run_dir=tmp_path, stage=Stage.FETCH_DEM, token="t"
+    )
+    assert job.image == "wepppy:2026.11"
+    assert job.template["spec"]["template"]["spec"]["volumes"] == [{"name": "wc1"}]
+    assert job.command == ["wepppy-stage", "fetch_dem", "r"]
+    assert job.name.startswith("fetch-dem-") and len(job.name) <= 63
