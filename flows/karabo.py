@@ -20,7 +20,7 @@ from sluice.errors import SluiceInputError
 from sluice.karabo import standin_ingestor
 from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
-from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_names
+from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import open_ledger
 from sluice.quantity import parse_memory
 from sluice.server import sluice_home
@@ -107,7 +107,7 @@ def karabo_simulation(
         ivoid_path: IVOA identifier path for obs_publisher_did (IVOID_PATH).
         obs_collection: ObsCore obs_collection (OBS_COLLECTION).
         obs_id: ObsCore obs_id (OBS_ID); empty = derived from the run's scheduled start time.
-        file_prefix: Prefix of every product file (FILE_PREFIX); empty = derived like obs_id.
+        file_prefix: Prefix of every product file (FILE_PREFIX); empty = obs_id and an underscore.
         products: Products to ingest: dirty, cleaned, visibility (cleaned builds dirty too).
         staging: Ingestor staging area (path or s3://bucket/prefix); empty = under SLUICE_HOME.
         processed: Ingestor processed area (path or s3://...); empty = beside the default staging.
@@ -127,12 +127,10 @@ def karabo_simulation(
         report_dir: Directory for the estimate and ingest reports (JSON files).
     """
     log = get_run_logger()
-    if obs_id is None or file_prefix is None:
-        derived_id, derived_prefix = hourly_names(
-            flow_run.scheduled_start_time or datetime.now(UTC)
-        )
-        obs_id = obs_id or derived_id
-        file_prefix = derived_prefix if file_prefix is None else file_prefix
+    if obs_id is None:
+        obs_id = hourly_obs_id(flow_run.scheduled_start_time or datetime.now(UTC))
+    if file_prefix is None:
+        file_prefix = f"{obs_id}_"
     settings = KaraboSettings.parse(
         sky_model=sky_model,
         phase_center_ra_deg=phase_center_ra_deg,
@@ -191,7 +189,7 @@ def karabo_simulation(
         log.info("every product of %s is already ingested; nothing to simulate", settings.obs_id)
     watch = (
         standin_ingestor.running(*areas)
-        if ingestor is Ingestor.STANDIN
+        if Ingestor(ingestor) is Ingestor.STANDIN
         else contextlib.nullcontext()
     )
     with watch:

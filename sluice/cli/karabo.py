@@ -87,9 +87,14 @@ def run(
     verify_timeout_seconds: Annotated[float, Opt(help="wait this long for the ingestor")] = 600.0,
     scratch_dir: Annotated[str | None, Opt(help="temporary data directory")] = None,
     scratch_volume: Annotated[str | None, Opt(help="temporary volume size (e.g. 2Ti)")] = None,
+    aws_credentials_block: Annotated[
+        str | None, Opt(help="prefect-aws AwsCredentials block for s3:// areas")
+    ] = None,
     backend: Annotated[str, Opt(help="local|kubernetes")] = "local",
     namespace: Annotated[str | None, Opt(help="Kubernetes namespace")] = None,
+    image: Annotated[str | None, Opt(help="Karabo image (kubernetes)")] = None,
     min_memory: Annotated[str, Opt(help="smallest memory request")] = "256Mi",
+    cpu: Annotated[float | None, Opt(help="CPU cores, request = limit")] = None,
     report_dir: Annotated[str, Opt(help="report directory")] = "reports/karabo",
 ) -> None:
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
@@ -135,9 +140,12 @@ def run(
             verify_timeout_seconds=verify_timeout_seconds,
             scratch_dir=scratch_dir,
             scratch_volume=scratch_volume,
+            aws_credentials_block=aws_credentials_block,
             backend=backend,
             namespace=namespace,
             min_memory=min_memory,
+            cpu=cpu,
+            **({"image": image} if image else {}),
             report_dir=report_dir,
         )
     except SluiceInputError as error:

@@ -68,22 +68,30 @@ class LocalArea:
         target = self.root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = _temp_name(target)
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.rename(target)
+        try:
+            with temp.open("wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            temp.rename(target)
+        finally:
+            temp.unlink(missing_ok=True)
 
     def put_path(self, rel: str, source: Path) -> None:
         target = self.root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = _temp_name(target)
-        if source.is_dir():
-            shutil.copytree(source, temp)
-        else:
-            shutil.copyfile(source, temp)
-        self.remove(rel)
-        temp.rename(target)
+        try:
+            if source.is_dir():
+                shutil.copytree(source, temp)
+            else:
+                shutil.copyfile(source, temp)
+            self.remove(rel)
+            temp.rename(target)
+        finally:
+            if temp.is_dir():
+                shutil.rmtree(temp)
+            temp.unlink(missing_ok=True)
 
     def list_meta(self) -> list[str]:
         return sorted(

@@ -153,12 +153,12 @@ class KaraboSettings(BaseModel):
         return [f"--{p.value}" for p in self.selected]
 
 
-def hourly_names(scheduled: datetime) -> tuple[str, str]:
-    """``OBS_ID`` and ``FILE_PREFIX`` for a run scheduled at ``scheduled`` (the CronJob's scheme).
+def hourly_obs_id(scheduled: datetime) -> str:
+    """``OBS_ID`` of a run scheduled at ``scheduled`` (the CronJob's naming scheme).
 
-    The CronJob used the wall clock at pod start; deriving both from the
-    *scheduled* time makes a rerun of the same slot reuse the same names
-    (so it replaces its own products instead of colliding with another slot's).
+    The CronJob used the wall clock at pod start; deriving it from the
+    *scheduled* time makes a rerun of the same slot reuse the same names (it
+    resumes instead of producing a second set) while every slot differs.
+    ``FILE_PREFIX`` defaults to ``<OBS_ID>_``.
     """
-    stamp = scheduled.astimezone(UTC).strftime(HOURLY_PATTERN)
-    return stamp, f"{stamp}_"
+    return scheduled.astimezone(UTC).strftime(HOURLY_PATTERN)

@@ -40,6 +40,10 @@ return [...document.querySelectorAll('.schema-form-property')].map(p => ({
 """
 
 
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
 def enum_choices(schema: dict, prop: dict) -> list[str] | None:
     """The allowed values of an enum parameter (or of an enum list's items)."""
     ref = (prop.get("items") or prop).get("$ref") or next(
@@ -97,7 +101,7 @@ def test_every_karabo_parameter_is_in_the_custom_run_form(deployed, prefect_api,
         prop = schema["properties"][name]
         assert name in rendered, f"{name} is not in the form"
         assert prop["description"], f"{name} has no description in the flow's docstring"
-        assert rendered[name]["description"].strip() == prop["description"], name
+        assert _words(rendered[name]["description"]) == _words(prop["description"]), name
         choices = enum_choices(schema, prop)
         if choices:
             enums += 1

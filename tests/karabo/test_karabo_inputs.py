@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from prefect.exceptions import ParameterTypeError
 from flows.karabo import karabo_simulation
 from sluice.errors import SluiceInputError
 from sluice.karabo.estimate import estimate, refuse_if_too_big
-from sluice.karabo.settings import KaraboSettings, Product, hourly_names
+from sluice.karabo.settings import KaraboSettings, Product, hourly_obs_id
 from sluice.ledger import open_ledger
 from tests.karabo.conftest import TINY
 
@@ -46,15 +47,11 @@ def test_an_estimate_bigger_than_the_volume_is_refused_with_the_numbers():
     refuse_if_too_big(found, found.scratch_bytes)
 
 
-def test_hourly_names_follow_the_scheduled_time_not_the_clock():
+def test_hourly_obs_ids_follow_the_scheduled_time_not_the_clock():
     slot = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 
-    assert hourly_names(slot) == (
-        "20261125T140000_SKAMID_Karabo_test_hourly",
-        "20261125T140000_SKAMID_Karabo_test_hourly_",
-    )
-    assert hourly_names(slot) == hourly_names(slot)
-    assert hourly_names(slot) != hourly_names(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
+    assert hourly_obs_id(slot) == "20261125T140000_SKAMID_Karabo_test_hourly"
+    assert hourly_obs_id(slot) != hourly_obs_id(datetime(2026, 11, 25, 15, 0, tzinfo=UTC))
 
 
 def test_the_env_is_the_workflows():
@@ -149,3 +146,25 @@ def test_cli_estimate_prints_the_numbers():
 
     assert "3,953,664" in done.stdout
     assert "31,629,312 B" in done.stdout
+
+
+def test_cli_run_stages_verifies_and_prints_each_products_fate(prefect_api, areas, tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "sluice.cli", "karabo", "run",
+            "--start-freq-hz", "1e9", "--end-freq-hz", "1.002e9", "--freq-inc-hz", "1e6",
+            "--num-time-stamps", "2", "--imaging-npixel", "8",
+            "--obs-id", "cli", "--file-prefix", "cli_", "--product", "dirty",
+            "--staging", str(areas["staging"]), "--processed", str(areas["processed"]),
+            "--failed", str(areas["failed"]), "--scratch-dir", str(tmp_path / "scratch"),
+            "--report-dir", str(tmp_path / "reports"), "--verify-timeout-seconds", "60",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SLUICE_HOME": str(tmp_path / "home")},
+        timeout=300,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["processed", "testing/cli_dirty.fits"]
+    assert (areas["processed"] / "testing" / "cli_dirty.fits.meta").is_file()

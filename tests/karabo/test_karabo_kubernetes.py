@@ -7,6 +7,8 @@ Karabo image would (it runs the stand-in simulation).
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,9 +27,13 @@ NAMESPACE = "datalake-ingestion"
 
 @pytest.fixture
 def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[K8sDouble]:
+    image_bin = tmp_path / "image-bin"  # the image's `python`, whatever is on this machine's PATH
+    image_bin.mkdir()
+    (image_bin / "python").symlink_to(sys.executable)
+    monkeypatch.setenv("PATH", f"{image_bin}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PYTHONPATH", str(KARABO_IMAGE))
     double = start_double(work_dir=tmp_path / "k8s-double", namespace=NAMESPACE)
     monkeypatch.setenv("KUBECONFIG", str(double.kubeconfig))
-    monkeypatch.setenv("PYTHONPATH", str(KARABO_IMAGE))
     try:
         yield double
     finally:

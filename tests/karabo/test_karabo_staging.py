@@ -9,7 +9,9 @@ import pytest
 
 from flows.karabo import karabo_simulation, s3_client_from_block
 from sluice.errors import SluiceInputError
-from sluice.karabo.areas import open_area
+from sluice.karabo.areas import LocalArea, open_area
+from sluice.karabo.ingest import stage, targets
+from sluice.karabo.settings import KaraboSettings
 from sluice.karabo.standin_ingestor import sweep
 from tests.karabo.conftest import TINY
 
@@ -38,6 +40,57 @@ def test_the_standin_ingestor_fails_invalid_meta_and_orphan_meta(areas):
         "c.fits.meta",
     ]
     assert [p.name for p in (areas["staging"] / "testing").iterdir()] == ["d.fits"]
+
+
+class RecordingArea(LocalArea):
+    """A real local area that also records the order of the writes the ingestor could see."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.writes: list[str] = []
+
+    def put_path(self, rel, source):
+        super().put_path(rel, source)
+        self.writes.append(rel)
+
+    def put_bytes(self, rel, data):
+        super().put_bytes(rel, data)
+        self.writes.append(rel)
+
+
+def test_each_product_is_in_place_before_its_meta(areas, tmp_path):
+    settings = KaraboSettings.parse(
+        **TINY, obs_id="o", file_prefix="o_", products=("dirty", "cleaned")
+    )
+    workdir = tmp_path / "work"
+    (workdir / "testing").mkdir(parents=True)
+    for name in ("o_dirty.fits", "o_cleaned.fits"):
+        (workdir / "testing" / name).write_bytes(b"fits")
+    staging = RecordingArea(areas["staging"])
+
+    stage(settings, workdir, staging, targets(settings))
+
+    assert staging.writes == [
+        "testing/o_dirty.fits",
+        "testing/o_dirty.fits.meta",
+        "testing/o_cleaned.fits",
+        "testing/o_cleaned.fits.meta",
+    ]
+    meta = json.loads((areas["staging"] / "testing" / "o_dirty.fits.meta").read_text())
+    assert meta == {
+        "namespace": "testing",
+        "name": "o_dirty.fits",
+        "lifetime": 31536000,
+        "meta": {
+            "dataproduct_type": "image",
+            "obs_collection": "SKAO/SKAMID",
+            "obs_id": "o",
+            "obs_publisher_did": "ivo://test.skao/~?testing:o_dirty.fits",
+            "access_url": "https://datalink.ivoa.srcdev.skao.int/rucio/links?id=testing:o_dirty.fits",
+            "s_ra": 150.12,
+            "s_dec": 2.21,
+        },
+    }
 
 
 def test_local_staging_leaves_no_temporary_names(areas, tmp_path):
