@@ -180,7 +180,8 @@ def main() -> None:
     print(f"Nomad API requests     {requests} = {requests / args.items:.2f} per item")
     print(f"  top routes           {by_route}")
     print(
-        f"gate overhead          {summary['gate_overhead_ms_per_item']:.2f} ms per item "
+        f"gate overhead          {summary['gate_overhead_ms_per_item']:.2f} ms per item, of which "
+        f"pacing (rate_limit) {summary['pacing_ms_per_item']:.2f} ms "
         f"({summary['counts']} counts; paused {summary['paused_seconds']:.1f} s in total)"
     )
 
