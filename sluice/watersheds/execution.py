@@ -1,8 +1,8 @@
 """Running a batch: which watersheds need which stages, and one stage wave over a chunk.
 
-A *chunk* is a list of watersheds that one Prefect lane carries through its
-chain of *waves*: ``start`` (copy ``_base`` where needed, mark runs started),
-then one wave per stage in wepppy's order. Inside a wave the chunk's
+A *chunk* is a list of watersheds that one Prefect task run carries through
+its *waves*: ``start`` (copy ``_base`` where needed, mark runs started), then
+one wave per stage in wepppy's order. Inside a wave the chunk's
 watersheds run one job at a time, each recorded in the ledger through
 ``run_jobs`` (run ``watersheds/<batch>``, item ``<runid>/<stage>``). A watershed
 whose stage fails leaves the chunk: its later stages are skipped and its
