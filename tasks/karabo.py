@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 STANDIN_SIMULATION = REPO / "examples" / "karabo" / "standin_simulation.py"
 JOB_TEMPLATE = REPO / "infra" / "kubernetes" / "karabo" / "job-template.yaml"
 WORKLOAD = "karabo-ska-mid-aastar"
+POD_TMP = "/tmp"
 
 
 class IngestFailed(RuntimeError):
@@ -70,22 +72,41 @@ def simulation_job(
     timeout_seconds: float | None,
 ) -> JobSpec:
     """The simulation as one job: the Karabo image on clusters, the stand-in locally."""
-    env = {**settings.as_env(out_dir=str(workdir)), "TMPDIR": str(workdir / ".tmp")}
+    local = backend is BackendKind.LOCAL
+    tmpdir = str(workdir / ".tmp") if local else POD_TMP
     common: dict[str, Any] = {
         "name": job_name(settings),
-        "env": env,
+        "env": {**settings.as_env(out_dir=str(workdir)), "TMPDIR": tmpdir},
         "memory_bytes": found.memory_bytes,
         "cpu": cpu,
         "timeout_seconds": timeout_seconds,
         "labels": {"sluice/workload": WORKLOAD},
         "annotations": {"sluice/obs-id": settings.obs_id},
     }
-    if backend is BackendKind.LOCAL:
+    if local:
         command = [sys.executable, str(STANDIN_SIMULATION), *settings.product_flags()]
         return JobSpec(command=command, workdir=str(workdir), **common)
-    template = yaml.safe_load(JOB_TEMPLATE.read_text())
+    template = with_temporary_volume(yaml.safe_load(JOB_TEMPLATE.read_text()), found)
     command = ["python", "-m", "karabo.workflows.SRCNet_SKA-MID_AAstar", *settings.product_flags()]
     return JobSpec(command=command, image=image, template=template, **common)
+
+
+def with_temporary_volume(template: dict[str, Any], found: Estimate) -> dict[str, Any]:
+    """Mount a per-pod PVC sized by the estimate at ``/tmp`` (the workflow's TemporaryDirectory).
+
+    A generic ephemeral volume: Kubernetes creates the claim with the pod and deletes it with
+    the pod, so the products not selected for ingest never outlive the run.
+    """
+    size = f"{math.ceil(found.scratch_bytes / 2**20)}Mi"
+    claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    pod = template["spec"]["template"]["spec"]
+    pod.setdefault("volumes", []).append(
+        {"name": "tmp", "ephemeral": {"volumeClaimTemplate": {"spec": claim}}}
+    )
+    pod["containers"][0].setdefault("volumeMounts", []).append(
+        {"name": "tmp", "mountPath": POD_TMP}
+    )
+    return template
 
 
 @task(cache_policy=NO_CACHE)

@@ -85,4 +85,10 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
     assert {"name": "scratch", "persistentVolumeClaim": {"claimName": "sluice-karabo-scratch"}} in (
         pod["volumes"]
     )
+    # The workflow's temporaries go to a per-pod claim sized by the estimate (2 x products).
+    assert env["TMPDIR"] == "/tmp"
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    (tmp,) = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    claim = tmp["ephemeral"]["volumeClaimTemplate"]["spec"]
+    assert claim["resources"]["requests"]["storage"] == (f"{-(-expected.scratch_bytes // 2**20)}Mi")
     assert not (scratch / "k8s").exists()  # temporary data removed after the verified ingest
