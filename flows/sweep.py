@@ -12,6 +12,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
+from sluice.errors import WorkIncomplete
 from sluice.ledger import open_ledger
 from sluice.server import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
@@ -25,7 +26,7 @@ from tasks.sweep import publish_sweep_report, run_sweep_chunk
 CHUNKS_IN_FLIGHT = 8
 
 
-class SweepIncomplete(RuntimeError):
+class SweepIncomplete(WorkIncomplete):
     """Some indexes did not succeed; the report lists them."""
 
 

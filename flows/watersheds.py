@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.factory import BackendKind, create_backend
-from sluice.errors import SluiceInputError
+from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.ledger import open_ledger
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
@@ -38,7 +38,7 @@ from tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chun
 ALL_TASKS = list(WatershedTask)
 
 
-class BatchIncomplete(RuntimeError):
+class BatchIncomplete(WorkIncomplete):
     """Some watersheds failed; the batch summary names them."""
 
 

@@ -10,3 +10,7 @@ class SluiceInputError(ValueError):
 
 class BackendUnavailable(RuntimeError):
     """The backend cannot be reached or refused our credentials."""
+
+
+class WorkIncomplete(RuntimeError):
+    """The work ran, but some items did not succeed; the reports list them."""

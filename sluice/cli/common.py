@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import typer
 
-from sluice.errors import BackendUnavailable, SluiceInputError
+from sluice.errors import BackendUnavailable, SluiceInputError, WorkIncomplete
 
 
 def fail_on_input_errors(command: Callable) -> Callable:
@@ -22,11 +22,9 @@ def fail_on_input_errors(command: Callable) -> Callable:
         except (SluiceInputError, BackendUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             raise typer.Exit(2) from None
-        except Exception as exc:
-            if type(exc).__name__.endswith("Incomplete"):
-                print(f"incomplete: {exc}", file=sys.stderr)
-                raise typer.Exit(1) from None
-            raise
+        except WorkIncomplete as exc:
+            print(f"incomplete: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
 
     return wrapper
 
