@@ -20,10 +20,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.base import Backend
 from sluice.backends.local import LocalBackend
-from sluice.errors import SluiceInputError
+from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.ledger import open_ledger
 from sluice.server import sluice_home
-from sluice.stac.execution import STAGE_JOBS, BatchContext
+from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.prepare import prepare_batch
 from sluice.stac.reports import build_report, report_markdown, write_report
@@ -60,7 +60,7 @@ class OnMissing(StrEnum):
     STOP = "stop"
 
 
-class StacBatchIncomplete(RuntimeError):
+class StacBatchIncomplete(WorkIncomplete):
     """Some items did not succeed; the report lists them."""
 
 
@@ -186,7 +186,7 @@ def stac_batch(
         len(missing),
     )
     share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
-    prefixes = ["pipeline"] if mode is Mode.PIPELINE else ["inundate", "mosaic", "agreement"]
+    prefixes = ["pipeline"] if mode is Mode.PIPELINE else list(STAGES)
     count = [active_counter(runner, p) for p in prefixes]
     gate = AdmissionGate(
         lambda: sum(c() for c in count),
@@ -285,7 +285,8 @@ def run_stages(ctx: BatchContext, chunk: str, items: list, index: list):
 
 
 def parameterized_jobs(mode: Mode) -> list[str]:
-    return ["pipeline"] if mode is Mode.PIPELINE else list(STAGE_JOBS.values())
+    """Nomad jobs a mode dispatches: ``pipeline``, or the generic ``sluice-job`` for stages."""
+    return ["pipeline"] if mode is Mode.PIPELINE else ["sluice-job"]
 
 
 def check_backend(

@@ -27,11 +27,7 @@ from sluice.stac.outputs import StorageRoot, redact
 from sluice.stac.reports import FAILED_MARK
 from sluice.stac.stages import Catchment, ItemStages, plan_item
 
-STAGE_JOBS = {
-    "inundate": "hand_inundator",
-    "mosaic": "fim_mosaicker",
-    "agreement": "agreement_maker",
-}
+STAGES = ("inundate", "mosaic", "agreement")
 EARLY_EXIT = "Pipeline exiting early: no scenarios or catchments"
 
 
@@ -187,18 +183,21 @@ def run_stage(ctx: BatchContext, stage: str, chunk: str, plans: Sequence[ItemSta
 
 
 def stage_job(ctx: BatchContext, stage: str, name: str, batch: list[tuple[str, dict]]) -> JobSpec:
-    """A stage job: its manifest (one row of the seed's meta per entry) written first."""
+    """A stage job: its manifest (one row of the seed's meta per entry) written first.
+
+    The command runs every row (the stand-ins do); on Nomad it is dispatched through
+    the generic ``sluice-job``, since the seed's stage jobs take one entry each.
+    """
     manifest = ctx.outputs.write(
         f"{ctx.batch}/manifests/{stage}/{name}.jsonl",
         "".join(json.dumps(row) + "\n" for _, row in batch).encode(),
     )
-    return dispatch_spec(
+    return JobSpec(
         name=name,
-        parameterized_job=STAGE_JOBS[stage],
-        meta={"manifest_path": manifest},
         command=[*ctx.stage_command, stage, "--manifest", manifest],
         env=ctx.job_env,
         memory_bytes=ctx.memory_bytes.get(stage),
+        labels={"sluice/stage": stage},
     )
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from flows.stac_batch import StacBatchIncomplete
 from sluice.backends.nomad import NomadApi
 from sluice.cli import app
+from sluice.ledger import open_ledger
 from tests.stac.conftest import s3_objects
 from tests.stac.test_stac_batch_local import ITEMS, run_batch
 
@@ -126,3 +127,45 @@ def test_pipeline_mode_never_leaks_aws_keys(
         remaining = [j["ID"] for j in api.client.jobs.get_jobs()]
         assert remaining and not any("/dispatch-" in j for j in remaining)
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET
+
+
+def test_stage_mode_on_the_nomad_double(
+    prefect_api, sluice_home, tmp_path, stac_fixture, stac_api, bucket, nomad_api, nomad_env
+):
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("ahps-aaa1-nws\nahps-empty-nws\nahps-fail-nws\nahps-ddd4-usgs\n")
+    with pytest.raises(StacBatchIncomplete, match="1 failed"):
+        run_batch(
+            tmp_path,
+            stac_fixture,
+            stac_api,
+            bucket,
+            item_list=str(item_list),
+            backend="nomad",
+            mode="stage",
+            chunk_size=4,
+            batch_name="stage-nomad",
+        )
+    report = tmp_path / "report"
+    assert (report / "unique_fail_aoi_names.txt").read_text().split() == ["ahps-fail-nws"]
+    assert (report / "unique_success_aoi_names.txt").read_text().split() == [
+        "ahps-aaa1-nws",
+        "ahps-ddd4-usgs",
+        "ahps-empty-nws",
+    ]
+    assert any(
+        k.endswith("ahps-aaa1-nws__nws-fim-collection__major__metrics.csv")
+        for k in s3_objects(bucket)
+    )
+    # the chunk's first inundate attempt is ONE job for every catchment x scenario
+    ledger = open_ledger()
+    jobs = ledger.attempts("stac/stage-nomad/inundate")
+    first = [a for a in jobs if a.item == "chunk-0000-0-0"]
+    assert [a.item for a in jobs if a.item.startswith("chunk-0000-0-")] == ["chunk-0000-0-0"]
+    manifest = s3_objects(bucket)[
+        f"autoeval/stage-nomad/manifests/inundate/{first[0].job_name}.jsonl"
+    ]
+    rows = manifest.decode().splitlines()
+    assert len(rows) >= 5 and all(any(i in r for r in rows) for i in ("aaa1", "ddd4", "fail"))
+    names = [j["ID"] for j in NomadApi(nomad_api.settings()).client.jobs.get_jobs()]
+    assert any(f"/dispatch-{first[0].job_name}" in n for n in names)
