@@ -69,7 +69,7 @@ class JobController:
         if event.resource == "jobs":
             if event.type == "DELETED":
                 self._enqueue(("gc", meta["namespace"], meta["uid"]))
-            else:
+            elif event.type == "ADDED" or _spec_or_deletion_changed(event.old, event.obj):
                 self._enqueue(("job", meta["namespace"], meta["name"]))
         elif event.resource == "pods":
             ref = controller_ref(event.obj)
@@ -211,6 +211,16 @@ class JobController:
 
         with contextlib.suppress(ApiError):
             self.store.update("jobs", meta["namespace"], meta["name"], mutate)
+
+
+def _spec_or_deletion_changed(old: Obj | None, new: Obj) -> bool:
+    """False for status-only writes (mostly the controller's own): nothing to reconcile."""
+    if old is None:
+        return True
+    before, after = old["metadata"], new["metadata"]
+    return before.get("generation") != after.get("generation") or before.get(
+        "deletionTimestamp"
+    ) != after.get("deletionTimestamp")
 
 
 def _set_count(status: Obj, field: str, value: int) -> None:

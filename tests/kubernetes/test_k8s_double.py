@@ -632,10 +632,12 @@ def test_kubectl_apply_get_wait_logs_delete(k8s_api, kubectl, tmp_path):
     manifest = job_manifest("kube", [sys.executable, "-c", "print('from kubectl job')"])
     path = tmp_path / "job.yaml"
     path.write_text(json.dumps(manifest))
-    applied = kubectl("apply", "--validate=false", "-f", str(path))
+    applied = kubectl("apply", "-f", str(path))
     assert "job.batch/kube created" in applied.stdout
-    again = kubectl("apply", "--validate=false", "-f", str(path))
+    again = kubectl("apply", "-f", str(path))
     assert "job.batch/kube unchanged" in again.stdout
+    server_side = kubectl("apply", "--server-side", "-f", str(path))
+    assert "job.batch/kube serverside-applied" in server_side.stdout
     kubectl("wait", "--for=condition=complete", "job/kube", "--timeout=60s")
     listed = kubectl("get", "jobs")
     assert "kube" in listed.stdout and "Complete" in listed.stdout
@@ -643,3 +645,35 @@ def test_kubectl_apply_get_wait_logs_delete(k8s_api, kubectl, tmp_path):
     deleted = kubectl("delete", "job", "kube")
     assert 'job.batch "kube" deleted' in deleted.stdout
     assert k8s_api.job("kube") is None
+
+
+def test_kubectl_server_side_apply_creates_and_get_shows_failures(k8s_api, kubectl, tmp_path):
+    k8s_api.set_kubelet("instant", lambda pod: (1, "Error"))
+    path = tmp_path / "job.yaml"
+    path.write_text(json.dumps(job_manifest("ssa")))
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", str(path)).stdout
+    kubectl("wait", "--for=condition=failed", "job/ssa", "--timeout=60s")
+    assert "Failed" in kubectl("get", "job", "ssa").stdout
+    pods = json.loads(kubectl("get", "pods", "-l", "job-name=ssa", "-o", "json").stdout)
+    (pod,) = pods["items"]
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 1
+
+
+def test_watch_send_initial_events_ends_with_a_marked_bookmark(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("initial"))
+    raw = batch.list_namespaced_job(
+        NS,
+        watch=True,
+        send_initial_events=True,
+        resource_version_match="NotOlderThan",
+        allow_watch_bookmarks=True,
+        timeout_seconds=5,
+        _preload_content=False,
+    )
+    first, second = json.loads(raw.readline()), json.loads(raw.readline())
+    raw.release_conn()
+    assert (first["type"], first["object"]["metadata"]["name"]) == ("ADDED", "initial")
+    assert second["type"] == "BOOKMARK"
+    annotations = second["object"]["metadata"]["annotations"]
+    assert annotations == {"k8s.io/initial-events-end": "true"}
