@@ -47,6 +47,7 @@ class _Tracking:
         self.counted: set[str] = set()
         self.index_failures: dict[int, int] = {}
         self.deadline_timer: threading.Timer | None = None
+        self.vanished: list[Obj] = []  # pods deleted before they ended: they count as failed
 
 
 class JobController:
@@ -74,6 +75,11 @@ class JobController:
         elif event.resource == "pods":
             ref = controller_ref(event.obj)
             if ref and ref.get("kind") == "Job":
+                if event.type == "DELETED" and event.obj["status"].get("phase") not in TERMINAL:
+                    with self.cond:
+                        tracking = self.tracking.get(ref["uid"])
+                        if tracking is not None:
+                            tracking.vanished.append(event.obj)
                 self._enqueue(("job", meta["namespace"], ref["name"]))
 
     def _enqueue(self, key: tuple[str, str, str]) -> None:
@@ -112,9 +118,10 @@ class JobController:
 
     # garbage collection of a deleted Job's pods (Background propagation)
     def _collect(self, namespace: str, uid: str) -> None:
+        with self.cond:
+            tracking = self.tracking.pop(uid, None)
         for pod in self.store.owned_by("pods", uid):
             self._delete(pod)
-        tracking = self.tracking.pop(uid, None)
         if tracking and tracking.deadline_timer:
             tracking.deadline_timer.cancel()
 
@@ -141,9 +148,11 @@ class JobController:
                 if pod["status"].get("phase") not in TERMINAL:
                     self._delete(pod)
             return
-        tracking = self.tracking.setdefault(uid, _Tracking())
+        with self.cond:
+            tracking = self.tracking.setdefault(uid, _Tracking())
+            vanished, tracking.vanished = tracking.vanished, []
         plan = _Plan(job, pods, tracking)
-        plan.count_ends()
+        plan.count_ends(vanished)
         terminal = plan.decide()
         if terminal is not None:
             for pod in plan.active:
@@ -294,10 +303,12 @@ class _Plan:
         self.active = [pod for pod in pods if pod["status"].get("phase") not in TERMINAL]
         self.fail_job: tuple[str, str] | None = None
 
-    def count_ends(self) -> None:
-        for pod in sorted(self.pods, key=lambda p: int(p["metadata"]["resourceVersion"])):
+    def count_ends(self, vanished: list[Obj]) -> None:
+        """Count pods that ended since the last reconcile; ``vanished`` ones failed."""
+        ended = [(pod, pod["status"].get("phase")) for pod in self.pods]
+        ended += [(pod, "Failed") for pod in vanished]
+        for pod, phase in sorted(ended, key=lambda e: int(e[0]["metadata"]["resourceVersion"])):
             uid = pod["metadata"]["uid"]
-            phase = pod["status"].get("phase")
             if phase not in TERMINAL or uid in self.tracking.counted:
                 continue
             self.tracking.counted.add(uid)

@@ -365,6 +365,16 @@ def test_backoff_limit_exceeded(k8s_api, batch):
     assert job["status"]["failed"] == 2 and "completionTime" not in job["status"]
 
 
+def test_a_running_pod_deleted_counts_as_failed_and_is_replaced(k8s_api, batch, core):
+    k8s_api.set_kubelet("hold")
+    batch.create_namespaced_job(NS, job_manifest("victim", backoffLimit=1))
+    (pod,) = _running(k8s_api, "victim")
+    core.delete_namespaced_pod(pod["metadata"]["name"], NS)
+    (replacement,) = _running(k8s_api, "victim")
+    assert replacement["metadata"]["name"] != pod["metadata"]["name"]
+    k8s_api.wait_for(lambda: k8s_api.job("victim")["status"].get("failed") == 1)
+
+
 def test_pod_failure_policy_fail_job_and_ignore_disruption(k8s_api, batch, core):
     k8s_api.set_kubelet("hold")
     policy = {
