@@ -91,10 +91,13 @@ class AdmissionGate:
         self._turn = threading.Lock()
         self._ended = threading.Condition()
         self._endings = 0
+        self._seen = 0
         self._estimate: int | None = None
 
     def _active(self) -> int:
         self.stats.counts += 1
+        with self._ended:
+            self._seen = self._endings  # an ending after this re-counts
         return self._count()
 
     @contextmanager
@@ -143,9 +146,9 @@ class AdmissionGate:
             self._ended.notify_all()
 
     def _wait_for_an_ending(self) -> None:
+        """Until a job ended since the last count (or ``poll_seconds`` passed)."""
         with self._ended:
-            seen = self._endings
-            self._ended.wait_for(lambda: self._endings != seen, timeout=self.poll_seconds)
+            self._ended.wait_for(lambda: self._endings != self._seen, timeout=self.poll_seconds)
 
 
 class GatedBackend:
