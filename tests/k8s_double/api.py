@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -198,6 +199,14 @@ class Api:
                 )
         self.store.remove("jobs", namespace, name)
         return _deleted_status(job)
+
+    def delete_jobs(self, namespace: str, options: Obj, query: Query) -> Obj:
+        """deletecollection: delete every matching Job; the answer lists them."""
+        listing = self.list("jobs", namespace, {**query, "limit": "", "continue": ""})
+        for job in listing["items"]:
+            with contextlib.suppress(ApiError):
+                self.delete_job(namespace, job["metadata"]["name"], options, query)
+        return listing
 
     # pods
     def delete_pod(self, namespace: str, name: str) -> Obj:

@@ -233,6 +233,9 @@ class Handler(BaseHTTPRequestHandler):
                         resource, listing["items"], listing["metadata"]["resourceVersion"]
                     )
                 return self._json(200, listing)
+            if method == "DELETE" and resource == "jobs" and namespace:
+                options = _json_body(body) if body else {}
+                return self._json(200, api.delete_jobs(namespace, options, query))
             if method == "POST" and resource == "jobs":
                 job = api.create_job(namespace or "", _json_body(body), query)
                 return self._json(201, job)
@@ -315,9 +318,9 @@ class Handler(BaseHTTPRequestHandler):
                         break
                     if bookmarks and time.monotonic() >= next_bookmark:
                         mark = double.quiet_rv(watch)
-                        if mark is not None and mark > sent_rv:
-                            sent_rv = mark
-                            self._chunk(_bookmark(kind, api_version, mark))
+                        if mark is not None:
+                            sent_rv = max(sent_rv, mark)
+                            self._chunk(_bookmark(kind, api_version, sent_rv))
                         next_bookmark = time.monotonic() + double.bookmark_interval
                     continue
                 event_type, obj = item

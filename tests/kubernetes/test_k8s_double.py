@@ -181,18 +181,24 @@ def test_watch_streams_lifecycle_and_resumes(k8s_api, batch):
 
 def test_watch_timeout_and_bookmarks(k8s_api, batch):
     k8s_api.bookmark_interval = 0.1
+    k8s_api.set_kubelet("hold")
     rv = batch.list_namespaced_job(NS).metadata.resource_version
+    batch.create_namespaced_job(NS, job_manifest("other"))
+    current = batch.list_namespaced_job(NS).metadata.resource_version
     events = list(
         watch.Watch().stream(
             batch.list_namespaced_job,
             NS,
+            label_selector="app=none",
             resource_version=rv,
             allow_watch_bookmarks=True,
             timeout_seconds=1,
         )
     )
-    assert events == [], "the client hides BOOKMARK events and the watch ended at its timeout"
-    assert k8s_api.requests.count("GET", "jobs", watch=True) == 1
+    assert events, "idle watches get bookmarks"
+    assert {e["type"] for e in events} == {"BOOKMARK"}
+    assert int(events[-1]["raw_object"]["metadata"]["resourceVersion"]) >= int(current)
+    assert k8s_api.requests.count("GET", "jobs", watch=True) == 1, "ended by its timeout"
 
 
 def test_watch_from_a_compacted_version_is_410_gone(k8s_api, batch):
@@ -253,6 +259,21 @@ def test_delete_propagation(k8s_api, batch, core):
     assert k8s_api.job("orphan") is None and k8s_api.job("default") is None
     kept = core.read_namespaced_pod(pod_of["orphan"], NS)
     assert kept.metadata.owner_references is None
+
+
+def test_delete_collection_by_label(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    for name, chunk in (("c1", "a"), ("c2", "a"), ("c3", "b")):
+        batch.create_namespaced_job(
+            NS, {**job_manifest(name), "metadata": {"name": name, "labels": {"chunk": chunk}}}
+        )
+    batch.delete_collection_namespaced_job(
+        NS, label_selector="chunk=a", propagation_policy="Background"
+    )
+    assert [j["metadata"]["name"] for j in k8s_api.jobs()] == ["c3"]
+    k8s_api.wait_for(
+        lambda: {p["metadata"]["labels"]["job-name"] for p in k8s_api.pods()} == {"c3"}
+    )
 
 
 def test_pod_list_get_log_and_delete(k8s_api, batch, core):
