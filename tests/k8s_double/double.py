@@ -49,6 +49,7 @@ class K8sDouble:
         self.denied: set[tuple[str, str]] = set()
         self.store = Store(history_limit)
         self.changed = threading.Condition()
+        self.changes = 0
         self.store.listeners.append(self._notify)
         self.kubelet = Kubelet(
             self.store,
@@ -102,16 +103,21 @@ class K8sDouble:
     def wait_for(self, condition: Callable[[], Any], timeout: float = 60) -> Any:
         """Block until ``condition()`` is truthy (re-checked on every store change)."""
         deadline = time.monotonic() + timeout
-        with self.changed:
-            while not (result := condition()):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"k8s double: condition not met within {timeout} s")
-                self.changed.wait(remaining)
-            return result
+        while True:
+            with self.changed:
+                seen = self.changes
+            if result := condition():  # outside the lock: it may read the store
+                return result
+            with self.changed:
+                while self.changes == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(f"k8s double: condition not met within {timeout} s")
+                    self.changed.wait(remaining)
 
     def _notify(self, event: Event) -> None:
         with self.changed:
+            self.changes += 1
             self.changed.notify_all()
 
     # control
