@@ -296,6 +296,20 @@ class Handler(BaseHTTPRequestHandler):
         self._start_stream()
         sent_rv = start_rv if since is None else since
         initial_end = initial and bookmarks
+        as_table = discovery.wants_table(self.headers.get("Accept", ""))
+        columns_sent = False
+
+        def render(obj: Obj) -> Obj:
+            """The event's object: typed, or a one-row Table (columns in the first only)."""
+            nonlocal columns_sent
+            if not as_table:
+                return _typed(obj, kind, api_version)
+            table = discovery.table(route.resource, [obj], obj["metadata"]["resourceVersion"])
+            if columns_sent:
+                table["columnDefinitions"] = []
+            columns_sent = True
+            return table
+
         next_bookmark = time.monotonic() + double.bookmark_interval
         try:
             if initial_end:
@@ -303,7 +317,7 @@ class Handler(BaseHTTPRequestHandler):
                     item = watch.next(0)
                     if item is None:
                         break
-                    self._chunk({"type": item[0], "object": _typed(item[1], kind, api_version)})
+                    self._chunk({"type": item[0], "object": render(item[1])})
                 self._chunk(_bookmark(kind, api_version, start_rv, initial_end=True))
             while True:
                 now = time.monotonic()
@@ -325,7 +339,7 @@ class Handler(BaseHTTPRequestHandler):
                     continue
                 event_type, obj = item
                 sent_rv = int(obj["metadata"]["resourceVersion"])
-                self._chunk({"type": event_type, "object": _typed(obj, kind, api_version)})
+                self._chunk({"type": event_type, "object": render(obj)})
             self._end_stream()
         finally:
             watch.close()

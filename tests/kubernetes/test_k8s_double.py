@@ -642,15 +642,14 @@ def test_runs_as_its_own_process(tmp_path):
 # kubectl
 
 
+def kubectl_command(k8s_api: K8sDouble, tmp_path: Path) -> list[str]:
+    return ["kubectl", f"--kubeconfig={k8s_api.kubeconfig}", f"--cache-dir={tmp_path / 'kc'}"]
+
+
 @pytest.fixture
 def kubectl(k8s_api: K8sDouble, tmp_path: Path):
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = [
-            "kubectl",
-            f"--kubeconfig={k8s_api.kubeconfig}",
-            f"--cache-dir={tmp_path / 'kube-cache'}",
-            *args,
-        ]
+        command = [*kubectl_command(k8s_api, tmp_path), *args]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed: {done.stderr}")
@@ -708,3 +707,25 @@ def test_watch_send_initial_events_ends_with_a_marked_bookmark(k8s_api, batch):
     assert second["type"] == "BOOKMARK"
     annotations = second["object"]["metadata"]["annotations"]
     assert annotations == {"k8s.io/initial-events-end": "true"}
+
+
+def test_kubectl_get_watch_prints_table_rows(k8s_api, tmp_path):
+    k8s_api.set_kubelet("hold")
+    client.BatchV1Api(config.new_client_from_config(str(k8s_api.kubeconfig))).create_namespaced_job(
+        NS, job_manifest("tw")
+    )
+    (pod,) = _running(k8s_api, "tw")
+    command = [*kubectl_command(k8s_api, tmp_path), "get", "jobs", "-w", "--request-timeout=60s"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().split()[:3] == ["NAME", "STATUS", "COMPLETIONS"]
+        assert proc.stdout.readline().split()[:3] == ["tw", "Running", "0/1"]
+        k8s_api.finish_pod(pod["metadata"]["name"], 0)
+        for line in proc.stdout:
+            if line.split()[:3] == ["tw", "Complete", "1/1"]:
+                break
+        else:
+            raise AssertionError("kubectl get -w never showed the Job complete")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
