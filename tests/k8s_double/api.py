@@ -13,7 +13,7 @@ import yaml
 from tests.k8s_double import clock, jobs
 from tests.k8s_double.kubelet import Kubelet
 from tests.k8s_double.patch import json_patch, merge_patch, strategic_merge_patch
-from tests.k8s_double.selectors import field_selector, label_selector
+from tests.k8s_double.selectors import everything, field_selector, label_selector
 from tests.k8s_double.status import ApiError, status_body
 from tests.k8s_double.store import Store, clone
 
@@ -248,6 +248,8 @@ def predicate(resource: str, query: Query) -> Callable[[Obj], bool]:
     """The combined labelSelector and fieldSelector of a list or watch request."""
     labels = label_selector(query.get("labelSelector"))
     fields = field_selector(resource, query.get("fieldSelector"))
+    if fields is everything:
+        return labels
     return lambda obj: labels(obj) and fields(obj)
 
 

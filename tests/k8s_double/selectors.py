@@ -54,15 +54,29 @@ def _label_term(term: str) -> Callable[[dict[str, str]], bool]:
     return lambda labels: key in labels
 
 
+def everything(obj: dict[str, Any]) -> bool:
+    return True
+
+
 def label_selector(text: str | None) -> Predicate:
     """A predicate over objects for a ``labelSelector`` query value."""
     if not text:
-        return lambda obj: True
-    terms = [_label_term(term) for term in _split_terms(text)]
+        return everything
+    equal: list[tuple[str, str]] = []
+    others = []
+    for term in _split_terms(text):
+        eq = _EQ_TERM.match(term)
+        if eq and eq.group(2) != "!=":
+            equal.append((eq.group(1), eq.group(3)))
+        else:
+            others.append(_label_term(term))
 
     def matches(obj: dict[str, Any]) -> bool:
         labels = obj["metadata"].get("labels") or {}
-        return all(term(labels) for term in terms)
+        for key, value in equal:
+            if labels.get(key) != value:
+                return False
+        return all(term(labels) for term in others)
 
     return matches
 
@@ -86,7 +100,7 @@ FIELDS: dict[str, dict[str, Callable[[dict[str, Any]], str]]] = {
 def field_selector(resource: str, text: str | None) -> Predicate:
     """A predicate for a ``fieldSelector`` query value; unknown fields are a 400 like the API."""
     if not text:
-        return lambda obj: True
+        return everything
     terms = []
     for term in _split_terms(text):
         match = _EQ_TERM.match(term)
