@@ -160,10 +160,18 @@ class JobController:
             plan.active = []
         elif not job["spec"].get("suspend"):
             for pod in plan.pods_to_create():
-                with contextlib.suppress(ApiError):
-                    plan.active.append(self.store.create("pods", pod))
+                plan.active.append(self._create_pod(pod))
         self._write_status(job, plan, terminal)
         self._arm_deadline(job, tracking)
+
+    def _create_pod(self, pod: Obj) -> Obj:
+        """Create with ``generateName`` semantics: a taken name gets a fresh suffix."""
+        meta = pod["metadata"]
+        while True:
+            try:
+                return self.store.create("pods", pod)
+            except ApiError:
+                meta["name"] = meta["generateName"] + clock.name_suffix()
 
     def _remove_foreground(self, job: Obj) -> None:
         meta = job["metadata"]
