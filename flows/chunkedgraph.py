@@ -11,8 +11,12 @@ bitset per layer under ``$SLUICE_HOME/chunkedgraph/<table>/`` (see
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import queue
 import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -23,9 +27,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from sluice.chunkedgraph.batch import Batch
+from sluice.chunkedgraph.batch import Batch, BatchOutcome
 from sluice.chunkedgraph.config import load_grid
 from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
 from sluice.chunkedgraph.tracker import (
@@ -76,12 +80,12 @@ class LayerProgress:
                 update_progress_artifact(artifact, self._percent(layer), self._text(layer))
 
 
-def batch_records(batch: Batch, future: PrefectFuture) -> list[Record]:
-    """The batch's records; if the batch itself crashed, what its segment kept plus a
+def batch_outcome(batch: Batch, future: PrefectFuture) -> BatchOutcome:
+    """What the batch did; if the batch itself crashed, what its segment kept plus a
     failure for every chunk it did not record (so ``requeue`` reruns them)."""
     segment = Path(batch.segment)
     try:
-        data = future.result()
+        outcome = future.result()
     except Exception as error:
         records = list(decode(segment.read_bytes())) if segment.exists() else []
         seen = {(record.layer, record.index) for record in records}
@@ -94,13 +98,13 @@ def batch_records(batch: Batch, future: PrefectFuture) -> list[Record]:
         for record in lost:
             writer.write(record)
         writer.close()
-        return records + lost
+        return BatchOutcome.of(records + lost)
     if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
         writer = SegmentWriter(segment)
-        for record in decode(data):
+        for record in outcome.records():
             writer.write(record)
         writer.close()
-    return list(decode(data))
+    return outcome
 
 
 def publish_report(table: str, state: TableState, directory: Path) -> None:
@@ -132,6 +136,7 @@ def chunkedgraph_ingest(
     batch_size: int = DEFAULT_BATCH_SIZE,
     window: int = 4,
     requeue: bool = False,
+    processes: int = 2,
 ) -> dict[int, list[int]]:
     """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
 
@@ -143,6 +148,8 @@ def chunkedgraph_ingest(
         batch_size: Most layer-2 chunks per task run (whole sub-trees of this size).
         window: Batches in flight at once (keep it at about twice the task runner's workers).
         requeue: Rerun the chunks that failed before (their failures are cleared first).
+        processes: Local worker processes that run the chunk work; 0 runs it inside the
+            task runs themselves (on Dask workers).
 
     Returns:
         {layer: [done, count]} at the end.
@@ -151,7 +158,7 @@ def chunkedgraph_ingest(
     config, grid = load_grid(dataset)
     validate(work)
     directory = table_dir(table)
-    with table_lock(directory):
+    with table_lock(directory), contextlib.ExitStack() as stack:
         register_table(directory, table, dataset, grid, work.model_dump(mode="json"))
         with writers_lock(directory, exclusive=True):  # no batch of a killed run still writing
             state = TableState.open(directory, grid)
@@ -162,20 +169,28 @@ def chunkedgraph_ingest(
         progress = LayerProgress(table, state)
         logger.info("%s: %d layers, %s layer-2 chunks", table, grid.layer_count, grid.count(2))
 
+        pool = stack.enter_context(local_processes(processes))
         finished: queue.SimpleQueue[str] = queue.SimpleQueue()
         in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
         last_save = time.monotonic()
         while True:
             while len(in_flight) < window and (batch := scheduler.next_batch()):
-                future = run_chunk_batch.submit(batch, grid, work, config, table)
+                future = run_chunk_batch.submit(batch, grid, work, config, table, pool)
                 in_flight[batch.segment] = (batch, future)
                 future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
             if not in_flight:
                 break
             batch, future = in_flight.pop(finished.get())
-            newly_done = state.absorb(batch_records(batch, future))
+            outcome = batch_outcome(batch, future)
+            newly_done = []
+            for layer, indices in outcome.done.items():
+                newly = state.mark_done(layer, indices)
+                if layer >= scheduler.subtree:
+                    newly_done += [(layer, index) for index in newly]
+            for layer, index, error in outcome.failed:
+                state.mark_failed(layer, index, error)
             state.mark_absorbed(Path(batch.segment))
-            scheduler.absorb(batch, newly_done)
+            scheduler.absorb(newly_done)
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 state.save()
                 last_save = time.monotonic()
@@ -193,15 +208,32 @@ def chunkedgraph_ingest(
     return {layer: [state.done_count[layer], grid.count(layer)] for layer in grid.layers}
 
 
+@contextlib.contextmanager
+def local_processes(count: int) -> Iterator[ProcessPoolExecutor | None]:
+    """Long-lived worker processes for the chunk work (``spawn``: the flow has threads).
+
+    Prefect's own ProcessPoolTaskRunner costs ~0.5 s per task run here (measured), so
+    task runs stay in threads and hand their batch to these processes.
+    """
+    if count < 1:
+        yield None
+        return
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
 def task_runner(workers: int, dask_address: str | None, dask_workers: int | None) -> TaskRunner:
-    """Local worker processes by default; a Dask cluster (existing or new) on request."""
+    """Threads that wait on local worker processes by default; a Dask cluster on request."""
     if dask_address or dask_workers:
         from prefect_dask import DaskTaskRunner
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
-    return ProcessPoolTaskRunner(max_workers=workers)
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def run_ingest(
@@ -226,4 +258,5 @@ def run_ingest(
         batch_size=batch_size,
         window=2 * (dask_workers or workers),
         requeue=requeue,
+        processes=0 if (dask_address or dask_workers) else workers,
     )

@@ -9,8 +9,10 @@ each chunk's work, so a killed run loses at most the chunk that was running.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.chunkedgraph.tracker import (
@@ -19,10 +21,9 @@ from sluice.chunkedgraph.tracker import (
     ChunkKey,
     Record,
     SegmentWriter,
-    encode,
     writers_lock,
 )
-from sluice.chunkedgraph.work import RunChunk
+from sluice.chunkedgraph.work import ChunkWork, RunChunk, chunk_runner
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,41 @@ def _waiting_children(batch: Batch, grid: ChunkGrid) -> dict[ChunkKey, int]:
     return waiting
 
 
-def run_batch(batch: Batch, grid: ChunkGrid, run_chunk: RunChunk) -> bytes:
-    """Run the batch; returns its encoded records (the same bytes as its segment)."""
+@dataclass
+class BatchOutcome:
+    """What a batch did, compactly: done indices per layer, and failures with their error."""
+
+    done: dict[int, array] = field(default_factory=dict)
+    failed: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def add_done(self, layer: int, index: int) -> None:
+        if layer not in self.done:
+            self.done[layer] = array("I")
+        self.done[layer].append(index)
+
+    def records(self) -> list[Record]:
+        found = [Record(DONE, layer, i) for layer, done in self.done.items() for i in done]
+        return found + [Record(FAILED, layer, i, error) for layer, i, error in self.failed]
+
+    @classmethod
+    def of(cls, records: list[Record]) -> BatchOutcome:
+        outcome = cls()
+        for record in records:
+            if record.kind == DONE:
+                outcome.add_done(record.layer, record.index)
+            else:
+                outcome.failed.append((record.layer, record.index, record.error))
+        return outcome
+
+
+def run_batch(batch: Batch, grid: ChunkGrid, run_chunk: RunChunk) -> BatchOutcome:
+    """Run the batch, appending each chunk's record to its segment as soon as it ends."""
     waiting = _waiting_children(batch, grid)
     stack = [key for key in batch.todo if key not in waiting]
     random.Random(batch.seed).shuffle(stack)
-    out = bytearray()
+    outcome = BatchOutcome()
     segment = Path(batch.segment)
+    top = grid.layer_count
     with writers_lock(segment.parent.parent, exclusive=False):
         writer = SegmentWriter(segment)
         try:
@@ -68,21 +97,31 @@ def run_batch(batch: Batch, grid: ChunkGrid, run_chunk: RunChunk) -> bytes:
                 try:
                     run_chunk(layer, coords)
                 except Exception as error:  # the chunk's own failure: record it, go on
-                    record = Record(FAILED, layer, index, f"{type(error).__name__}: {error}")
-                else:
-                    record = Record(DONE, layer, index)
-                    parent = (
-                        (layer + 1, grid.index(layer + 1, grid.parent(coords)))
-                        if (layer < grid.layer_count)
-                        else None
-                    )
+                    message = f"{type(error).__name__}: {error}"
+                    writer.write(Record(FAILED, layer, index, message))
+                    outcome.failed.append((layer, index, message))
+                    continue
+                writer.write(Record(DONE, layer, index))
+                outcome.add_done(layer, index)
+                if layer < top:
+                    parent = (layer + 1, grid.index(layer + 1, grid.parent(coords)))
                     if parent in waiting:
                         waiting[parent] -= 1
                         if not waiting[parent]:
                             del waiting[parent]
                             stack.append(parent)  # popped next: as soon as children are done
-                writer.write(record)
-                out += encode(record)
         finally:
             writer.close()
-    return bytes(out)
+    return outcome
+
+
+def execute_batch(
+    batch: Batch, grid: ChunkGrid, work: ChunkWork, config: Any, table: str
+) -> BatchOutcome:
+    """Resolve the chunk work where the batch runs, then run the batch."""
+    runner = chunk_runner(work, config, table)
+    try:
+        return run_batch(batch, grid, runner)
+    finally:
+        if close := getattr(runner, "close", None):
+            close()

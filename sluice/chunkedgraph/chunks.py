@@ -47,6 +47,13 @@ class ChunkGrid:
     def layer_count(self) -> int:
         return layer_count(self.atomic_bounds)
 
+    @cached_property
+    def _bounds(self) -> dict[int, Coords]:
+        return {
+            layer: tuple(-(-b >> (layer - 2)) for b in self.atomic_bounds)  # type: ignore[misc]
+            for layer in range(2, self.layer_count + 1)
+        }
+
     @property
     def layers(self) -> range:
         """Every tracked layer, 2 up to the top."""
@@ -54,9 +61,10 @@ class ChunkGrid:
 
     def bounds(self, layer: int) -> Coords:
         """Chunks per axis at ``layer``: ``ceil(bounds[2] / 2**(layer-2))``; (1,1,1) at the top."""
-        self._check_layer(layer)
-        shift = layer - 2
-        return tuple(-(-b >> shift) for b in self.atomic_bounds)  # type: ignore[return-value]
+        try:
+            return self._bounds[layer]
+        except KeyError:
+            raise ValueError(f"layer {layer} is outside 2..{self.layer_count}") from None
 
     def count(self, layer: int) -> int:
         bx, by, bz = self.bounds(layer)
@@ -111,7 +119,3 @@ class ChunkGrid:
             raise ValueError("--test needs a volume of at least 2 chunks along one axis")
         bx, by, bz = self.bounds(3)
         return (bx // 2, by // 2, bz // 2)
-
-    def _check_layer(self, layer: int) -> None:
-        if not 2 <= layer <= self.layer_count:
-            raise ValueError(f"layer {layer} is outside 2..{self.layer_count}")

@@ -69,18 +69,20 @@ class Scheduler:
                 return self._batch(f"L{root[0]} {self.grid.coords(*root)} subtree", todo, blocked)
         return None
 
-    def absorb(self, batch: Batch, newly_done: list[ChunkKey]) -> None:
-        """Queue every parent outside ``batch`` whose last child just finished."""
-        inside = set(batch.todo)
+    def absorb(self, newly_done: list[ChunkKey]) -> None:
+        """Queue every parent above the sub-trees whose last child just finished.
+
+        Parents at or below ``subtree`` belong to the same sub-tree batch as their
+        children, which runs them itself.
+        """
         for layer, index in newly_done:
-            if layer >= self.ceiling:
+            if layer < self.subtree or layer >= self.ceiling:
                 continue
             parent = (
                 layer + 1,
                 self.grid.index(layer + 1, self.grid.parent(self.grid.coords(layer, index))),
             )
-            if parent not in inside:
-                self._consider(parent)
+            self._consider(parent)
 
     def _consider(self, key: ChunkKey) -> None:
         layer, index = key

@@ -23,9 +23,10 @@ import json
 import os
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.errors import SluiceInputError
@@ -57,8 +58,9 @@ def existing_table_dir(table: str) -> Path:
     return directory
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One chunk's outcome in a segment: DONE, or FAILED with its error."""
+
     kind: int
     layer: int
     index: int
@@ -135,21 +137,32 @@ class TableState:
     def is_done(self, layer: int, index: int) -> bool:
         return bool(self.done[layer][index >> 3] & (1 << (index & 7)))
 
-    def absorb(self, records: Iterator[Record] | list[Record]) -> list[ChunkKey]:
-        """Apply records; returns the chunks newly marked done."""
+    def mark_done(self, layer: int, indices: Iterable[int]) -> list[int]:
+        """Set done bits; returns the indices that were not done before."""
+        bits, failures, newly = self.done[layer], self.failures, []
+        for index in indices:
+            mask = 1 << (index & 7)
+            if not bits[index >> 3] & mask:
+                bits[index >> 3] |= mask
+                newly.append(index)
+                if failures:
+                    failures.pop((layer, index), None)
+        self.done_count[layer] += len(newly)
+        return newly
+
+    def mark_failed(self, layer: int, index: int, error: str) -> None:
+        if not self.is_done(layer, index):
+            self.failures[(layer, index)] = error
+
+    def absorb(self, records: Iterable[Record]) -> list[ChunkKey]:
+        """Apply records in order; returns the chunks newly marked done."""
         newly = []
         for record in records:
-            key = (record.layer, record.index)
             if record.kind == DONE:
-                self.failures.pop(key, None)
-                bits = self.done[record.layer]
-                mask = 1 << (record.index & 7)
-                if not bits[record.index >> 3] & mask:
-                    bits[record.index >> 3] |= mask
-                    self.done_count[record.layer] += 1
-                    newly.append(key)
-            elif record.kind == FAILED and not self.is_done(*key):
-                self.failures[key] = record.error
+                if self.mark_done(record.layer, (record.index,)):
+                    newly.append((record.layer, record.index))
+            elif record.kind == FAILED:
+                self.mark_failed(record.layer, record.index, record.error)
         return newly
 
     def mark_absorbed(self, segment: Path) -> None:

@@ -1,0 +1,121 @@
+"""ChunkedGraph ingest at 1,000,000 layer-2 chunks (100 x 100 x 100) with no-op work.
+
+End to end through the flow on local worker processes and a real Prefect server:
+wall time, Prefect task runs, the tracker's memory (bitsets + scheduler, measured
+with tracemalloc at 1M and at 10M chunks) and the flow process's peak RSS.
+
+    python benchmarks/chunkedgraph_1m.py [--axis 100] [--workers 2] [--batch-size 4096]
+
+Uses $PREFECT_API_URL if set, else starts the embedded server under a temporary
+SLUICE_HOME. Targets (issue 7): < 2 min, tracker < 200 MB, task runs in the hundreds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+
+def write_dataset(folder: Path, axis: int) -> Path:
+    chunk = (256, 256, 128)
+    (folder / "ws").mkdir(parents=True)
+    info = {"scales": [{"size": [axis * c for c in chunk], "voxel_offset": [0, 0, 0]}]}
+    (folder / "ws" / "info").write_text(json.dumps(info))
+    dataset = folder / "dataset.yml"
+    dataset.write_text(
+        "data_source:\n  WATERSHED: file://./ws\n"
+        f"graph_config:\n  CHUNK_SIZE: {list(chunk)}\n  FANOUT: 2\n"
+    )
+    return dataset
+
+
+def tracker_bytes(atomic_bounds: tuple[int, int, int], batch_size: int) -> int:
+    """Peak bytes allocated building the tracker state and scheduler, plus one batch plan."""
+    from sluice.chunkedgraph.chunks import ChunkGrid
+    from sluice.chunkedgraph.schedule import Scheduler
+    from sluice.chunkedgraph.tracker import TableState
+
+    tracemalloc.start()
+    state = TableState(Path(tempfile.mkdtemp()), ChunkGrid(atomic_bounds))
+    scheduler = Scheduler(state, batch_size=batch_size)
+    batch = scheduler.next_batch()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del batch
+    return peak
+
+
+def count_task_runs(flow_run_id) -> int:
+    """Task runs the server recorded for the flow run (``POST /task_runs/count``)."""
+    import httpx
+
+    response = httpx.post(
+        f"{os.environ['PREFECT_API_URL']}/task_runs/count",
+        json={"flow_runs": {"id": {"any_": [str(flow_run_id)]}}},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--axis", type=int, default=100, help="layer-2 chunks per axis")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="cg-bench-"))
+    os.environ.setdefault("SLUICE_HOME", str(home / "sluice"))
+    from sluice.server import ensure_api
+
+    ensure_api()
+    from flows.chunkedgraph import chunkedgraph_ingest, task_runner
+    from sluice.chunkedgraph.tracker import open_table
+    from sluice.chunkedgraph.work import ChunkWork
+
+    dataset = write_dataset(home / "dataset", args.axis)
+    table = f"bench-{args.axis}"
+    started = time.perf_counter()
+    state = chunkedgraph_ingest.with_options(task_runner=task_runner(args.workers, None, None))(
+        table=table,
+        dataset=str(dataset),
+        work=ChunkWork(),
+        batch_size=args.batch_size,
+        window=2 * args.workers,
+        processes=args.workers,
+        return_state=True,
+    )
+    wall = time.perf_counter() - started
+    summary = state.result()
+    chunks = args.axis**3
+    final = open_table(table)
+    task_runs = count_task_runs(state.state_details.flow_run_id)
+    at_1m = tracker_bytes((args.axis,) * 3, args.batch_size)
+    at_10m = tracker_bytes((216, 216, 216), args.batch_size)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    print(f"layer-2 chunks          : {chunks:,} ({args.axis}^3), {final.grid.layer_count} layers")
+    print(f"all layers done         : {all(d == c for d, c in summary.values())}")
+    for layer, (done, count) in summary.items():
+        print(f"  {layer}\t: {done} / {count}")
+    print(f"wall time (flow call)   : {wall:.1f} s")
+    print(
+        f"orchestration per chunk : {wall / chunks * 1e6:.1f} us (all layers: "
+        f"{wall / sum(c for _, c in summary.values()) * 1e6:.1f} us per chunk)"
+    )
+    print(f"Prefect task runs       : {task_runs}")
+    print(f"tracker bitsets on disk : {(final.directory / 'state.bin').stat().st_size:,} B")
+    print(f"tracker memory, {chunks:,}  : {at_1m / 2**20:.2f} MiB (tracemalloc peak)")
+    print(f"tracker memory, 10,077,696 (216^3): {at_10m / 2**20:.2f} MiB (tracemalloc peak)")
+    print(f"flow process peak RSS   : {peak_rss / 2**20:.0f} MiB (Prefect client included)")
+
+
+if __name__ == "__main__":
+    main()

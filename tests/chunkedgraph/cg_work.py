@@ -1,0 +1,38 @@
+"""Chunk work for the ingest tests (loaded by file path, as users' work is).
+
+Every successful call appends ``<layer> <x> <y> <z>`` to ``$CG_COUNT`` (an append-only
+record of what ran, in order). ``$CG_FAIL`` names a file of ``<layer> <x> <y> <z>``
+lines that must fail while it exists. ``$CG_KILL_AT=N`` with ``$CG_KILL_FIFO``: the call
+that finds N lines already counted announces itself on the FIFO (once) and then hangs
+until the test kills the run.
+"""
+
+import os
+import time
+from pathlib import Path
+
+
+def _hang_here(count: Path) -> None:
+    fifo = os.environ.get("CG_KILL_FIFO")
+    at = int(os.environ.get("CG_KILL_AT", "0"))
+    fired = Path(f"{fifo}.fired")
+    if not fifo or fired.exists() or not count.exists():
+        return
+    if len(count.read_text().splitlines()) != at:
+        return
+    fired.touch()
+    with open(fifo, "w") as announce:
+        announce.write("about to hang\n")
+    time.sleep(3600)  # not synchronisation: this work never finishes; the test kills it
+
+
+def chunk(coords, layer, config) -> None:
+    line = f"{layer} {coords[0]} {coords[1]} {coords[2]}"
+    count = Path(os.environ["CG_COUNT"])
+    _hang_here(count)
+    fail = os.environ.get("CG_FAIL")
+    if fail and Path(fail).exists() and line in Path(fail).read_text().splitlines():
+        raise RuntimeError(f"injected failure at {line}")
+    assert config.graph_config.CHUNK_SIZE, "the dataset config reaches the work"
+    with count.open("a") as out:
+        out.write(line + "\n")

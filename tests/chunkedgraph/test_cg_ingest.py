@@ -1,0 +1,171 @@
+"""End-to-end ingests against a real local Prefect server, through the CLI and the flow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from flows.chunkedgraph import run_ingest
+from sluice.chunkedgraph.chunks import ChunkGrid
+from sluice.chunkedgraph.tracker import open_table
+from sluice.chunkedgraph.work import ChunkWork, WorkKind
+from tests.chunkedgraph.conftest import WORK
+
+pytestmark = pytest.mark.slow
+GRID = ChunkGrid((4, 4, 4))
+ALL_CHUNKS = {
+    (layer, GRID.coords(layer, index))
+    for layer in GRID.layers
+    for index in range(GRID.count(layer))
+}
+CALLABLE = ChunkWork(kind=WorkKind.CALLABLE, atomic=f"{WORK}:chunk")
+
+
+def sluice(*args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("sluice")), "chunkedgraph", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, err
+
+
+def ran(count: Path) -> list[tuple[int, tuple[int, int, int]]]:
+    """The chunks the work completed, in order, from its append-only record."""
+    entries = []
+    for line in count.read_text().splitlines():
+        layer, x, y, z = map(int, line.split())
+        entries.append((layer, (x, y, z)))
+    return entries
+
+
+def assert_parents_after_children(entries) -> None:
+    position = {entry: n for n, entry in enumerate(entries)}
+    for (layer, coords), n in position.items():
+        for child in GRID.children(layer, coords):
+            assert position[(layer - 1, child)] < n
+
+
+@pytest.fixture
+def count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "count.txt"
+    monkeypatch.setenv("CG_COUNT", str(path))
+    return path
+
+
+def test_test_run_then_status_then_full_ingest(prefect_api, sluice_home, dataset, count):
+    code, out, err = finish(
+        sluice("ingest", "seed", str(dataset), "--test", "--atomic", f"{WORK}:chunk")
+    )
+    assert code == 0, err
+    code, out, err = finish(sluice("status", "seed"))
+    assert code == 0, err
+    assert out == "2\t: 8 / 64\n3\t: 1 / 8\n4\t: 0 / 1\n"
+    test_parent = GRID.test_parent()
+    assert sorted(ran(count)) == sorted(
+        [(2, child) for child in GRID.children(3, test_parent)] + [(3, test_parent)]
+    )
+
+    code, out, err = finish(sluice("ingest", "seed", str(dataset), "--atomic", f"{WORK}:chunk"))
+    assert code == 0, err
+    assert out.splitlines()[-3:] == ["2\t: 64 / 64", "3\t: 8 / 8", "4\t: 1 / 1"]
+    entries = ran(count)
+    assert len(entries) == len(ALL_CHUNKS) and set(entries) == ALL_CHUNKS  # none twice
+    assert_parents_after_children(entries)
+    assert "4 : 1 / 1" not in (sluice_home / "chunkedgraph" / "seed" / "report.md").read_text()
+    assert "4\t: 1 / 1" in (sluice_home / "chunkedgraph" / "seed" / "report.md").read_text()
+
+
+def _announced(fifo: Path) -> threading.Thread:
+    """Read the announcement on ``fifo`` in the background (open blocks until it is written)."""
+
+    def read() -> None:
+        with fifo.open() as announce:
+            announce.read()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+def test_sigkill_mid_ingest_then_resume_runs_every_chunk_exactly_once(
+    prefect_api, sluice_home, dataset, count, tmp_path
+):
+    fifo = tmp_path / "announce"
+    os.mkfifo(fifo)
+    args = ("ingest", "killed", str(dataset), "--atomic", f"{WORK}:chunk", "--workers", "1")
+    process = sluice(
+        *args, env={"CG_KILL_FIFO": str(fifo), "CG_KILL_AT": "30"}, start_new_session=True
+    )
+    reader = _announced(fifo)
+    reader.join(timeout=240)
+    assert not reader.is_alive(), "the work never reached the kill point"
+    os.killpg(process.pid, signal.SIGKILL)  # the flow, its tracker and its worker processes
+    process.communicate()
+    before = ran(count)
+    assert len(before) == 30
+
+    status = open_table("killed")
+    assert sum(status.done_count.values()) == 30  # every completed chunk was recorded
+
+    code, out, err = finish(sluice(*args))
+    assert code == 0, err
+    assert out.splitlines()[-3:] == ["2\t: 64 / 64", "3\t: 8 / 8", "4\t: 1 / 1"]
+    entries = ran(count)
+    assert entries[:30] == before
+    assert len(entries) == len(ALL_CHUNKS) and set(entries) == ALL_CHUNKS  # exactly once
+    assert_parents_after_children(entries)
+
+
+def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, count, tmp_path):
+    broken = tmp_path / "broken.txt"
+    broken.write_text("2 1 2 3\n")
+    args = ("ingest", "flaky", str(dataset), "--atomic", f"{WORK}:chunk")
+    code, out, err = finish(sluice(*args, env={"CG_FAIL": str(broken)}))
+    assert code == 1
+    assert "1 chunks failed; `sluice chunkedgraph requeue flaky` reruns" in err
+    assert out.splitlines()[-3:] == ["2\t: 63 / 64", "3\t: 7 / 8", "4\t: 0 / 1"]
+    state = open_table("flaky")
+    assert state.failures == {
+        (2, GRID.index(2, (1, 2, 3))): "RuntimeError: injected failure at 2 1 2 3"
+    }
+    assert (2, (1, 2, 3)) not in ran(count)
+    report = (sluice_home / "chunkedgraph" / "flaky" / "report.md").read_text()
+    assert "- layer 2 [1, 2, 3]: RuntimeError: injected failure at 2 1 2 3" in report
+
+    broken.unlink()  # the cause was external and is gone
+    code, out, err = finish(sluice("requeue", "flaky"))
+    assert code == 0, err
+    assert out.splitlines()[-3:] == ["2\t: 64 / 64", "3\t: 8 / 8", "4\t: 1 / 1"]
+    entries = ran(count)
+    assert len(entries) == len(ALL_CHUNKS) and set(entries) == ALL_CHUNKS
+    assert entries[-3:] == [(2, (1, 2, 3)), (3, (0, 1, 1)), (4, (0, 0, 0))]
+    assert open_table("flaky").failures == {}
+
+
+def test_dask_local_cluster_runs_the_batches(prefect_client_settings, sluice_home, dataset, count):
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        summary = run_ingest(
+            "on-dask", str(dataset), work=CALLABLE, dask_address=cluster.scheduler_address
+        )
+    assert summary == {2: [64, 64], 3: [8, 8], 4: [1, 1]}
+    entries = ran(count)
+    assert len(entries) == len(ALL_CHUNKS) and set(entries) == ALL_CHUNKS
+    assert_parents_after_children(entries)
