@@ -15,6 +15,7 @@ import itertools
 import logging
 import queue
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,11 @@ class Kubelet:
         argv = list(container.get("command") or []) + list(container.get("args") or [])
         if not argv:
             raise _StartError("the double cannot run an image's entrypoint: set command")
+        if shutil.which(argv[0]) is None:
+            raise _StartError(
+                "failed to create containerd task: failed to create shim task: OCI runtime "
+                f'create failed: exec: "{argv[0]}": executable file not found in $PATH: unknown'
+            )
         limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
         env = {"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"]}
         for var in container.get("env") or ():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import struct
 import sys
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from tests.k8s_double.double import K8sDouble
 
 Obj = dict[str, Any]
+log = logging.getLogger(__name__)
 DEFAULT_WATCH_SECONDS = 1800
 _GROUPS = {("api", "v1"): ("", "pods"), ("apis", "batch"): ("batch", "jobs")}
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
@@ -138,6 +140,9 @@ class Handler(BaseHTTPRequestHandler):
             self._error(error)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as error:  # a double bug: answer like an apiserver panic, and say so
+            log.exception("k8s double: %s %s failed", method, self.path)
+            self._error(ApiError(500, "InternalError", f"Internal error occurred: {error!r}"))
         if self.discard:
             self._reset()
 
@@ -167,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
     def _check_access(self, method: str, route: _Route, watch: bool) -> None:
         if method == "GET":
             verb = "watch" if watch else ("list" if route.name is None else "get")
+        elif method == "DELETE" and route.name is None:
+            verb = "deletecollection"
         else:
             verb = _VERBS[method]
         resource = route.resource + (f"/{route.sub}" if route.sub else "")

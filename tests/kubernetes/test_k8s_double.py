@@ -126,6 +126,31 @@ def test_dry_run_all_validates_and_stores_nothing(k8s_api, batch):
     assert caught.value.status == 422
 
 
+def test_generate_name_unknown_namespace_and_bad_bodies(k8s_api, batch):
+    k8s_api.set_kubelet("hold")
+    manifest = job_manifest("x")
+    manifest["metadata"] = {"generateName": "gen-"}
+    created = batch.create_namespaced_job(NS, manifest)
+    assert created.metadata.name.startswith("gen-") and len(created.metadata.name) == 9
+    with pytest.raises(ApiException) as caught:
+        batch.create_namespaced_job("elsewhere", job_manifest("x"))
+    assert caught.value.status == 404
+    assert status_of(caught.value)["message"] == 'namespaces "elsewhere" not found'
+    conn = http.client.HTTPConnection("127.0.0.1", int(k8s_api.url.rsplit(":", 1)[1]))
+    conn.request("POST", f"/apis/batch/v1/namespaces/{NS}/jobs", b"{not json")
+    response = conn.getresponse()
+    assert response.status == 400 and json.loads(response.read())["reason"] == "BadRequest"
+
+
+def test_a_command_that_cannot_start_is_start_error(k8s_api, batch):
+    batch.create_namespaced_job(NS, job_manifest("nostart", ["/nonexistent/program"]))
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("nostart")))
+    assert "Failed" in _conditions(job)
+    (pod,) = k8s_api.pods_of("nostart")
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("StartError", 128)
+
+
 def test_label_and_field_selectors(k8s_api, batch):
     k8s_api.set_kubelet("hold")
     for name, tier, chunk in [("a", "1", "x"), ("b", "2", "x"), ("c", "3", "y")]:
@@ -259,6 +284,8 @@ def test_delete_propagation(k8s_api, batch, core):
     assert k8s_api.job("orphan") is None and k8s_api.job("default") is None
     kept = core.read_namespaced_pod(pod_of["orphan"], NS)
     assert kept.metadata.owner_references is None
+    default_pods = [p for p in k8s_api.pods() if p["metadata"]["labels"]["job-name"] == "default"]
+    assert len(default_pods) == 1, "no propagationPolicy: batch/v1 orphans the pods"
 
 
 def test_delete_collection_by_label(k8s_api, batch):
