@@ -131,7 +131,7 @@ class CommandRunner:
             name=job_name(self._table, layer, coords),
             command=_fill(self._work.command or [], self._table, layer, coords),
         )
-        self._backend.submit([job])
+        self._backend.submit([job], replace=True)  # a rerun (requeue, resume) runs afresh
         for result in self._backend.wait([job.name]):
             if result.outcome is not Outcome.SUCCEEDED:
                 tail = self._backend.logs(job.name)[-500:].strip()

@@ -1,4 +1,4 @@
-"""Fixtures for the ChunkedGraph tests: the 4x4x4 example dataset, a moto S3 server."""
+"""Fixtures for the ChunkedGraph tests: the 4x4x4 example dataset, in-process Prefect settings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from tests.watersheds.conftest import moto_s3  # noqa: F401 - one moto fixture, shared
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chunkedgraph"
 WORK = Path(__file__).resolve().parent / "cg_work.py"

@@ -169,3 +169,39 @@ def test_dask_local_cluster_runs_the_batches(prefect_client_settings, sluice_hom
     entries = ran(count)
     assert len(entries) == len(ALL_CHUNKS) and set(entries) == ALL_CHUNKS
     assert_parents_after_children(entries)
+
+
+def test_command_work_runs_each_chunk_as_a_local_backend_job(
+    prefect_api, sluice_home, dataset, tmp_path
+):
+    out = tmp_path / "jobs.txt"
+    command = f"sh -c 'echo {{layer}} {{x}} {{y}} {{z}} >> {out}'"
+    code, stdout, err = finish(
+        sluice("ingest", "by-command", str(dataset), "--test", "--command", command)
+    )
+    assert code == 0, err
+    assert stdout.splitlines()[-3:] == ["2\t: 8 / 64", "3\t: 1 / 8", "4\t: 0 / 1"]
+    lines = out.read_text().splitlines()
+    parent = GRID.test_parent()
+    assert lines[-1] == f"3 {parent[0]} {parent[1]} {parent[2]}"
+    assert sorted(lines[:-1]) == sorted(f"2 {x} {y} {z}" for x, y, z in GRID.children(3, parent))
+
+
+def test_a_progress_artifact_per_layer(prefect_api, sluice_home, dataset):
+    import httpx
+
+    code, _, err = finish(sluice("ingest", "watched", str(dataset), "--noop"))
+    assert code == 0, err
+    response = httpx.post(
+        f"{prefect_api}/artifacts/filter", json={"artifacts": {"type": {"any_": ["progress"]}}}
+    )
+    final = {
+        artifact["description"]: artifact["data"]
+        for artifact in response.json()
+        if artifact["description"].startswith("watched layer")
+    }
+    assert final == {
+        "watched layer 2: 64 / 64": 100.0,
+        "watched layer 3: 8 / 8": 100.0,
+        "watched layer 4: 1 / 1": 100.0,
+    }
