@@ -449,6 +449,17 @@ def test_pod_failure_policy_fail_job_and_ignore_disruption(k8s_api, batch, core)
     assert "exit code 42 matching FailJob rule at index 0" in failed["message"]
 
 
+def test_evicting_a_running_process_kills_it_and_keeps_the_eviction(k8s_api, batch, core):
+    batch.create_namespaced_job(NS, job_manifest("sleeper", ["sleep", "300"]))
+    (pod,) = _running(k8s_api, "sleeper")
+    name = pod["metadata"]["name"]
+    k8s_api.evict_pod(name)
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("sleeper")))
+    assert _conditions(job)["Failed"]["reason"] == "BackoffLimitExceeded"
+    read = core.read_namespaced_pod(name, NS)
+    assert (read.status.phase, read.status.reason) == ("Failed", "Evicted")
+
+
 def test_oom_killed_with_exit_code_zero_succeeds_like_kubernetes_issue_131530(k8s_api, batch, core):
     k8s_api.set_kubelet("hold")
     batch.create_namespaced_job(NS, job_manifest("quiet-oom"))
