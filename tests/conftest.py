@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sluice import server
@@ -15,6 +20,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(argv: list[str], url: str, log: Path, timeout: float = 60.0) -> subprocess.Popen:
+    """Start a server process and return once ``url`` answers (or fail with its log)."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:  # readiness of a server we started, not test synchronisation
+        try:
+            httpx.get(url, timeout=1.0)
+            return process
+        except httpx.HTTPError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"{argv[0]} did not start: {log.read_text()}") from None
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 API: ``moto_server`` (server mode) on loopback; its endpoint URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    moto = Path(sys.executable).with_name("moto_server")
+    process = start_server(
+        [str(moto), "-H", "127.0.0.1", "-p", str(port)],
+        url,
+        tmp_path_factory.mktemp("moto") / "moto.log",
+    )
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -146,14 +146,14 @@ def test_a_run_through_s3_staging_is_verified_and_cleaned(s3_env, tmp_path, slui
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_s3_areas_can_use_an_aws_credentials_block(s3_env, moto_url, monkeypatch):
+def test_s3_areas_can_use_an_aws_credentials_block(s3_env, moto_s3, monkeypatch):
     from prefect_aws import AwsClientParameters, AwsCredentials
 
     AwsCredentials(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         region_name="us-east-1",
-        aws_client_parameters=AwsClientParameters(endpoint_url=moto_url),
+        aws_client_parameters=AwsClientParameters(endpoint_url=moto_s3),
     ).save("karabo-test-s3", overwrite=True)
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # only the block knows where the store is
 

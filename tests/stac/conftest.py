@@ -5,17 +5,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import boto3
-import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, start_server
 from tests.nomad_double.fixture import nomad_api  # noqa: F401
 
 BIN = Path(sys.executable).parent
@@ -30,21 +27,6 @@ def _load_fixture_module():
     return module
 
 
-def _serve(argv: list[str], url: str, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:  # readiness of a server we started, not test synchronisation
-        try:
-            httpx.get(url, timeout=1.0)
-            return process
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"{argv[0]} did not start: {log.read_text()}") from None
-            time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
 def stac_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example fixture (collections, items, stand-in HAND index) in a temp dir."""
@@ -57,7 +39,7 @@ def stac_api(stac_fixture: Path, tmp_path_factory: pytest.TempPathFactory) -> st
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     files = [stac_fixture / n for n in ("nws-fim-collection.json", "usgs-fim-collection.json")]
-    process = _serve(
+    process = start_server(
         [
             str(BIN / "rustac"),
             "serve",
@@ -75,15 +57,9 @@ def stac_api(stac_fixture: Path, tmp_path_factory: pytest.TempPathFactory) -> st
 
 
 @pytest.fixture(scope="session")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """``moto_server`` on loopback; this process and its jobs reach it via AWS_ENDPOINT_URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = _serve(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        url,
-        tmp_path_factory.mktemp("moto") / "moto.log",
-    )
+def s3_endpoint(moto_s3: str) -> str:
+    """The moto server, which this process and its jobs reach via AWS_ENDPOINT_URL."""
+    url = moto_s3
     env = {
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -98,8 +74,6 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> str:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    process.terminate()
-    process.wait(10)
 
 
 @pytest.fixture
