@@ -16,7 +16,8 @@ def _fail(error: SluiceInputError) -> None:
     raise typer.Exit(2)
 
 
-def _finish(summary: dict[int, list[int]], table: str) -> None:
+def _finish(table: str) -> None:
+    """Print the final status; exit 1 if chunks failed."""
     from sluice.chunkedgraph.tracker import open_table, status_lines
 
     state = open_table(table)
@@ -123,10 +124,10 @@ def _run(table: str, dataset: str, **options) -> None:
     from flows.chunkedgraph import run_ingest
 
     try:
-        summary = run_ingest(table, dataset, **options)
+        run_ingest(table, dataset, **options)
     except SluiceInputError as error:
         _fail(error)
-    _finish(summary, table)
+    _finish(table)
 
 
 @app.command()

@@ -136,3 +136,20 @@ def test_reset_clears_one_table_only(sluice_home: Path):
         existing_table_dir("alpha")
     beta = TableState.open(existing_table_dir("beta"), GRID)
     assert status_lines(beta) == ["2\t: 1 / 64", "3\t: 0 / 8", "4\t: 0 / 1"]
+
+
+def test_a_table_being_ingested_cannot_be_reset_or_ingested_again(sluice_home: Path):
+    from sluice.chunkedgraph.tracker import table_lock
+
+    directory = table_dir("busy")
+    register_table(directory, "busy", "d.yml", GRID, {"kind": "noop"})
+    with table_lock(directory):
+        with pytest.raises(SluiceInputError, match="an ingest is running on it"):
+            reset_table("busy")
+        with (
+            pytest.raises(SluiceInputError, match="an ingest is running on it"),
+            table_lock(directory),
+        ):
+            pass
+    reset_table("busy")
+    assert not directory.exists()
