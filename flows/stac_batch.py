@@ -19,8 +19,8 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.base import Backend
-from sluice.backends.local import LocalBackend
-from sluice.errors import SluiceInputError, WorkIncomplete
+from sluice.backends.factory import create_backend
+from sluice.errors import WorkIncomplete
 from sluice.ledger import open_ledger
 from sluice.server import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
@@ -309,20 +309,13 @@ def make_backend(
     nomad_spec_dir: str | None,
 ) -> Backend:
     """The local backend (job logs under the batch's home) or Nomad (block or NOMAD_* env)."""
-    if kind is StacBackend.LOCAL:
-        return LocalBackend(parallelism=parallelism, log_dir=home_dir(batch) / "jobs")
-    from sluice.backends.nomad import NomadBackend, NomadSettings
-
-    options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
-    if nomad_block:
-        from blocks.nomad import NomadCluster
-
-        try:
-            cluster = NomadCluster.load(nomad_block)
-        except ValueError as exc:
-            raise SluiceInputError(f"--nomad_block {nomad_block!r}: no such block") from exc
-        return NomadBackend.from_block(cluster, **options)
-    return NomadBackend(NomadSettings.from_environment(), **options)
+    return create_backend(
+        kind.value,
+        parallelism=parallelism,
+        log_dir=home_dir(batch) / "jobs",
+        nomad_cluster=nomad_block,
+        nomad_spec_dir=Path(nomad_spec_dir) if nomad_spec_dir else None,
+    )
 
 
 def share_credentials(

@@ -6,6 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from sluice.backends.base import Backend
+from sluice.errors import SluiceInputError
 
 
 class BackendKind(StrEnum):
@@ -32,12 +33,15 @@ def create_backend(
     server_dry_run: bool = False,
     kubernetes_mode: KubernetesMode = KubernetesMode.PER_INDEX,
     kubernetes_credentials: str | None = None,
+    nomad_cluster: str | None = None,
+    nomad_spec_dir: Path | None = None,
 ) -> Backend:
     """A ready backend of ``kind``.
 
     Kubernetes connection settings come from a prefect-kubernetes
     ``KubernetesCredentials`` block when one is named, else from the kubeconfig
-    or the pod's service account.
+    or the pod's service account. Nomad's come from a ``NomadCluster`` block when
+    one is named, else from the nomad CLI's ``NOMAD_*`` environment variables.
     """
     kind = BackendKind(kind)
     if kind is BackendKind.LOCAL:
@@ -61,6 +65,15 @@ def create_backend(
             dry_run=server_dry_run,
             parallelism=parallelism,
         )
-    from sluice.backends.nomad import NomadBackend
+    from sluice.backends.nomad import NomadBackend, NomadSettings
 
-    return NomadBackend()
+    options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
+    if nomad_cluster:
+        from blocks.nomad import NomadCluster
+
+        try:
+            cluster = NomadCluster.load(nomad_cluster)
+        except ValueError:
+            raise SluiceInputError(f"--nomad_block {nomad_cluster!r}: no such block") from None
+        return NomadBackend.from_block(cluster, **options)
+    return NomadBackend(NomadSettings.from_environment(), **options)
