@@ -13,12 +13,15 @@ SLUICE_HOME. Targets (issue 7): < 2 min, tracker < 200 MB, task runs in the hund
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -51,6 +54,22 @@ def tracker_bytes(atomic_bounds: tuple[int, int, int], batch_size: int) -> int:
     return peak
 
 
+@contextlib.contextmanager
+def prefect_api(home: Path) -> Iterator[None]:
+    """``$PREFECT_API_URL`` if set, else an embedded server under ``home``, stopped after."""
+    embedded = "PREFECT_API_URL" not in os.environ
+    os.environ.setdefault("SLUICE_HOME", str(home / "sluice"))
+    from sluice.server import ensure_api, sluice_home, stop
+
+    ensure_api()
+    try:
+        yield
+    finally:
+        if embedded:
+            stop(sluice_home())
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def count_task_runs(flow_run_id) -> int:
     """Task runs the server recorded for the flow run (``POST /task_runs/count``)."""
     import httpx
@@ -72,10 +91,11 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="cg-bench-"))
-    os.environ.setdefault("SLUICE_HOME", str(home / "sluice"))
-    from sluice.server import ensure_api
+    with prefect_api(home):
+        run(args, home)
 
-    ensure_api()
+
+def run(args: argparse.Namespace, home: Path) -> None:
     from flows.chunkedgraph import chunkedgraph_ingest, task_runner
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+TRACKER_KEY = re.compile(r"^\d+c$|^\d+(_\d+){3}$|^\d+$")  # {L}c sets, parent sets, counts
 sys.path.insert(0, str(HERE.parents[1]))
 
 
@@ -120,6 +122,11 @@ def run_rq(bounds: tuple[int, int, int], simple: bool, timeout: float) -> dict:
         wait_for(redis, lambda: redis.scard(top) == 1, timeout)
         wall = time.perf_counter() - started
         memory = redis.info("memory")
+        tracker_keys = sum(
+            redis.memory_usage(key, samples=0) or 0
+            for key in redis.scan_iter()
+            if TRACKER_KEY.match(key.decode())
+        )
     finally:
         for worker in workers:
             worker.terminate()
@@ -137,7 +144,8 @@ def run_rq(bounds: tuple[int, int, int], simple: bool, timeout: float) -> dict:
         "enqueue": enqueue_seconds,
         "chunk_jobs": chunk_jobs,
         "jobs": 2 * chunk_jobs - 1,  # every chunk but the root also runs a tracker job
-        "tracker_bytes": memory["used_memory"] - baseline,
+        "tracker_bytes": tracker_keys,
+        "used_bytes": memory["used_memory"] - baseline,
         "peak_bytes": memory["used_memory_peak"] - baseline,
         "queued_bytes": queued_memory,
     }
@@ -153,13 +161,16 @@ def _pings(redis) -> bool:
 def run_sluice(bounds: tuple[int, int, int]) -> dict:
     """Sluice's flow with no-op work over the same volume, on the same 2 local workers."""
     sys.path.insert(0, str(HERE.parent))
-    from chunkedgraph_1m import count_task_runs
-
-    from sluice.server import ensure_api
+    from chunkedgraph_1m import prefect_api
 
     home = Path(tempfile.mkdtemp(prefix="cg-sluice-"))
-    os.environ.setdefault("SLUICE_HOME", str(home / "sluice"))
-    ensure_api()
+    with prefect_api(home):
+        return _sluice_noop(bounds, home)
+
+
+def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
+    from chunkedgraph_1m import count_task_runs
+
     from flows.chunkedgraph import chunkedgraph_ingest, task_runner
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
@@ -214,9 +225,13 @@ def main() -> None:
     )
     per_chunk_bytes = rq["tracker_bytes"] / rq["chunk_jobs"]
     print(
-        f"  Redis used_memory at end : {rq['tracker_bytes'] / 2**20:.2f} MiB "
-        f"({per_chunk_bytes:.0f} B per chunk; peak {rq['peak_bytes'] / 2**20:.2f} MiB, "
-        f"with layer 2 queued {rq['queued_bytes'] / 2**20:.2f} MiB)"
+        f"  tracker keys at end      : {rq['tracker_bytes'] / 2**20:.3f} MiB "
+        f"({per_chunk_bytes:.0f} B per chunk, MEMORY USAGE of the {{layer}}c sets, parent keys)"
+    )
+    print(
+        f"  Redis used_memory        : {rq['used_bytes'] / 2**20:.2f} MiB at the end over an "
+        f"empty server (peak {rq['peak_bytes'] / 2**20:.2f} MiB; "
+        f"{rq['queued_bytes'] / 2**20:.2f} MiB with layer 2 queued)"
     )
     for target in (1_000_000, 10_000_000):
         chunks = target * 8 / 7  # all layers of a full octree over `target` layer-2 chunks
