@@ -62,18 +62,20 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
     env = {**server.server_environment(home), "PREFECT_API_URL": started.api_url}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    # Prefect read its settings when first imported (at collection): re-read them, or
+    # in-process flows and task threads quietly use a temporary ephemeral server.
+    from prefect.context import refresh_global_settings_context
+    from prefect.logging.handlers import APILogWorker
 
-    with temporary_settings(updates={PREFECT_API_URL: started.api_url}):
-        yield started.api_url
-        from prefect.logging.handlers import APILogWorker
-
-        APILogWorker.drain_all(timeout=5)
+    refresh_global_settings_context()
+    yield started.api_url
+    APILogWorker.drain_all(timeout=5)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    refresh_global_settings_context()
     server.stop(home)
 
 

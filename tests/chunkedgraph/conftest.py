@@ -17,18 +17,3 @@ def dataset(tmp_path: Path) -> Path:
     folder = tmp_path / "dataset"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     return folder / "dataset.yml"
-
-
-@pytest.fixture
-def prefect_client_settings(prefect_api: str):
-    """Make this process's Prefect (every thread included) use the session server.
-
-    Prefect reads its settings when first imported (here at collection time, before
-    ``prefect_api`` set ``PREFECT_API_URL``); without a refresh, in-process flows and the
-    task runners' threads fall back to a temporary ephemeral server.
-    """
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()
-    yield prefect_api
-    refresh_global_settings_context()

@@ -156,7 +156,7 @@ def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, c
     assert open_table("flaky").failures == {}
 
 
-def test_dask_local_cluster_runs_the_batches(prefect_client_settings, sluice_home, dataset, count):
+def test_dask_local_cluster_runs_the_batches(prefect_api, sluice_home, dataset, count):
     from distributed import LocalCluster
 
     with LocalCluster(

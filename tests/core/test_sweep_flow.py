@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -201,3 +202,21 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+def test_every_chunk_task_run_is_recorded_on_the_server(sweep_env, prefect_api):
+    template = write_template(sweep_env["tmp"] / "job.yaml", DONE_LOG=str(sweep_env["done_log"]))
+    state = _run(sweep_env, template, indexes=list(range(6)), chunk_size=2, return_state=True)
+    assert state.is_completed()
+    expected = {"tier0-chunk-00000", "tier0-chunk-00002", "tier0-chunk-00004"}
+    _wait_for(lambda: expected <= set(_task_run_names(prefect_api, state)), timeout=60)
+
+
+def _task_run_names(api_url: str, state) -> list[str]:
+    """Task runs the server recorded for the flow run (recorded from events, so eventually)."""
+    response = httpx.post(
+        f"{api_url}/task_runs/filter",
+        json={"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}},
+    )
+    response.raise_for_status()
+    return [run["name"] for run in response.json()]
