@@ -17,7 +17,7 @@ from sluice.ledger import open_ledger
 from sluice.server import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
-from sluice.sweep.execution import SweepConfig, SweepExecution, build_job
+from sluice.sweep.execution import SweepConfig, SweepExecution, first_jobs
 from sluice.sweep.plan import TierPolicy
 from sluice.sweep.report import SweepSummary
 from tasks.reports import ProgressReporter
@@ -141,13 +141,10 @@ def tiered_index_sweep(
     )
     runner.preflight()
     if dry_run is DryRun.SERVER:
-        runner.submit(
-            [
-                build_job(config, c, i, start_tier, f"{job_name_prefix}-{i}")
-                for c in config.chunks
-                for i in c.indexes
-            ]
-        )
+        try:
+            runner.submit(list(first_jobs(config, start_tier)))
+        finally:
+            runner.close()
         get_run_logger().info("server dry run: %d Job manifests accepted", len(config.indexes))
         return None
 
@@ -186,10 +183,8 @@ def tiered_index_sweep(
 
 def print_manifests(config: SweepConfig, start_tier: int | None) -> None:
     """The seed's ``--dry-run print``: every Job manifest as JSON, contacting nothing."""
-    for chunk in config.chunks:
-        for index in chunk.indexes:
-            job = build_job(config, chunk, index, start_tier, f"{config.job_name_prefix}-{index}")
-            print(json.dumps(job.template, indent=2))
+    for job in first_jobs(config, start_tier):
+        print(json.dumps(job.template, indent=2))
 
 
 def _result_printer(progress: ProgressReporter, quiet: bool):

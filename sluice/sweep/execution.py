@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sluice.ledger.base import Ledger
 from sluice.quantity import parse_cpu, parse_memory
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.manifest import index_job_manifest
-from sluice.sweep.plan import Action, IndexPlan, TierPolicy, plan_index
+from sluice.sweep.plan import Action, IndexPlan, TierPolicy, job_name, plan_index
 from sluice.sweep.template import container_argv, container_env
 from sluice.tiers import TierSchedule
 
@@ -94,6 +95,14 @@ def build_job(
     )
 
 
+def first_jobs(config: SweepConfig, start_tier: int | None) -> Iterator[JobSpec]:
+    """Every index's first Job, named and sized as the seed built them (dry runs)."""
+    for chunk in config.chunks:
+        for index in chunk.indexes:
+            name = job_name(config.job_name_prefix, index, 0)
+            yield build_job(config, chunk, index, start_tier, name)
+
+
 class SweepExecution:
     """Everything a chunk task needs; one instance per flow run, shared by chunk threads."""
 
@@ -137,6 +146,15 @@ class SweepExecution:
         stale = [(p.last.id, _superseded(p)) for p in pending if p.action is Action.ADOPT]
         if stale:
             self.ledger.finish_many(stale)
+        tiers = {str(p.index): p.tier for p in pending}
+
+        def escalates(item: str, result: JobResult) -> bool:
+            return result.outcome is Outcome.OOM and self.policy.can_climb(tiers[item])
+
+        def on_result(item: str, result: JobResult) -> None:
+            if self.on_result and not escalates(item, result):
+                self.on_result(item, result)
+
         results = run_jobs(
             self.backend,
             self.ledger,
@@ -149,17 +167,9 @@ class SweepExecution:
                 for p in pending
             ],
             timeout=self.config.wait_timeout,
-            on_result=self.on_result,
+            on_result=on_result,
         )
-        tiers = {str(p.index): p.tier for p in pending}
-        escalating = sum(
-            1
-            for item, r in results.items()
-            if r.outcome is Outcome.OOM
-            and self.policy.start is not None
-            and tiers[item] is not None
-            and tiers[item] < self.policy.max_tier
-        )
+        escalating = sum(escalates(item, r) for item, r in results.items())
         outcome = ChunkResult(
             chunk=chunk.name,
             ran=len(results),

@@ -46,6 +46,10 @@ class TierPolicy:
     max_tier: int
     history: dict[str, int]
 
+    def can_climb(self, tier: int | None) -> bool:
+        """Whether an OOM at ``tier`` is retried one tier higher."""
+        return self.start is not None and tier is not None and tier < self.max_tier
+
     def start_tier(self, index: int) -> int | None:
         if self.start is None:
             return None
@@ -79,7 +83,7 @@ def plan_index(
         return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)
     start = policy.start_tier(index)
     if last.outcome is Outcome.OOM:
-        if last.tier is None or start is None or last.tier >= policy.max_tier:
+        if not policy.can_climb(last.tier):
             return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)
         return IndexPlan(index, Action.RUN, max(last.tier + 1, start), fresh_name, last)
     if last.id > flow_start_id:
