@@ -276,6 +276,26 @@ def test_template_job_gets_meta_and_secrets_from_a_variable(nomad_api, tmp_path)
     backend.close()
 
 
+def test_generic_jobs_get_secrets_only_once_they_were_put(backend, nomad_api):
+    show = "import os; print(os.environ.get('SLUICE_TEST_SECRET', 'none'))"
+    [plain] = backend.wait(backend.submit([job("plain", show)]), timeout=120)
+    assert plain.outcome is Outcome.SUCCEEDED and backend.logs("plain") == "none\n"
+    assert backend.job_id("plain").startswith("sluice-job/dispatch-plain-")
+    assert not load_spec("sluice-job")["TaskGroups"][0]["Tasks"][0]["Templates"]
+
+    secret = "generic-s3cr3t-not-in-meta"
+    backend.put_secrets("sluice-job", {"SLUICE_TEST_SECRET": secret})
+    specs = [job("with-1", show), job("with-2", show, memory_bytes=256 * MIB)]
+    results = {r.name: r for r in backend.wait(backend.submit(specs), timeout=120)}
+    assert {r.outcome for r in results.values()} == {Outcome.SUCCEEDED}, results
+    assert backend.logs("with-1") == backend.logs("with-2") == f"{secret}\n"
+    assert backend.job_id("with-1").startswith("sluice-job-secrets/dispatch-with-1-")
+    assert backend.job_id("with-2").startswith("sluice-job-secrets-256mib/dispatch-with-2-")
+    api = NomadApi(nomad_api.settings())
+    for name in ("with-1", "with-2"):
+        assert secret not in json.dumps(api.client.job.get_job(backend.job_id(name)))
+
+
 def test_block_settings_reach_the_backend(nomad_api):
     from blocks.nomad import NomadCluster
 

@@ -66,6 +66,7 @@ class NomadBackend:
         self.spec_dir = spec_dir
         self.watch_wait = watch_wait
         self.min_interval = min_interval
+        self.generic_job = specs.GENERIC_JOB
         self._ids: dict[str, str] = {}
         self._timeouts: dict[str, float] = {}
         self._ready: set[str] = set()
@@ -156,11 +157,19 @@ class NomadBackend:
         """Store ``items`` as the Variable ``nomad/jobs/<job_id>`` (and its sized variants).
 
         The job spec's template renders it into the task environment; nothing
-        secret appears in the job, its meta or its logs.
+        secret appears in the job, its meta or its logs. The generic ``sluice-job``
+        has no template, so its secrets go to ``sluice-job-secrets`` (registered
+        here if Nomad lacks it), which runs this backend's plain commands from then on.
         """
+        generic = job_id == specs.GENERIC_JOB
+        if generic:
+            job_id = specs.GENERIC_SECRETS_JOB
+            self._base_job(job_id)
         payload = {"Items": dict(items)}
         for target in [job_id, *self._variants_of(job_id)]:
             self.api.call(self.api.client.variable.create_variable, f"nomad/jobs/{target}", payload)
+        if generic:
+            self.generic_job = job_id
 
     def _variants_of(self, job_id: str) -> list[str]:
         return sorted(
@@ -181,7 +190,7 @@ class NomadBackend:
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
         """Dispatch each job once (idempotent by name); ``replace`` purges an earlier one first."""
-        plans = [specs.plan(job) for job in jobs]
+        plans = [specs.plan(job, self.generic_job) for job in jobs]
         for plan in plans:
             self._ensure(plan)
         earlier = self._dispatched([plan.name for plan in plans]) if replace else {}

@@ -7,7 +7,9 @@ A ``JobSpec`` becomes a dispatch of a parameterized job:
   then only descriptive, the job spec defines what runs.
 - anything else dispatches the generic ``sluice-job``: its one task runs
   ``/bin/sh -c "$NOMAD_META_sluice_cmd"``, the shell-quoted ``cd workdir && exec env
-  K=V... command``.
+  K=V... command``; once secrets were put for it (``put_secrets("sluice-job")``),
+  ``sluice-job-secrets`` instead: the same job plus a template rendering its Variable
+  (on Nomad a template whose Variable is missing blocks the task, so the plain job has none).
 
 Nomad cannot change resources per dispatch, so ``memory_bytes`` (and ``backoff_limit``)
 dispatch a variant ``<job>-<MiB>mib[-r<N>]``: the same spec with every task's
@@ -30,6 +32,7 @@ from sluice.jobs import JobSpec
 
 SPEC_DIR = Path(__file__).resolve().parents[3] / "infra" / "nomad"
 GENERIC_JOB = "sluice-job"
+GENERIC_SECRETS_JOB = "sluice-job-secrets"
 _SERVER_FIELDS = (
     "Status",
     "StatusDescription",
@@ -66,8 +69,8 @@ def variant_id(base: str, memory_mib: int | None, restarts: int) -> str:
     )
 
 
-def plan(spec: JobSpec) -> DispatchPlan:
-    """The dispatch for ``spec`` (see the module docstring)."""
+def plan(spec: JobSpec, generic: str = GENERIC_JOB) -> DispatchPlan:
+    """The dispatch for ``spec`` (see the module docstring); ``generic`` runs a plain command."""
     memory_mib = math.ceil(spec.memory_bytes / 2**20) if spec.memory_bytes else None
     nomad = (spec.template or {}).get("nomad")
     if nomad is not None:
@@ -80,7 +83,7 @@ def plan(spec: JobSpec) -> DispatchPlan:
         payload = nomad.get("payload")
         data = payload.encode() if isinstance(payload, str) else payload
     else:
-        job, meta, data = GENERIC_JOB, {"sluice_cmd": shell_line(spec)}, None
+        job, meta, data = generic, {"sluice_cmd": shell_line(spec)}, None
     return DispatchPlan(
         spec.name, job, memory_mib, spec.backoff_limit, dict(meta), data, spec.timeout_seconds
     )
