@@ -224,6 +224,27 @@ def test_replace_deletes_waits_and_recreates(k8s_api, make_backend) -> None:
     assert backend.logs("again") == "second\n"
 
 
+def test_logs_are_the_jobs_container_when_the_template_adds_a_sidecar(
+    k8s_api, make_backend
+) -> None:
+    template = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": "python:3.11-slim"},
+                        {"name": "sidecar", "image": "busybox", "command": ["true"]},
+                    ]
+                }
+            }
+        }
+    }
+    backend = make_backend()
+    job = spec("with-sidecar", "print('from main')", template=template)
+    assert run(backend, [job], timeout=60)["with-sidecar"].outcome is Outcome.SUCCEEDED
+    assert backend.logs("with-sidecar") == "from main\n"
+
+
 def test_replace_in_indexed_mode(k8s_api, make_backend) -> None:
     backend = make_backend(mode="indexed")
     jobs = [index_spec(i, "raise SystemExit(1)") for i in range(2)]

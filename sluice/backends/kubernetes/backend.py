@@ -267,6 +267,7 @@ class KubernetesBackend:
         if not pods:
             return ""
         pod = latest_pod(pods)
+        main = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
         try:
             response = self.kube.call(
                 "get",
@@ -274,6 +275,7 @@ class KubernetesBackend:
                 self.kube.core.read_namespaced_pod_log,
                 pod["metadata"]["name"],
                 self.namespace,
+                container=main,  # the job's container, also when the template adds sidecars
                 _preload_content=False,
             )
             try:
