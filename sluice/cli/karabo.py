@@ -101,35 +101,33 @@ def run(
     from sluice.karabo.settings import KaraboSettings
     from sluice.server import ensure_api
 
+    settings = {
+        "sky_model": sky_model,
+        "phase_center_ra_deg": phase_center_ra_deg,
+        "phase_center_dec_deg": phase_center_dec_deg,
+        "start_freq_hz": start_freq_hz,
+        "end_freq_hz": end_freq_hz,
+        "freq_inc_hz": freq_inc_hz,
+        "obs_length_hours": obs_length_hours,
+        "num_time_stamps": num_time_stamps,
+        "imaging_npixel": imaging_npixel,
+        "rucio_namespace": rucio_namespace,
+        "rucio_lifetime": rucio_lifetime,
+    }
     try:
         products = _products(product)
+        check_id = obs_id if obs_id is not None else "check"
         KaraboSettings.parse(  # bad input fails here, before a server or a job is started
-            sky_model=sky_model,
-            start_freq_hz=start_freq_hz,
-            end_freq_hz=end_freq_hz,
-            freq_inc_hz=freq_inc_hz,
-            num_time_stamps=num_time_stamps,
-            imaging_npixel=imaging_npixel,
-            rucio_namespace=rucio_namespace,
-            rucio_lifetime=rucio_lifetime,
-            obs_id=obs_id or "check",
+            **settings,
+            obs_id=check_id,
+            file_prefix=file_prefix if file_prefix is not None else f"{check_id}_",
             products=tuple(products),
         )
         ensure_api()
         from flows.karabo import karabo_simulation
 
         result = karabo_simulation(
-            sky_model=sky_model,
-            phase_center_ra_deg=phase_center_ra_deg,
-            phase_center_dec_deg=phase_center_dec_deg,
-            start_freq_hz=start_freq_hz,
-            end_freq_hz=end_freq_hz,
-            freq_inc_hz=freq_inc_hz,
-            obs_length_hours=obs_length_hours,
-            num_time_stamps=num_time_stamps,
-            imaging_npixel=imaging_npixel,
-            rucio_namespace=rucio_namespace,
-            rucio_lifetime=rucio_lifetime,
+            **settings,
             obs_id=obs_id,
             file_prefix=file_prefix,
             products=products,

@@ -120,6 +120,11 @@ def test_an_unknown_sky_model_is_refused_by_the_flows_typed_parameter(sluice_hom
             "error: sky_model: unknown sky model 'GLEAM' (allowed: MIGHTEE_L1)",
         ),
         (["--product", "psf"], "error: product: unknown product 'psf'"),
+        (
+            ["--phase-center-ra-deg", "400"],
+            "error: phase_center_ra_deg: Input should be less than 360",
+        ),
+        (["--file-prefix", "a b_"], "error: file_prefix: String should match pattern"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path: Path):
