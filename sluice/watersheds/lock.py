@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -47,27 +48,40 @@ def _read(path: Path) -> dict[str, object]:
 
 
 @contextlib.contextmanager
+def _takeover_guard(path: Path) -> Iterator[None]:
+    """``flock`` on the lock's directory while taking the lock, so two processes that both
+    find a dead owner cannot each remove the lock the other has just taken."""
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
 def batch_lock(path: Path, batch: str) -> Iterator[None]:
     """Hold ``path`` while the batch runs; SluiceInputError if a live owner holds it."""
     owner = _owner()
     staged = path.with_name(f".{path.name}.{owner['pid']}")
     staged.write_text(json.dumps(owner), encoding="utf-8")
     try:
-        for _ in range(2):
-            try:
-                os.link(staged, path)  # atomic: the lock appears with its owner already written
-                break
-            except FileExistsError:
-                holder = _read(path)
-                if _alive(holder):
-                    raise SluiceInputError(
-                        f"batch {batch!r}: already running (pid {holder.get('pid')} on "
-                        f"{holder.get('host')} since {holder.get('started_at')}; "
-                        f"lock {str(path)!r})"
-                    ) from None
-                path.unlink(missing_ok=True)
-        else:
-            raise SluiceInputError(f"batch {batch!r}: could not take the lock {str(path)!r}")
+        with _takeover_guard(path):
+            for _ in range(2):
+                try:
+                    os.link(staged, path)  # atomic: the lock appears with its owner already written
+                    break
+                except FileExistsError:
+                    holder = _read(path)
+                    if _alive(holder):
+                        raise SluiceInputError(
+                            f"batch {batch!r}: already running (pid {holder.get('pid')} on "
+                            f"{holder.get('host')} since {holder.get('started_at')}; "
+                            f"lock {str(path)!r})"
+                        ) from None
+                    path.unlink(missing_ok=True)
+            else:
+                raise SluiceInputError(f"batch {batch!r}: could not take the lock {str(path)!r}")
     finally:
         staged.unlink(missing_ok=True)
     try:
