@@ -6,13 +6,12 @@ from collections import Counter
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
 from sluice.sweep.report import SweepSummary, build_reports, write_reports
-from tasks.reports import artifact_key
+from tasks.reports import artifact_key, publish_markdown, publish_table
 from tasks.retry import retry_on
 
 
@@ -34,13 +33,13 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
             for a in attempts
             if a.id > execution.flow_start_id
         )
-        create_table_artifact(
-            key=artifact_key("sweep", chunk.name),
-            table=[
+        publish_table.fn(
+            artifact_key("sweep", chunk.name),
+            [
                 {"tier": tier, "outcome": outcome, "attempts": n}
                 for (tier, outcome), n in sorted(counts.items(), key=str)
             ],
-            description=f"{chunk.name}: attempts by tier and outcome in this flow run",
+            f"{chunk.name}: attempts by tier and outcome in this flow run",
         )
 
 
@@ -54,19 +53,19 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
             by_item.setdefault(attempt.item, []).append(attempt)
     items, summary, failures = build_reports(config.run, config.indexes, by_item)
     write_reports(report_dir, items, summary, failures)
-    create_table_artifact(
-        key=artifact_key("sweep-summary", config.job_name_prefix),
-        table=[{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
+    publish_table.fn(
+        artifact_key("sweep-summary", config.job_name_prefix),
+        [{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
         + [
             {"outcome": f"succeeded at tier {t}", "indexes": n}
             for t, n in sorted(summary.succeeded_by_tier.items())
         ],
-        description=f"{config.run}: indexes by final outcome and tier",
+        f"{config.run}: indexes by final outcome and tier",
     )
-    create_markdown_artifact(
-        key=artifact_key("sweep-report", config.job_name_prefix),
-        markdown=_summary_markdown(summary, failures, report_dir),
-        description=f"{config.run}: summary",
+    publish_markdown.fn(
+        artifact_key("sweep-report", config.job_name_prefix),
+        _summary_markdown(summary, failures, report_dir),
+        f"{config.run}: summary",
     )
     return summary
 
