@@ -132,17 +132,19 @@ class S3Area:
     def _key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
-    def _keys_under(self, rel: str) -> list[str]:
-        key = self._key(rel)
-        found = []
+    def _keys(self, prefix: str) -> list[str]:
+        """Every key starting with ``prefix`` (all pages)."""
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
-            found += [
-                obj["Key"]
-                for obj in page.get("Contents", [])
-                if obj["Key"] == key or obj["Key"].startswith(key + "/")
-            ]
-        return found
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
+
+    def _keys_under(self, rel: str) -> list[str]:
+        """The object ``rel`` itself, or every object of the tree ``rel``."""
+        key = self._key(rel)
+        return [k for k in self._keys(key) if k == key or k.startswith(key + "/")]
 
     def check(self, *, what: str, writable: bool) -> None:
         from botocore.exceptions import ClientError
@@ -176,21 +178,12 @@ class S3Area:
             self.client.upload_file(str(path), self.bucket, self._key(sub))
 
     def list_meta(self) -> list[str]:
-        start = len(self._key("")) if self.prefix else 0
+        base = self._key("")
         return sorted(
-            key[start:]
-            for key in self._keys_under_prefix()
+            key[len(base) :]
+            for key in self._keys(base)
             if key.endswith(".meta") and not key.rsplit("/", 1)[-1].startswith(".")
         )
-
-    def _keys_under_prefix(self) -> list[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        prefix = self._key("") if self.prefix else ""
-        return [
-            obj["Key"]
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
-            for obj in page.get("Contents", [])
-        ]
 
     def move(self, rel: str, to: Area) -> None:
         base = self._key(rel)
