@@ -73,7 +73,7 @@ class ClusterAccess:
                 config.load_kube_config_from_dict(
                     self.config_dict, context=self.context, client_configuration=cfg
                 )
-            elif self.in_cluster or (not self._kubeconfig_exists() and _in_a_pod()):
+            elif self._use_in_cluster():
                 config.load_incluster_config(client_configuration=cfg)
             else:
                 config.load_kube_config(
@@ -94,7 +94,7 @@ class ClusterAccess:
                 contexts = self.config_dict.get("contexts") or []
                 wanted = self.context or self.config_dict.get("current-context")
                 chosen = next((c for c in contexts if c.get("name") == wanted), None)
-            elif self.in_cluster or (not self._kubeconfig_exists() and _in_a_pod()):
+            elif self._use_in_cluster():
                 return Path(SERVICE_ACCOUNT_NAMESPACE).read_text().strip() or "default"
             else:
                 contexts, active = config.list_kube_config_contexts(self._config_file())
@@ -103,6 +103,10 @@ class ClusterAccess:
         except Exception:  # no usable configuration: configuration() reports it
             return "default"
         return ((chosen or {}).get("context") or {}).get("namespace") or "default"
+
+    def _use_in_cluster(self) -> bool:
+        """In-cluster when asked, or when no kubeconfig exists and this runs in a pod."""
+        return self.in_cluster or (not self._kubeconfig_exists() and _in_a_pod())
 
     def _config_file(self) -> str | None:
         """The kubeconfig to load: ours, else ``$KUBECONFIG`` as it is *now* (the client
