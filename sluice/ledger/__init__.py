@@ -20,8 +20,13 @@ def default_ledger_url() -> str:
 
 
 def open_ledger(url: str | None = None) -> Ledger:
-    """Open the ledger at ``url``: ``sqlite:///path`` or ``postgresql://...``."""
+    """Open the ledger at ``url``: ``sqlite:///path``, ``postgresql://...``, or
+    ``block:NAME`` for a saved ``LedgerSettings`` block (which keeps the password secret)."""
     url = url or default_ledger_url()
+    if url.startswith("block:"):
+        from blocks.ledger import LedgerSettings
+
+        url = LedgerSettings.load(url.removeprefix("block:")).resolved_url()
     if url.startswith("sqlite:///"):
         from sluice.ledger.sqlite import SqliteLedger
 
