@@ -46,6 +46,7 @@ from sluice.chunkedgraph.tracker import (
 )
 from sluice.chunkedgraph.work import ChunkWork, validate
 from tasks.chunkedgraph import run_chunk_batch
+from tasks.reports import artifact_key
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0
@@ -133,7 +134,7 @@ def publish_report(table: str, state: TableState, directory: Path) -> None:
         {"layer": layer, "coords": list(grid.coords(layer, index)), "error": error}
         for (layer, index), error in sorted(state.failures.items())
     ]
-    create_table_artifact(rows, key=f"chunkedgraph-{table}-layers".lower().replace("_", "-"))
+    create_table_artifact(rows, key=artifact_key("chunkedgraph", table, "layers"))
     lines = [f"# ChunkedGraph ingest `{table}`", "", "```", *status_lines(state), "```", ""]
     lines += [f"{len(failures)} failed chunks (`sluice chunkedgraph requeue {table}`)", ""]
     lines += [f"- layer {f['layer']} {f['coords']}: {f['error']}" for f in failures[:200]]

@@ -205,3 +205,18 @@ def test_a_progress_artifact_per_layer(prefect_api, sluice_home, dataset):
         "watched layer 3: 8 / 8": 100.0,
         "watched layer 4: 1 / 1": 100.0,
     }
+
+
+def test_a_table_name_with_a_dot_gets_a_valid_report_key(prefect_api, sluice_home, dataset):
+    import httpx
+
+    assert run_ingest("cg.v1", str(dataset), work=ChunkWork()) == {
+        2: [64, 64],
+        3: [8, 8],
+        4: [1, 1],
+    }
+    response = httpx.post(
+        f"{prefect_api}/artifacts/filter",
+        json={"artifacts": {"key": {"any_": ["chunkedgraph-cg-v1-layers"]}}},
+    )
+    assert [artifact["key"] for artifact in response.json()] == ["chunkedgraph-cg-v1-layers"]
