@@ -180,6 +180,37 @@ def test_indexed_grouping_and_manifest() -> None:
     assert container["command"][3:] == ["sluice-index", "bash", "-c", "run $INDEX"]
 
 
+def test_manifests_keep_only_the_templates_own_metadata() -> None:
+    last_applied = "kubectl.kubernetes.io/last-applied-configuration"
+
+    def member(i: int, team: str) -> JobSpec:
+        template = {
+            **TEMPLATE,
+            "metadata": {
+                **TEMPLATE["metadata"],
+                "labels": {**TEMPLATE["metadata"]["labels"], "team": team},
+                "annotations": {last_applied: "{}", "owner": "ops", "shift": team},
+            },
+        }
+        return sweep_spec(i).model_copy(update={"template": template})
+
+    job = job_manifest(member(1, "a"))
+    assert job["metadata"]["annotations"] == {
+        "owner": "ops",
+        "shift": "a",
+        "wetlands/orchestrator-timestamp": "t",
+    }
+    assert job["metadata"]["labels"]["team"] == "a" and "controller-uid" not in job["metadata"]
+    (members,) = group([member(1, "a"), member(2, "a"), member(3, "b")])
+    meta = indexed_manifest("wetlands", members)["metadata"]
+    assert meta["labels"] == {"app": "w", "wetlands/batch": "tier0-chunk-00000"}
+    assert meta["annotations"] == {
+        "owner": "ops",
+        "wetlands/orchestrator-timestamp": "t",
+        "sluice/items": '["wetlands-index-1","wetlands-index-2","wetlands-index-3"]',
+    }
+
+
 def test_indexed_prelude_exports_the_mapped_value(tmp_path) -> None:
     import os
     import subprocess

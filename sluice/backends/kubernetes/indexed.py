@@ -32,6 +32,7 @@ from sluice.backends.kubernetes.manifests import (
     apply_spec,
     clean_template,
     first_container,
+    kept_metadata,
     set_env,
 )
 from sluice.errors import SluiceInputError
@@ -123,15 +124,10 @@ def indexed_manifest(
 ) -> Manifest:
     """One Indexed Job running ``members``, completion index ``i`` = ``members[i]``."""
     first = members[0]
-    templates = [clean_template(m.template) for m in members]
-    pairs = list(zip(templates, members, strict=True))
-    common_labels = _common([{**t["metadata"]["labels"], **m.labels} for t, m in pairs])
-    pod_labels = _common(
-        [{**t["spec"]["template"]["metadata"]["labels"], **m.labels} for t, m in pairs]
-    )
-    common_annotations = _common(
-        [{**(t["metadata"].get("annotations") or {}), **m.annotations} for t, m in pairs]
-    )
+    kept = [(kept_metadata(m.template), m) for m in members]  # members differ only here
+    common_labels = _common([{**labels, **m.labels} for (labels, _, _), m in kept])
+    pod_labels = _common([{**pod, **m.labels} for (_, pod, _), m in kept])
+    common_annotations = _common([{**notes, **m.annotations} for (_, _, notes), m in kept])
     items = json.dumps([m.name for m in members], separators=(",", ":"))
     if len(items) > MAX_ITEMS_BYTES:
         raise SluiceInputError(
@@ -139,7 +135,7 @@ def indexed_manifest(
             " use smaller chunks"
         )
     common_env, varying = _varying_env(members)
-    job = templates[0]
+    job = clean_template(first.template)
     job["metadata"].update(name=name, labels={}, annotations={})
     job["spec"]["template"]["metadata"]["labels"] = pod_labels
     shared = first.model_copy(update={"labels": common_labels, "annotations": common_annotations})

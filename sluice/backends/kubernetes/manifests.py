@@ -30,6 +30,7 @@ SERVER_METADATA = (
 )
 CONTROLLER_LABELS = ("controller-uid", "job-name")
 CONTROLLER_LABEL_PREFIX = "batch.kubernetes.io/"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 DEFAULT_IMAGE = "python:3.11-slim"
 
 
@@ -50,9 +51,18 @@ def _user_labels(labels: dict[str, str] | None) -> dict[str, str]:
     }
 
 
+def kept_metadata(template: Manifest | None) -> tuple[dict[str, str], ...]:
+    """(Job labels, pod labels, Job annotations) that ``clean_template`` keeps; copies no more."""
+    meta = (template or {}).get("metadata") or {}
+    pod_meta = (((template or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    return _user_labels(meta.get("labels")), _user_labels(pod_meta.get("labels")), annotations
+
+
 def clean_template(template: Manifest | None) -> Manifest:
     """A copy of a Job manifest with every server-owned field stripped."""
     job = _clone(template) if template else {}
+    labels, pod_labels, annotations = kept_metadata(job)
     job["apiVersion"], job["kind"] = "batch/v1", "Job"
     job.pop("status", None)
     meta = job.setdefault("metadata", {})
@@ -60,15 +70,14 @@ def clean_template(template: Manifest | None) -> Manifest:
         meta.pop(key, None)
     meta.pop("namespace", None)
     meta.pop("generateName", None)
-    annotations = meta.get("annotations") or {}
-    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-    meta["labels"] = _user_labels(meta.get("labels"))
+    if meta.get("annotations"):
+        meta["annotations"] = annotations
+    meta["labels"] = labels
     spec = job.setdefault("spec", {})
     spec.pop("selector", None)
     spec.pop("manualSelector", None)
     pod = spec.setdefault("template", {})
-    pod_meta = pod.setdefault("metadata", {})
-    pod_meta["labels"] = _user_labels(pod_meta.get("labels"))
+    pod.setdefault("metadata", {})["labels"] = pod_labels
     pod_spec = pod.setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Never")
     if not pod_spec.get("containers"):
