@@ -35,8 +35,8 @@ from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
 from sluice.chunkedgraph.tracker import (
     FAILED,
     Record,
-    SegmentWriter,
     TableState,
+    append_records,
     decode,
     register_table,
     status_lines,
@@ -95,16 +95,10 @@ def batch_outcome(batch: Batch, future: PrefectFuture) -> BatchOutcome:
             for layer, index in batch.todo
             if (layer, index) not in seen
         ]
-        writer = SegmentWriter(segment)
-        for record in lost:
-            writer.write(record)
-        writer.close()
+        append_records(segment, lost)
         return BatchOutcome.of(records + lost)
     if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
-        writer = SegmentWriter(segment)
-        for record in outcome.records():
-            writer.write(record)
-        writer.close()
+        append_records(segment, outcome.records())
     return outcome
 
 

@@ -97,8 +97,20 @@ class SegmentWriter:
         os.write(self._fd, encode(record))
 
     def close(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+
+
+def append_records(segment: str | Path, records: Iterable[Record]) -> None:
+    """Append ``records`` to ``segment`` (created if missing), closing it whatever happens."""
+    writer = SegmentWriter(segment)
+    try:
+        for record in records:
+            writer.write(record)
+    finally:
+        writer.close()
 
 
 @dataclass
