@@ -174,13 +174,11 @@ def karabo_simulation(
     if todo:
         kind = BackendKind(SimulationBackend(backend).value)
         job = simulation_job(settings, found, workdir, kind, image, cpu, simulation_timeout_seconds)
-        runner = create_backend(kind, namespace=namespace)
-        ledger = open_ledger()
-        try:
+        with (
+            contextlib.closing(create_backend(kind, namespace=namespace)) as runner,
+            contextlib.closing(open_ledger()) as ledger,
+        ):
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
-        finally:
-            runner.close()
-            ledger.close()
         for item in todo:
             failed_area.remove(item.meta_rel)
             failed_area.remove(item.rel)
