@@ -55,9 +55,11 @@ def fate(item: Staged, processed: Area, failed: Area) -> Fate:
 
 def meta_document(settings: KaraboSettings, product: Product, workdir: Path) -> bytes:
     """The workflow's own valid ``.meta`` (the real Karabo image writes one), else ours."""
-    own = workdir / settings.rucio_namespace / (settings.file_name(product) + META_SUFFIX)
-    if own.is_file() and problem(own.read_bytes(), settings.file_name(product)) is None:
-        return own.read_bytes()
+    name = settings.file_name(product)
+    own = workdir / settings.rucio_namespace / (name + META_SUFFIX)
+    data = own.read_bytes() if own.is_file() else None
+    if data is not None and problem(data, name) is None:
+        return data
     return render(build_meta(settings, product))
 
 
