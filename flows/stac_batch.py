@@ -170,56 +170,56 @@ def stac_batch(
 
     job_kinds = parameterized_jobs(mode)
     runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
-    if backend is StacBackend.NOMAD:
-        runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
-    limit = ensure_rate_limit(rate_limit_name, wait_seconds)
+    try:  # the backend is closed however the batch ends
+        if backend is StacBackend.NOMAD:
+            runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
+        limit = ensure_rate_limit(rate_limit_name, wait_seconds)
 
-    ledger = open_ledger(ledger_url)
-    run = f"stac/{batch_name}"
-    latest = ledger.latest(run)
-    todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
-    logger.info(
-        "%d items: %d to run, %d already succeeded, %d missing",
-        len(items) + len(missing),
-        len(todo),
-        len(items) - len(todo),
-        len(missing),
-    )
-    share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
-    prefixes = ["pipeline"] if mode is Mode.PIPELINE else list(STAGES)
-    count = [active_counter(runner, p) for p in prefixes]
-    gate = AdmissionGate(
-        lambda: sum(c() for c in count),
-        stop=stop_threshold,
-        resume=resume_threshold,
-        poll_seconds=admission_poll_seconds,
-        pace=pacer(limit),
-    )
-    progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
-    ctx = BatchContext(
-        batch=batch_name,
-        backend=GatedBackend(runner, gate),
-        ledger=ledger,
-        outputs=prepared.outputs,
-        aois={},
-        hand_index_path=hand_index_path,
-        benchmark_sources=sources,
-        pipeline_command=pipeline_command or [sys.executable, str(STANDINS), "pipeline"],
-        stage_command=stage_command or [sys.executable, str(STANDINS)],
-        job_env={
-            "STAC_API_URL": stac_api_url,
-            "HAND_INDEX_OVERLAP_THRESHOLD_PERCENT": str(hand_overlap_percent),
-        },
-        log_dir=home_dir(batch_name) / "logs",
-        secrets=secret_values(credentials),
-        overlap_percent=hand_overlap_percent,
-        catchments_per_job=catchments_per_job,
-        entries_per_job=entries_per_job,
-        stage_retries=stage_retries,
-        memory_bytes=prepared.memory_bytes,
-        on_item=lambda item, result: progress.advance(),
-    )
-    try:
+        ledger = open_ledger(ledger_url)
+        run = f"stac/{batch_name}"
+        latest = ledger.latest(run)
+        todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
+        logger.info(
+            "%d items: %d to run, %d already succeeded, %d missing",
+            len(items) + len(missing),
+            len(todo),
+            len(items) - len(todo),
+            len(missing),
+        )
+        share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
+        prefixes = ["pipeline"] if mode is Mode.PIPELINE else list(STAGES)
+        count = [active_counter(runner, p) for p in prefixes]
+        gate = AdmissionGate(
+            lambda: sum(c() for c in count),
+            stop=stop_threshold,
+            resume=resume_threshold,
+            poll_seconds=admission_poll_seconds,
+            pace=pacer(limit),
+        )
+        progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
+        ctx = BatchContext(
+            batch=batch_name,
+            backend=GatedBackend(runner, gate),
+            ledger=ledger,
+            outputs=prepared.outputs,
+            aois={},
+            hand_index_path=hand_index_path,
+            benchmark_sources=sources,
+            pipeline_command=pipeline_command or [sys.executable, str(STANDINS), "pipeline"],
+            stage_command=stage_command or [sys.executable, str(STANDINS)],
+            job_env={
+                "STAC_API_URL": stac_api_url,
+                "HAND_INDEX_OVERLAP_THRESHOLD_PERCENT": str(hand_overlap_percent),
+            },
+            log_dir=home_dir(batch_name) / "logs",
+            secrets=secret_values(credentials),
+            overlap_percent=hand_overlap_percent,
+            catchments_per_job=catchments_per_job,
+            entries_per_job=entries_per_job,
+            stage_retries=stage_retries,
+            memory_bytes=prepared.memory_bytes,
+            on_item=lambda item, result: progress.advance(),
+        )
         ctx.aois = write_aoi_files(ctx, batch_name, todo)
         chunks = {
             f"chunk-{n:04d}": todo[s : s + chunk_size]
