@@ -237,6 +237,7 @@ def stac_batch(
     finally:
         runner.close()
 
+    home_dir(batch_name).mkdir(parents=True, exist_ok=True)  # no job may have run
     (home_dir(batch_name) / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
     final = ledger.latest(run)
     report = build_report(

@@ -172,3 +172,22 @@ def test_stage_mode_on_the_nomad_double(
     assert any(
         n.startswith("sluice-job-secrets-") and f"/dispatch-{first[0].job_name}" in n for n in names
     )
+
+
+def test_a_batch_with_nothing_to_run_on_nomad_still_reports(
+    prefect_api, sluice_home, tmp_path, stac_fixture, stac_api, bucket, nomad_api, nomad_env
+):
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("no-such-item\n")
+    summary = run_batch(
+        tmp_path,
+        stac_fixture,
+        stac_api,
+        bucket,
+        item_list=str(item_list),
+        backend="nomad",
+        batch_name="nothing-nomad",
+    )
+    assert summary["missing"] == 1 and summary["admitted"] == 0
+    assert (sluice_home / "stac" / "nothing-nomad" / "missing.txt").read_text() == "no-such-item\n"
+    assert (tmp_path / "report" / "missing_aois.txt").read_text() == "no-such-item\n"
