@@ -296,7 +296,7 @@ class NomadBackend:
 
     def logs(self, name: str, *, streams: Sequence[str] = ("stdout", "stderr")) -> str:
         """What the job's last allocation printed on ``streams``, task by task ("" if unknown)."""
-        job_id = self._ids.get(name) or self._find(name)
+        job_id = self.job_id(name)
         allocations = self._allocations(job_id) if job_id else []
         if not allocations:
             return ""
