@@ -105,7 +105,11 @@ def running(staging: str, processed: str, failed: str, *, interval: float = 0.2)
         yield
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # stuck mid-scan: do not leave it running
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":
