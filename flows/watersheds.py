@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import shutil
+from contextlib import closing
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -196,22 +197,20 @@ def run_watershed_batch(
         progress = ProgressReporter(
             sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
         )
-        runner = create_backend(backend, parallelism=lanes, log_dir=layout.logs)
-        ledger = open_ledger(ledger_url)
-        execution = BatchExecution(
-            layout,
-            state.stages,
-            stages,
-            runner,
-            ledger,
-            job=state.last_run.flow_run_id,
-            on_stage_end=lambda runid, stage, result: progress.advance(),
-        )
-        try:
+        with (
+            closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner,
+            closing(open_ledger(ledger_url)) as ledger,
+        ):
+            execution = BatchExecution(
+                layout,
+                state.stages,
+                stages,
+                runner,
+                ledger,
+                job=state.last_run.flow_run_id,
+                on_stage_end=lambda runid, stage, result: progress.advance(),
+            )
             failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
-        finally:
-            runner.close()
-            ledger.close()
         progress.finish()
         summary = publish_batch_summary(
             layout, state, [w.runid for w in validation.watersheds], stages, failures
