@@ -8,6 +8,7 @@ import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -104,6 +105,15 @@ class BatchLayout:
 
     def save(self, state: BatchState) -> None:
         write_json_atomic(self.state_file, json.loads(state.model_dump_json()))
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ``{}`` if it is missing, unreadable or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def write_json_atomic(path: Path, payload: object) -> None:

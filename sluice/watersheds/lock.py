@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from sluice.errors import SluiceInputError
-from sluice.watersheds.batch import utcnow
+from sluice.watersheds.batch import read_json_object, utcnow
 
 
 def _owner() -> dict[str, object]:
@@ -37,14 +37,6 @@ def _alive(owner: dict[str, object]) -> bool:
         return abs(process.create_time() - float(owner["create_time"])) < 1.0
     except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):
         return False
-
-
-def _read(path: Path) -> dict[str, object]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 @contextlib.contextmanager
@@ -72,7 +64,7 @@ def batch_lock(path: Path, batch: str) -> Iterator[None]:
                     os.link(staged, path)  # atomic: the lock appears with its owner already written
                     break
                 except FileExistsError:
-                    holder = _read(path)
+                    holder = read_json_object(path)
                     if _alive(holder):
                         raise SluiceInputError(
                             f"batch {batch!r}: already running (pid {holder.get('pid')} on "
@@ -87,5 +79,5 @@ def batch_lock(path: Path, batch: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if _read(path).get("pid") == owner["pid"]:
+        if read_json_object(path).get("pid") == owner["pid"]:
             path.unlink(missing_ok=True)

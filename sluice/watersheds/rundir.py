@@ -12,11 +12,10 @@ import shutil
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
-from sluice.watersheds.batch import write_json_atomic
+from sluice.watersheds.batch import read_json_object, write_json_atomic
 from sluice.watersheds.features import runid_problem
 from sluice.watersheds.stages import Stage
 
@@ -67,17 +66,9 @@ def provision(base: Path, run_dir: Path) -> None:
     staging.rename(run_dir)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def done_stages(run_dir: Path) -> dict[str, str]:
     """Stage -> ISO time it finished, for stages finished in ``run_dir``."""
-    return {k: v for k, v in _read_json(run_dir / STAGE_STATUS).items() if v}
+    return {k: v for k, v in read_json_object(run_dir / STAGE_STATUS).items() if v}
 
 
 def mark_done(run_dir: Path, stage: Stage, when: datetime) -> None:
@@ -100,7 +91,7 @@ class RunMetadata(BaseModel):
 
 
 def read_metadata(run_dir: Path) -> RunMetadata | None:
-    raw = _read_json(run_dir / RUN_METADATA)
+    raw = read_json_object(run_dir / RUN_METADATA)
     try:
         return RunMetadata.model_validate(raw) if raw else None
     except ValueError:
