@@ -136,7 +136,20 @@ class TableState:
 
     @classmethod
     def open(cls, directory: Path, grid: ChunkGrid) -> TableState:
-        """Load the snapshot, then replay every segment found."""
+        """Load the snapshot, then replay every segment found.
+
+        A reader beside a running tracker (``status``) may see a segment vanish
+        because a new snapshot absorbed it; it then reads again from that snapshot.
+        """
+        for _ in range(4):
+            try:
+                return cls._read(directory, grid)
+            except FileNotFoundError:
+                continue
+        return cls._read(directory, grid)
+
+    @classmethod
+    def _read(cls, directory: Path, grid: ChunkGrid) -> TableState:
         state = cls(directory, grid)
         snapshot = directory / "state.bin"
         if snapshot.exists():
