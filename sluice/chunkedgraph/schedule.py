@@ -54,9 +54,6 @@ class Scheduler:
             for index in range(self.grid.count(layer)):
                 self._consider((layer, index))
 
-    def has_pending(self) -> bool:
-        return bool(self._ready or self._roots)
-
     def next_batch(self) -> Batch | None:
         """Ready parents first, then the next sub-tree with anything left to run."""
         if self._ready:
