@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from sluice.cli.common import fail_on_input_errors
 from sluice.errors import SluiceInputError
 
 Opt = typer.Option
@@ -30,24 +31,20 @@ def estimate(
     from sluice.karabo.settings import KaraboSettings
     from sluice.quantity import parse_memory
 
-    try:
-        settings = KaraboSettings.parse(
-            start_freq_hz=start_freq_hz,
-            end_freq_hz=end_freq_hz,
-            freq_inc_hz=freq_inc_hz,
-            num_time_stamps=num_time_stamps,
-            imaging_npixel=imaging_npixel,
-            products=tuple(_products(product)),
-            obs_id="estimate",
-        )
-        found = compute(settings, min_memory_bytes=parse_memory(min_memory, what="min_memory"))
-        for row in found.rows():
-            typer.echo(f"{row['quantity']:<26} {row['value']}")
-        if scratch_volume:
-            refuse_if_too_big(found, parse_memory(scratch_volume, what="scratch_volume"))
-    except SluiceInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    settings = KaraboSettings.parse(
+        start_freq_hz=start_freq_hz,
+        end_freq_hz=end_freq_hz,
+        freq_inc_hz=freq_inc_hz,
+        num_time_stamps=num_time_stamps,
+        imaging_npixel=imaging_npixel,
+        products=tuple(_products(product)),
+        obs_id="estimate",
+    )
+    found = compute(settings, min_memory_bytes=parse_memory(min_memory, what="min_memory"))
+    for row in found.rows():
+        typer.echo(f"{row['quantity']:<26} {row['value']}")
+    if scratch_volume:
+        refuse_if_too_big(found, parse_memory(scratch_volume, what="scratch_volume"))
 
 
 def _products(names: list[str]) -> list[str]:
@@ -114,41 +111,37 @@ def run(
         "rucio_namespace": rucio_namespace,
         "rucio_lifetime": rucio_lifetime,
     }
-    try:
-        products = _products(product)
-        check_id = obs_id if obs_id is not None else "check"
-        KaraboSettings.parse(  # bad input fails here, before a server or a job is started
-            **settings,
-            obs_id=check_id,
-            file_prefix=file_prefix if file_prefix is not None else f"{check_id}_",
-            products=tuple(products),
-        )
-        ensure_api()
-        from flows.karabo import karabo_simulation
+    products = _products(product)
+    check_id = obs_id if obs_id is not None else "check"
+    KaraboSettings.parse(  # bad input fails here, before a server or a job is started
+        **settings,
+        obs_id=check_id,
+        file_prefix=file_prefix if file_prefix is not None else f"{check_id}_",
+        products=tuple(products),
+    )
+    ensure_api()
+    from flows.karabo import karabo_simulation
 
-        result = karabo_simulation(
-            **settings,
-            obs_id=obs_id,
-            file_prefix=file_prefix,
-            products=products,
-            staging=staging,
-            processed=processed,
-            failed=failed,
-            ingestor=ingestor,
-            verify_timeout_seconds=verify_timeout_seconds,
-            scratch_dir=scratch_dir,
-            scratch_volume=scratch_volume,
-            aws_credentials_block=aws_credentials_block,
-            backend=backend,
-            namespace=namespace,
-            min_memory=min_memory,
-            cpu=cpu,
-            **({"image": image} if image else {}),
-            report_dir=report_dir,
-        )
-    except SluiceInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+    result = karabo_simulation(
+        **settings,
+        obs_id=obs_id,
+        file_prefix=file_prefix,
+        products=products,
+        staging=staging,
+        processed=processed,
+        failed=failed,
+        ingestor=ingestor,
+        verify_timeout_seconds=verify_timeout_seconds,
+        scratch_dir=scratch_dir,
+        scratch_volume=scratch_volume,
+        aws_credentials_block=aws_credentials_block,
+        backend=backend,
+        namespace=namespace,
+        min_memory=min_memory,
+        cpu=cpu,
+        **({"image": image} if image else {}),
+        report_dir=report_dir,
+    )
     for rel, fate in result.items():
         typer.echo(f"{fate:<10} {rel}")
 
@@ -156,6 +149,6 @@ def run(
 def register(app: typer.Typer) -> None:
     """Add this flow's commands to the `sluice` app."""
     group = typer.Typer(no_args_is_help=True, help=__doc__)
-    group.command("estimate")(estimate)
-    group.command("run")(run)
+    group.command("estimate")(fail_on_input_errors(estimate))
+    group.command("run")(fail_on_input_errors(run))
     app.add_typer(group, name="karabo")
