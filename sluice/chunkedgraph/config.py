@@ -110,6 +110,8 @@ def load_dataset(path: str | Path) -> DatasetConfig:
         document = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise SluiceInputError(f"dataset {path}: no such file") from None
+    except OSError as error:
+        raise SluiceInputError(f"dataset {path}: cannot read ({error.strerror})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -157,6 +159,8 @@ def read_info(watershed: str, base: Path | None = None) -> dict[str, Any]:
             )
     except FileNotFoundError:
         raise SluiceInputError(f"watershed info {url}: no such file") from None
+    except OSError as error:
+        raise SluiceInputError(f"watershed info {url}: cannot read ({error.strerror})") from None
     try:
         info = json.loads(text)
     except json.JSONDecodeError as error:

@@ -72,7 +72,15 @@ BAD = {
         lambda ds: _edit(ds, lambda d: d["data_source"].pop("WATERSHED")),
         "data_source.WATERSHED",
     ),
+    "yaml is a directory": (lambda ds: (ds.unlink(), ds.mkdir()), "cannot read"),
     "missing info": (lambda ds: (ds.parent / "watershed" / "info").unlink(), "no such file"),
+    "info is a directory": (
+        lambda ds: (
+            (ds.parent / "watershed" / "info").unlink(),
+            (ds.parent / "watershed" / "info").mkdir(),
+        ),
+        "cannot read",
+    ),
     "info not json": (lambda ds: (ds.parent / "watershed" / "info").write_text("{"), "not JSON"),
     "info without scales": (
         lambda ds: (ds.parent / "watershed" / "info").write_text("{}"),
