@@ -184,12 +184,14 @@ def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - on
             return _bounded(HELPERS[name](*values, **named))
         case ast.BinOp(left=left, op=op, right=right):
             a, b = _evaluate(left, context), _evaluate(right, context)
-            if (
-                isinstance(op, ast.Mult)
-                and any(isinstance(x, int) and x > MAX_TEXT for x in (a, b))
-                and any(isinstance(x, str | list | tuple) for x in (a, b))
-            ):
-                raise TemplateEvaluationError(f"value longer than {MAX_TEXT} characters")
+            if isinstance(op, ast.Mult):
+                sequence, count = (a, b) if isinstance(a, str | list | tuple) else (b, a)
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(sequence) * count > MAX_TEXT
+                ):
+                    raise TemplateEvaluationError(f"value longer than {MAX_TEXT} characters")
             return _bounded(_BINARY[type(op)](a, b))
         case ast.UnaryOp(op=op, operand=operand):
             return _UNARY[type(op)](_evaluate(operand, context))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from sluice.errors import SluiceInputError
@@ -84,3 +86,14 @@ def test_missing_property_is_a_per_feature_error() -> None:
 def test_huge_values_are_refused_before_they_are_built() -> None:
     with pytest.raises(TemplateEvaluationError, match="longer than"):
         RunidTemplate("{'a' * 100000000}").render(FEATURE, 0)
+
+
+def test_a_repeated_repetition_is_refused_before_it_is_built() -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateEvaluationError, match="longer than"):
+            RunidTemplate("{'a' * 9999 * 9999}").render(FEATURE, 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000  # the 100 MB string was never made
