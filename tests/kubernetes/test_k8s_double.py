@@ -524,7 +524,8 @@ def test_indexed_pods_and_max_failed_indexes(k8s_api, batch):
 def test_active_deadline_fails_the_job(k8s_api, batch):
     k8s_api.set_kubelet("hold")
     batch.create_namespaced_job(NS, job_manifest("slow", activeDeadlineSeconds=1))
-    _running(k8s_api, "slow")
+    # The held pod never ends by itself, so only the deadline can finish the Job. (Not
+    # waiting to see the pod Running: on a slow moment the 1 s deadline comes first.)
     job = k8s_api.wait_for(lambda: _finished(k8s_api.job("slow")), timeout=30)
     assert _conditions(job)["Failed"]["reason"] == "DeadlineExceeded"
     k8s_api.wait_for(lambda: not k8s_api.pods_of("slow"))
