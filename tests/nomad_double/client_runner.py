@@ -31,6 +31,16 @@ from tests.nomad_double.templates import TaskSetupError, render_template
 _SETPRIV = shutil.which("setpriv")
 
 
+def _in_lifecycle_order(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Prestart hooks, then the main tasks (and poststart hooks), then poststop hooks.
+
+    The double runs an allocation's tasks one after another in that order; poststop
+    tasks run even when a main task failed, as Nomad runs them after the main tasks exit.
+    """
+    rank = {"prestart": 0, "poststart": 1, "poststop": 2}
+    return sorted(tasks, key=lambda t: rank.get((t.get("Lifecycle") or {}).get("Hook"), 1))
+
+
 @dataclass(frozen=True)
 class TaskExit:
     """How a task process ended, as a Nomad driver reports it."""
@@ -193,19 +203,21 @@ class AllocationRunner:
         logs.mkdir(parents=True)
         for task in group["Tasks"]:
             state.task_event(alloc, task["Name"], event("Received", "Task received by client"))
-        for task in group["Tasks"]:
-            if alloc["DesiredStatus"] != "run":
-                state.end_alloc(alloc, "complete", "All tasks have completed")
-                return
+        failed = False
+        for task in _in_lifecycle_order(group["Tasks"]):
+            poststop = (task.get("Lifecycle") or {}).get("Hook") == "poststop"
+            if alloc["DesiredStatus"] != "run" or (failed and not poststop):
+                continue
             outcome = self._run_task(alloc, job, group, task, lose)
             if outcome == "lost":
                 alloc["_replace_lost"] = replace
                 state.end_alloc(alloc, "lost", "alloc is lost since its node is down")
                 return
-            if outcome != "complete":
-                state.end_alloc(alloc, "failed", "Failed tasks")
-                return
-        state.end_alloc(alloc, "complete", "All tasks have completed")
+            failed = failed or outcome != "complete"
+        if failed:
+            state.end_alloc(alloc, "failed", "Failed tasks")
+        else:
+            state.end_alloc(alloc, "complete", "All tasks have completed")
 
     def _run_task(self, alloc, job, group, task, lose: bool) -> str:
         state = self.state

@@ -1,140 +1,87 @@
-"""``POST /v1/jobs/parse`` for the HCL2 subset of Nomad jobspecs the double understands.
+"""``POST /v1/jobs/parse``: an HCL2 jobspec to the job's API JSON, as Nomad's agent does.
 
-Covers the job/group/task structure of batch jobs: attributes (strings with ``${...}``
-kept for runtime interpolation, heredocs, numbers, bools, lists), ``meta``/``env``/
-``config`` blocks, ``parameterized``, ``restart``, ``reschedule``, ``resources``,
-``template`` and ``dispatch_payload``. Anything else is a 400 naming it, so a spec that
-the double cannot represent fails loudly instead of running differently.
+The HCL2 grammar is python-hcl2's (a real parser, not a regex). HCL2 input variables are
+resolved as Nomad resolves them: ``variable`` blocks with their defaults, overridden by the
+request's ``Variables`` (a ``name = value`` vars file); a used variable with no value is a
+400 naming it. Runtime interpolations (``${NOMAD_META_x}``, ``${node.class}``) stay in the
+strings for the client to resolve.
+
+Covered: the job/group/task structure of batch jobs, ``constraint`` at every level,
+``meta``/``env``/``config`` (nested ``config`` blocks become lists of maps, as Nomad's
+JSON has them), ``parameterized``, ``restart``, ``reschedule``, ``resources``, ``logs``,
+``lifecycle``, ``template`` and ``dispatch_payload``. Anything else is a 400 naming it, so
+a spec the double cannot represent fails loudly instead of running differently.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
+
+import hcl2
+from hcl2.utils import SerializationOptions
 
 from tests.nomad_double.state import ApiError, parse_duration
 
-_TOKEN = re.compile(
-    r"""
-    (?P<ws>\s+|\#[^\n]*|//[^\n]*|/\*.*?\*/)
-  | (?P<heredoc><<-?(?P<tag>[A-Za-z_]\w*)\n(?P<doc>.*?)\n[ \t]*(?P=tag)(?=\n|$))
-  | (?P<string>"(?:[^"\\]|\\.)*")
-  | (?P<number>-?\d+(?:\.\d+)?)
-  | (?P<ident>[A-Za-z_][\w-]*)
-  | (?P<punct>[{}\[\]=,])
-    """,
-    re.S | re.X,
+_OPTIONS = SerializationOptions(
+    with_comments=False, strip_string_quotes=True, preserve_heredocs=False
 )
+_BLOCK = "__is_block__"
+_VARIABLE = re.compile(r"\$\{\s*var\.([A-Za-z_][\w-]*)\s*\}")
 
 
-def _lex(text: str) -> list[tuple[str, Any]]:
-    tokens, pos = [], 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            line = text.count("\n", 0, pos) + 1
-            raise ApiError(400, f"input.hcl:{line}: unexpected character {text[pos]!r}")
-        pos = match.end()
-        kind = match.lastgroup
-        if kind == "ws":
-            continue
-        if kind in ("tag", "doc", "heredoc"):
-            doc = match.group("doc")
-            if match.group(0).startswith("<<-"):
-                lines = doc.split("\n")
-                indent = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
-                doc = "\n".join(x[indent:] for x in lines)
-            tokens.append(("value", doc + "\n"))
-        elif kind == "string":
-            raw = match.group(0)[1:-1]
-            tokens.append(("value", re.sub(r"\\(.)", _unescape, raw)))
-        elif kind == "number":
-            number = match.group(0)
-            tokens.append(("value", float(number) if "." in number else int(number)))
-        elif kind == "ident" and match.group(0) in ("true", "false"):
-            tokens.append(("value", match.group(0) == "true"))
-        else:
-            tokens.append((kind, match.group(0)))
-    return tokens
+def _load(text: str, what: str) -> dict[str, Any]:
+    try:
+        return hcl2.loads(text, serialization_options=_OPTIONS)
+    except Exception as error:  # python-hcl2 raises lark's many error types
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ApiError(400, f"{what}: {first}") from None
 
 
-def _unescape(match: re.Match[str]) -> str:
-    return {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}.get(match.group(1), match.group(0))
+def _blocks(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(b, dict) and b.get(_BLOCK) for b in value):
+        raise ApiError(400, f"{where}: expected a block")
+    return [{k: v for k, v in b.items() if k != _BLOCK} for b in value]
 
 
-class _Parser:
-    def __init__(self, tokens: list[tuple[str, Any]]) -> None:
-        self.tokens, self.pos = tokens, 0
-
-    def peek(self) -> tuple[str, Any] | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
-
-    def take(self, kind: str, value: Any = None) -> Any:
-        token = self.peek()
-        if token is None or token[0] != kind or (value is not None and token[1] != value):
-            raise ApiError(400, f"input.hcl: expected {value or kind}, got {token}")
-        self.pos += 1
-        return token[1]
-
-    def body(self, closing: bool) -> list[tuple[str, Any, Any]]:
-        """Items of a body: ``("attr", name, value)`` or ``("block", name, (labels, items))``."""
-        items = []
-        while (token := self.peek()) is not None and token != ("punct", "}"):
-            name = self.take("ident")
-            if self.peek() == ("punct", "="):
-                self.take("punct", "=")
-                items.append(("attr", name, self.expr()))
-                continue
-            labels = []
-            while self.peek() is not None and self.peek()[0] == "value":
-                labels.append(self.take("value"))
-            self.take("punct", "{")
-            items.append(("block", name, (labels, self.body(closing=True))))
-            self.take("punct", "}")
-        if not closing and self.peek() is not None:
-            raise ApiError(400, "input.hcl: unexpected '}'")
-        return items
-
-    def expr(self) -> Any:
-        token = self.peek()
-        if token == ("punct", "["):
-            self.take("punct", "[")
-            values = []
-            while self.peek() != ("punct", "]"):
-                values.append(self.expr())
-                if self.peek() == ("punct", ","):
-                    self.take("punct", ",")
-            self.take("punct", "]")
-            return values
-        if token == ("punct", "{"):
-            self.take("punct", "{")
-            mapping = {}
-            while self.peek() != ("punct", "}"):
-                key = self.take("value") if self.peek()[0] == "value" else self.take("ident")
-                self.take("punct", "=")
-                mapping[key] = self.expr()
-                if self.peek() == ("punct", ","):
-                    self.take("punct", ",")
-            self.take("punct", "}")
-            return mapping
-        return self.take("value")
-
-
-def _attrs(items, allowed: dict[str, str], where: str) -> dict[str, Any]:
-    out = {}
-    for kind, name, value in items:
-        if kind != "attr" or name not in allowed:
-            raise ApiError(400, f"{where}: {name!r} is not supported by the Nomad double")
-        out[allowed[name]] = value
+def _labelled(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """``job "x" {...}`` blocks: (label, body) pairs."""
+    if not isinstance(value, list):
+        raise ApiError(400, f"{where}: expected a block")
+    out = []
+    for block in value:
+        if not isinstance(block, dict) or len(block) != 1:
+            raise ApiError(400, f"{where}: expected one label")
+        ((label, body),) = block.items()
+        if not (isinstance(body, dict) and body.get(_BLOCK)):
+            raise ApiError(400, f"{where}: expected a block")
+        out.append((label.strip('"'), {k: v for k, v in body.items() if k != _BLOCK}))
     return out
 
 
-def _mapping(items, where: str) -> dict[str, Any]:
+def _plain(value: Any) -> Any:
+    """A value with block markers removed; nested blocks become lists of maps."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if k != _BLOCK}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _one(value: Any, where: str) -> dict[str, Any]:
+    blocks = _blocks(value, where)
+    if len(blocks) != 1:
+        raise ApiError(400, f"{where}: only one block allowed")
+    return blocks[0]
+
+
+def _fields(body: Mapping[str, Any], names: Mapping[str, str], where: str) -> dict[str, Any]:
     out = {}
-    for kind, name, value in items:
-        if kind != "attr":
-            raise ApiError(400, f"{where}: block {name!r} is not supported by the Nomad double")
-        out[name] = value
+    for key, value in body.items():
+        if key not in names:
+            raise ApiError(400, f"{where}: {key!r} is not supported by the Nomad double")
+        out[names[key]] = value
     return out
 
 
@@ -142,110 +89,185 @@ def _ns(value: Any) -> int:
     return int(parse_duration(value) * 1e9) if isinstance(value, str) else int(value)
 
 
-def _task(name: str, items) -> dict[str, Any]:
-    task: dict[str, Any] = {"Name": name, "Templates": []}
-    for kind, key, value in items:
-        if kind == "attr" and key in ("driver", "user", "kill_timeout"):
-            task[{"driver": "Driver", "user": "User", "kill_timeout": "KillTimeout"}[key]] = value
-        elif kind == "block" and key in ("config", "env", "meta"):
-            task[key.capitalize()] = _mapping(value[1], f"task {name} {key}")
-        elif kind == "block" and key == "resources":
-            spec = _attrs(
-                value[1],
-                {"cpu": "CPU", "memory": "MemoryMB", "memory_max": "MemoryMaxMB"},
-                f"task {name} resources",
-            )
-            task["Resources"] = spec
-        elif kind == "block" and key == "template":
-            spec = _attrs(
-                value[1],
-                {
-                    "data": "EmbeddedTmpl",
-                    "destination": "DestPath",
-                    "env": "Envvars",
-                    "change_mode": "ChangeMode",
-                },
-                f"task {name} template",
-            )
-            task["Templates"].append(spec)
-        elif kind == "block" and key == "dispatch_payload":
-            task["DispatchPayload"] = _attrs(value[1], {"file": "File"}, "dispatch_payload")
+def _constraints(value: Any, where: str) -> list[dict[str, Any]]:
+    names = {"attribute": "LTarget", "value": "RTarget", "operator": "Operand"}
+    out = []
+    for body in _blocks(value, where):
+        constraint = {"LTarget": "", "RTarget": "", "Operand": "="}
+        constraint.update(_fields(body, names, where))
+        out.append(constraint)
+    return out
+
+
+def _restart(value: Any, where: str) -> dict[str, Any]:
+    names = {"attempts": "Attempts", "delay": "Delay", "interval": "Interval", "mode": "Mode"}
+    spec = _fields(_one(value, where), names, where)
+    return {k: _ns(v) if k in ("Delay", "Interval") else v for k, v in spec.items()}
+
+
+def _reschedule(value: Any, where: str) -> dict[str, Any]:
+    names = {
+        "attempts": "Attempts",
+        "interval": "Interval",
+        "delay": "Delay",
+        "delay_function": "DelayFunction",
+        "max_delay": "MaxDelay",
+        "unlimited": "Unlimited",
+    }
+    spec = _fields(_one(value, where), names, where)
+    return {k: _ns(v) if k in ("Delay", "Interval", "MaxDelay") else v for k, v in spec.items()}
+
+
+def _section(
+    body: Mapping[str, Any],
+    where: str,
+    scalars: Mapping[str, str],
+    blocks: Mapping[str, tuple[str, Callable[[Any, str], Any]]],
+) -> dict[str, Any]:
+    """Scalars renamed; each known block converted by its function; the rest refused."""
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in scalars:
+            out[scalars[key]] = value
+        elif key in blocks:
+            name, convert = blocks[key]
+            out[name] = convert(value, f"{where} {key}")
         else:
-            raise ApiError(400, f"task {name}: {key!r} is not supported by the Nomad double")
+            raise ApiError(400, f"{where}: {key!r} is not supported by the Nomad double")
+    return out
+
+
+def _map(value: Any, where: str) -> dict[str, Any]:
+    return _plain(_one(value, where))
+
+
+def _templates(value: Any, where: str) -> list[dict[str, Any]]:
+    names = {
+        "data": "EmbeddedTmpl",
+        "destination": "DestPath",
+        "env": "Envvars",
+        "change_mode": "ChangeMode",
+    }
+    return [_fields(body, names, where) for body in _blocks(value, where)]
+
+
+_TASK_BLOCKS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "config": ("Config", _map),
+    "env": ("Env", _map),
+    "meta": ("Meta", _map),
+    "constraint": ("Constraints", _constraints),
+    "template": ("Templates", _templates),
+    "resources": (
+        "Resources",
+        lambda v, w: _fields(
+            _one(v, w), {"cpu": "CPU", "memory": "MemoryMB", "memory_max": "MemoryMaxMB"}, w
+        ),
+    ),
+    "logs": (
+        "LogConfig",
+        lambda v, w: _fields(
+            _one(v, w), {"max_files": "MaxFiles", "max_file_size": "MaxFileSizeMB"}, w
+        ),
+    ),
+    "lifecycle": (
+        "Lifecycle",
+        lambda v, w: _fields(_one(v, w), {"hook": "Hook", "sidecar": "Sidecar"}, w),
+    ),
+    "dispatch_payload": (
+        "DispatchPayload",
+        lambda v, w: _fields(_one(v, w), {"file": "File"}, w),
+    ),
+}
+
+
+def _task(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    scalars = {"driver": "Driver", "user": "User", "kill_timeout": "KillTimeout"}
+    task = {"Name": name, "Templates": []}
+    task.update(_section(body, f"task {name}", scalars, _TASK_BLOCKS))
     return task
 
 
-def _group(name: str, items) -> dict[str, Any]:
+def _group(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
     group: dict[str, Any] = {"Name": name, "Tasks": []}
-    for kind, key, value in items:
-        if kind == "attr" and key == "count":
-            group["Count"] = value
-        elif kind == "block" and key == "task":
-            group["Tasks"].append(_task(value[0][0], value[1]))
-        elif kind == "block" and key == "meta":
-            group["Meta"] = _mapping(value[1], f"group {name} meta")
-        elif kind == "block" and key == "restart":
-            spec = _attrs(
-                value[1],
-                {"attempts": "Attempts", "delay": "Delay", "interval": "Interval", "mode": "Mode"},
-                "restart",
-            )
-            group["RestartPolicy"] = {
-                k: _ns(v) if k in ("Delay", "Interval") else v for k, v in spec.items()
-            }
-        elif kind == "block" and key == "reschedule":
-            spec = _attrs(
-                value[1],
-                {
-                    "attempts": "Attempts",
-                    "interval": "Interval",
-                    "delay": "Delay",
-                    "delay_function": "DelayFunction",
-                    "max_delay": "MaxDelay",
-                    "unlimited": "Unlimited",
-                },
-                "reschedule",
-            )
-            group["ReschedulePolicy"] = {
-                k: _ns(v) if k in ("Delay", "Interval", "MaxDelay") else v for k, v in spec.items()
-            }
-        else:
-            raise ApiError(400, f"group {name}: {key!r} is not supported by the Nomad double")
+    blocks = {
+        "meta": ("Meta", _map),
+        "constraint": ("Constraints", _constraints),
+        "restart": ("RestartPolicy", _restart),
+        "reschedule": ("ReschedulePolicy", _reschedule),
+        "task": ("Tasks", lambda v, w: [_task(n, b) for n, b in _labelled(v, w)]),
+    }
+    group.update(_section(body, f"group {name}", {"count": "Count"}, blocks))
     return group
 
 
-def parse_job_hcl(text: str) -> dict[str, Any]:
-    """The API JSON of the one ``job`` block in ``text``."""
-    items = _Parser(_lex(text)).body(closing=False)
-    jobs = [v for kind, name, v in items if kind == "block" and name == "job"]
-    if len(jobs) != 1 or len(items) != 1:
+def _parameterized(value: Any, where: str) -> dict[str, Any]:
+    names = {"payload": "Payload", "meta_required": "MetaRequired", "meta_optional": "MetaOptional"}
+    return _fields(_one(value, where), names, where)
+
+
+def _variables(document: dict[str, Any], given: str | None) -> dict[str, Any]:
+    """Declared variables with their values: defaults, overridden by the request's vars file."""
+    declared = {
+        name: body.get("default") for name, body in _labelled(document.pop("variable", []), "var")
+    }
+    overrides = _plain(_load(given, "variables")) if given else {}
+    for name in overrides:
+        if name not in declared:
+            raise ApiError(400, f'Undefined variable: a variable named "{name}" was assigned')
+    return {**declared, **overrides}
+
+
+def _resolve(value: Any, variables: Mapping[str, Any]) -> Any:
+    """``${var.x}`` replaced by its value everywhere; other interpolations kept."""
+    if isinstance(value, dict):
+        return {k: _resolve(v, variables) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, variables) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in variables:
+            raise ApiError(400, f'Unsupported attribute: no variable named "{name}" is declared')
+        if variables[name] is None:
+            raise ApiError(
+                400, f'Unset variable "{name}": a used variable must be set or have a default'
+            )
+        return str(variables[name])
+
+    whole = _VARIABLE.fullmatch(value)
+    if whole and variables.get(whole.group(1)) is not None:
+        return variables[whole.group(1)]
+    return _VARIABLE.sub(substitute, value)
+
+
+def parse_job_hcl(text: str, variables: str | None = None) -> dict[str, Any]:
+    """The API JSON of the one ``job`` block in ``text`` (HCL2, with input variables)."""
+    document = _load(text, "input.hcl")
+    values = _variables(document, variables)
+    jobs = document.pop("job", None)
+    if jobs is None or document:
+        extra = ", ".join(sorted(document)) or "no job block"
+        raise ApiError(400, f"input.hcl: expected exactly one job block ({extra})")
+    labelled = _labelled(jobs, "job")
+    if len(labelled) != 1:
         raise ApiError(400, "input.hcl: expected exactly one job block")
-    labels, body = jobs[0]
-    job: dict[str, Any] = {"ID": labels[0], "Name": labels[0], "TaskGroups": []}
-    names = {
+    [(job_id, body)] = labelled
+    body = _resolve(body, values)
+    job: dict[str, Any] = {"ID": job_id, "Name": job_id, "TaskGroups": []}
+    scalars = {
         "type": "Type",
         "datacenters": "Datacenters",
         "namespace": "Namespace",
         "priority": "Priority",
         "region": "Region",
     }
-    for kind, key, value in body:
-        if kind == "attr" and key in names:
-            job[names[key]] = value
-        elif kind == "block" and key == "meta":
-            job["Meta"] = _mapping(value[1], "job meta")
-        elif kind == "block" and key == "parameterized":
-            job["ParameterizedJob"] = _attrs(
-                value[1],
-                {
-                    "payload": "Payload",
-                    "meta_required": "MetaRequired",
-                    "meta_optional": "MetaOptional",
-                },
-                "parameterized",
-            )
-        elif kind == "block" and key == "group":
-            job["TaskGroups"].append(_group(value[0][0], value[1]))
-        else:
-            raise ApiError(400, f"job {labels[0]}: {key!r} is not supported by the Nomad double")
+    blocks = {
+        "meta": ("Meta", _map),
+        "constraint": ("Constraints", _constraints),
+        "parameterized": ("ParameterizedJob", _parameterized),
+        "group": ("TaskGroups", lambda v, w: [_group(n, b) for n, b in _labelled(v, w)]),
+    }
+    job.update(_section(body, f"job {job_id}", scalars, blocks))
     return job

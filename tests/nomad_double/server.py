@@ -170,7 +170,8 @@ class NomadDouble:
             if method in ("POST", "PUT"):
                 return 200, self._register(namespace, body, None), None
         if head == "jobs" and rest == "parse" and method in ("POST", "PUT"):
-            return 200, parse_job_hcl((body or {}).get("JobHCL") or ""), None
+            body = body or {}
+            return 200, parse_job_hcl(body.get("JobHCL") or "", body.get("Variables")), None
         if head == "job" and rest:
             return self._job_route(method, namespace, rest, params, body)
         if head == "evaluation" and rest and method == "GET":
