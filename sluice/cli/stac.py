@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from sluice.cli.common import fail_on_input_errors
+from sluice.errors import SluiceInputError
 
 Opt = typer.Option
 
@@ -145,21 +146,67 @@ def stac_report(
 
 
 def stac_purge(
+    job_name: Annotated[
+        str | None,
+        Opt("--job-name", help="Purge only this parent job's dispatches (default: all four)."),
+    ] = None,
+    nomad_addr: Annotated[
+        str, Opt("--nomad-addr", envvar="NOMAD_ADDR", help="Nomad server address.")
+    ] = "http://127.0.0.1:4646",
+    nomad_token: Annotated[
+        str | None,
+        Opt(
+            "--nomad-token",
+            envvar="NOMAD_TOKEN",
+            show_envvar=True,
+            help="ACL token. On the command line it is visible to other local users in the "
+            "process list: prefer NOMAD_TOKEN or --nomad_block.",
+        ),
+    ] = None,
+    namespace: Annotated[
+        str, Opt("--namespace", envvar="NOMAD_NAMESPACE", help="Nomad namespace.")
+    ] = "default",
+    dry_run: Annotated[
+        bool, Opt("--dry-run", help="Show what would be purged without doing it.")
+    ] = False,
+    batch_size: Annotated[
+        int, Opt("--batch-size", help="Jobs purged per batch (10 at a time, as the seed).")
+    ] = 500,
+    batch_delay: Annotated[float, Opt("--batch-delay", help="Seconds between batches.")] = 0.05,
+    verbose: Annotated[bool, Opt("--verbose", "-v", help="A line per job.")] = False,
     nomad_block: Annotated[
-        str | None, Opt("--nomad_block", help="NomadCluster block (default: NOMAD_* env).")
+        str | None, Opt("--nomad_block", help="NomadCluster block (wins over the flags above).")
     ] = None,
 ) -> None:
     """Purge dispatched pipeline and stage jobs from Nomad (purge_dispatch_jobs.py)."""
     from sluice.backends.nomad import NomadApi, NomadSettings, purge_dispatched
+    from sluice.backends.nomad.purge import SEED_PREFIXES
 
+    if not 1 <= batch_size <= 10_000:
+        raise SluiceInputError(f"--batch-size {batch_size}: expected 1 to 10000")
+    if not 0 <= batch_delay <= 3600:
+        raise SluiceInputError(f"--batch-delay {batch_delay}: expected 0 to 3600 seconds")
     if nomad_block:
         from blocks.nomad import NomadCluster
 
         settings = NomadCluster.load(nomad_block).settings()
     else:
-        settings = NomadSettings.from_environment()
-    report = purge_dispatched(NomadApi(settings))
-    print(f"purged {len(report.purged)}, already gone {len(report.already_gone)}")
+        settings = NomadSettings(address=nomad_addr, token=nomad_token, namespace=namespace)
+    prefixes = [job_name] if job_name else list(SEED_PREFIXES)
+    api = NomadApi(settings)
+    try:
+        report = purge_dispatched(
+            api,
+            prefixes,
+            dry_run=dry_run,
+            batch_size=batch_size,
+            batch_delay=batch_delay,
+            on_job=(lambda job_id, what: print(f"{what} {job_id}")) if verbose or dry_run else None,
+        )
+    finally:
+        api.close()
+    verb = "would purge" if dry_run else "purged"
+    print(f"{verb} {len(report.purged)}, already gone {len(report.already_gone)}")
     for job_id, error in report.failed.items():
         print(f"failed {job_id}: {error}")
     if not report.ok:
