@@ -16,6 +16,9 @@ import nomad
 import pytest
 from nomad.api import exceptions as errors
 
+from sluice.backends.nomad import NomadBackend
+from sluice.errors import SluiceInputError
+from sluice.jobs import JobSpec
 from tests.nomad.test_nomad_double import finish
 
 HERE = Path(__file__).parent / "jobspecs"
@@ -89,3 +92,29 @@ def test_the_seeds_own_job_defs_register_and_dispatch(client, path):
     meta = required_meta(job)
     child = client.job.dispatch_job(job["ID"], meta=meta)["DispatchedJobID"]
     assert client.job.get_job(child)["Meta"] == meta
+
+
+def test_the_registered_job_is_dispatched_as_it_is_with_the_token_only_when_asked(
+    client, nomad_api
+):
+    job = parse(client, HERE / "cluster_pipeline.nomad")
+    client.job.register_job("pipeline", {"Job": job})
+    sent = {"pipeline": ["aoi", "outputs_path", "hand_index_path"]}
+    meta = {"aoi": "a.gpkg", "outputs_path": "s3://b/o", "hand_index_path": "h"}
+    spec = JobSpec(
+        name="aoi-1", command=["pipeline"], template={"nomad": {"job": "pipeline", "meta": meta}}
+    )
+
+    plain = NomadBackend(nomad_api.settings(), min_interval=0)
+    with pytest.raises(SluiceInputError, match="requires meta nomad_token.*--nomad_token_in_meta"):
+        plain.preflight(["pipeline"], meta=sent)
+    plain.close()
+
+    backend = NomadBackend(nomad_api.settings(), min_interval=0, token_meta_key="nomad_token")
+    backend.preflight(["pipeline"], meta=sent)
+    backend.submit([spec])
+    [child] = [j["ID"] for j in client.jobs.get_jobs() if j["ParentID"] == "pipeline"]
+    assert client.job.get_job(child)["Meta"] == {**meta, "nomad_token": nomad_api.token}
+    assert "nomad_token" not in spec.template["nomad"]["meta"]
+    assert sorted(j["ID"] for j in client.jobs.get_jobs()) == ["pipeline", child]  # no variant
+    backend.close()

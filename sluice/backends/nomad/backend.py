@@ -8,8 +8,12 @@
   (``?prefix=&index=&wait=``) for all of them; only when a job is dead are its
   allocations read (one request) to classify it. Allocations Nomad replaced (lost
   node, reschedule) do not decide the outcome; the replacement does.
-- Credentials never go into meta: ``put_secrets`` writes a Nomad Variable at
-  ``nomad/jobs/<job>`` that the job spec's template turns into task environment.
+- Credentials stay out of meta: ``put_secrets`` writes a Nomad Variable at
+  ``nomad/jobs/<job>`` that the job spec's template turns into task environment. The one
+  exception is opt-in: ``token_meta_key`` hands the ACL token to jobs that declare that
+  meta key (the seed's ``nomad_token``), in the dispatch request only.
+- The user's registered parameterized job is dispatched as it is; a sized variant
+  ``<job>-<MiB>mib`` is registered only when a JobSpec asks for memory.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from blocks.nomad import NomadCluster
 
 _NOT_FOUND = nomad_errors.URLNotFoundNomadException
+_CREDENTIAL = re.compile(r"token|secret|password|access_key|credential", re.I)
 
 
 class NomadBackend:
@@ -50,6 +55,7 @@ class NomadBackend:
         spec_dir: Path = specs.SPEC_DIR,
         watch_wait: float = 60.0,
         min_interval: float = 0.5,
+        token_meta_key: str | None = None,
     ) -> None:
         """
         Args:
@@ -59,6 +65,10 @@ class NomadBackend:
             watch_wait: seconds one blocking query may wait for a change.
             min_interval: least seconds between two watch queries, so a busy cluster's
                 changes are taken in batches instead of one request each.
+            token_meta_key: a meta key through which jobs that declare it receive this
+                backend's ACL token (the seed's ``nomad_token``). Off by default: a token in
+                meta is readable by anyone who can read the job. It is added to the dispatch
+                request only, never to a JobSpec, so no log, report or artifact holds it.
         """
         settings = settings or NomadSettings.from_environment()
         self.api = NomadApi(settings)
@@ -72,6 +82,8 @@ class NomadBackend:
         self._ready: set[str] = set()
         self._registering = threading.Lock()  # chunk tasks may submit from several threads
         self._reachable = False
+        self.token_meta_key = token_meta_key
+        self._with_token: set[str] = set()  # parameterized jobs (and variants) given the token
 
     @classmethod
     def from_block(cls, block: NomadCluster, **options: Any) -> NomadBackend:
@@ -80,11 +92,15 @@ class NomadBackend:
 
     # -- preflight and registration -------------------------------------------------------
 
-    def preflight(self, jobs: Iterable[str] = ()) -> None:
+    def preflight(
+        self, jobs: Iterable[str] = (), *, meta: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
         """Fail fast, before any dispatch: Nomad reachable, token accepted, ``jobs`` usable.
 
-        A parameterized job missing from the cluster is registered from
-        ``<spec_dir>/<job>.nomad.json``; with no such file it is a ``SluiceInputError``.
+        The user's registered parameterized job is used as it is; one missing from the
+        cluster is registered from ``<spec_dir>/<job>.nomad.json``, and with no such file
+        it is a ``SluiceInputError``. ``meta`` names the keys the caller will send each job:
+        a key the job requires that nobody sends is refused here, not at the first dispatch.
         """
         if not self._reachable:
             try:
@@ -93,7 +109,37 @@ class NomadBackend:
                 raise self.api.unavailable(error) from None
             self._reachable = True
         for job_id in jobs:
-            self._base_job(job_id)
+            job = self._base_job(job_id)
+            if meta is not None and job_id in meta:
+                self._check_meta(job, set(meta[job_id]))
+
+    def _check_meta(self, job: dict[str, Any], sent: set[str]) -> None:
+        """Every key ``job`` requires is sent (by the caller, or the token by this backend)."""
+        if self._token_meta(job):
+            sent.add(self.token_meta_key or "")
+        required = job["ParameterizedJob"].get("MetaRequired") or []
+        missing = [key for key in required if key not in sent]
+        if not missing:
+            return
+        hint = ""
+        if any(_CREDENTIAL.search(key) for key in missing):
+            hint = (
+                "; a credential in meta is readable by anyone who can read the job: give it to "
+                "the task from a Nomad Variable instead, or, for the ACL token, pass "
+                "--nomad_token_in_meta"
+            )
+        raise SluiceInputError(
+            f"Nomad job {job['ID']!r} requires meta {', '.join(missing)}, "
+            f"which Sluice does not send{hint}"
+        )
+
+    def _token_meta(self, job: dict[str, Any]) -> bool:
+        """Whether dispatches of ``job`` carry the token in ``token_meta_key``."""
+        params = job.get("ParameterizedJob") or {}
+        declared = {*(params.get("MetaRequired") or []), *(params.get("MetaOptional") or [])}
+        return bool(self.token_meta_key and self.settings.token) and (
+            self.token_meta_key in declared
+        )
 
     def _base_job(self, job_id: str) -> dict[str, Any]:
         """The parameterized job ``job_id``, registered from its spec file if Nomad lacks it."""
@@ -108,6 +154,8 @@ class NomadBackend:
             raise SluiceInputError(f"Nomad job {job_id!r} is not a parameterized job")
         if not registered:
             self.register(job)
+        if self._token_meta(job):
+            self._with_token.add(job_id)
         return job
 
     def _spec_file(self, job_id: str) -> dict[str, Any]:
@@ -150,6 +198,8 @@ class NomadBackend:
             if plan.parent != plan.base:
                 self.register(specs.variant(base, plan.memory_mib, plan.restarts))
                 self._copy_secrets(plan.base, plan.parent)
+                if plan.base in self._with_token:
+                    self._with_token.add(plan.parent)
 
     # -- secrets ----------------------------------------------------------------------------
 
@@ -205,7 +255,10 @@ class NomadBackend:
         return names
 
     def _dispatch(self, plan: specs.DispatchPlan) -> str:
-        body: dict[str, Any] = {"Meta": plan.meta, "IdPrefixTemplate": plan.name}
+        meta = dict(plan.meta)
+        if plan.parent in self._with_token and self.token_meta_key and self.settings.token:
+            meta[self.token_meta_key] = self.settings.token  # the request only: see __init__
+        body: dict[str, Any] = {"Meta": meta, "IdPrefixTemplate": plan.name}
         if plan.payload:
             body["Payload"] = base64.b64encode(plan.payload).decode()
 
