@@ -22,6 +22,20 @@ from tests.k8s_double import K8sDouble, start_double
 from tests.karabo.conftest import TINY
 
 KARABO_IMAGE = Path(__file__).parent / "karabo_image"
+# The real job's site-specific placement (compute nodes labelled and tainted hpc=true).
+HPC_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "hpc", "operator": "In", "values": ["true"]}]}
+            ]
+        }
+    }
+}
+HPC_TOLERATIONS = [
+    {"key": "hpc", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
+    {"key": "hpc", "operator": "Equal", "value": "true", "effect": "NoExecute"},
+]
 NAMESPACE = "datalake-ingestion"
 
 
@@ -57,7 +71,13 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
         report_dir=str(tmp_path / "reports"),
         backend="kubernetes",
         namespace=NAMESPACE,
-        cpu=1.0,
+        min_memory="256Mi",
+        memory_limit="512Mi",
+        cpu=0.5,
+        cpu_limit=1.0,
+        node_selector={"hpc": "true"},
+        affinity=HPC_AFFINITY,
+        tolerations=HPC_TOLERATIONS,
         verify_timeout_seconds=60.0,
     )
 
@@ -76,10 +96,22 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
     assert env["OUT_DIR"] == str(scratch / "k8s")
     assert (env["SKY_MODEL"], env["OBS_ID"], env["FILE_PREFIX"]) == ("MIGHTEE_L1", "k8s", "k8s_")
     expected = estimate(KaraboSettings.parse(**TINY, obs_id="k8s", products=("cleaned",)))
-    memory = format_memory(max(256 * 2**20, expected.memory_bytes))
-    for kind in ("requests", "limits"):
-        assert container["resources"][kind]["memory"] == memory
-        assert container["resources"][kind]["cpu"] == "1"
+    request = format_memory(max(256 * 2**20, expected.memory_bytes))
+    # Requests and limits differ, as in the real job (64Gi/128Gi, cpu 16/32).
+    assert container["resources"]["requests"] == {
+        "ephemeral-storage": "1Gi",
+        "memory": request,
+        "cpu": "0.5",
+    }
+    assert container["resources"]["limits"] == {
+        "ephemeral-storage": "4Gi",
+        "memory": "512Mi",
+        "cpu": "1",
+    }
+    # Placement is passed through untouched.
+    assert pod["nodeSelector"] == {"hpc": "true"}
+    assert pod["affinity"] == HPC_AFFINITY
+    assert pod["tolerations"] == HPC_TOLERATIONS
     assert container["resources"]["limits"]["ephemeral-storage"] == "4Gi"
     assert {"name": "scratch", "mountPath": "/scratch"} in container["volumeMounts"]
     assert {"name": "scratch", "persistentVolumeClaim": {"claimName": "sluice-karabo-scratch"}} in (
