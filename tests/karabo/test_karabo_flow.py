@@ -75,16 +75,24 @@ def test_products_with_valid_meta_reach_processed_and_temp_data_is_cleaned(
 
 
 def test_rerun_of_the_same_slot_resumes_without_simulating_again(areas, tmp_path, sluice_home):
-    run_flow(areas, tmp_path, products=[Product.DIRTY])
-    again = run_flow(areas, tmp_path, products=[Product.DIRTY])
+    ledger_url = f"sqlite:///{tmp_path / 'own-ledger.db'}"  # the flow's ledger parameter
+    run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
+    again = run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
 
     assert list(again.values()) == ["processed"]
-    ledger = open_ledger()
+    run = "karabo-20260101T000000_SKAMID_Karabo_test_hourly"
+    ledger = open_ledger(ledger_url)
     try:
-        attempts = ledger.attempts("karabo-20260101T000000_SKAMID_Karabo_test_hourly")
+        attempts = ledger.attempts(run)
     finally:
         ledger.close()
-    assert [a.item for a in attempts] == ["simulation"]
+    assert [(a.item, a.outcome) for a in attempts] == [("simulation", "succeeded")]
+    assert attempts[0].started_at is not None and attempts[0].finished_at is not None
+    default = open_ledger()
+    try:
+        assert run not in default.runs()  # recorded in the ledger given, not the default one
+    finally:
+        default.close()
 
 
 def test_products_the_ingestor_fails_fail_the_run_and_are_listed(areas, tmp_path, sluice_home):

@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
 
 from flows.karabo import karabo_simulation
 from sluice.karabo.estimate import estimate
 from sluice.karabo.settings import KaraboSettings
+from sluice.ledger import open_ledger
 from sluice.quantity import format_memory
 from tests.k8s_double import K8sDouble, start_double
 from tests.karabo.conftest import TINY
@@ -56,9 +59,18 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[K8sDoub
 
 @pytest.mark.usefixtures("prefect_api")
 def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
-    cluster, areas, tmp_path, sluice_home
+    cluster, areas, tmp_path, sluice_home, monkeypatch
 ):
     scratch = tmp_path / "scratch"  # mounted at the same path in the flow pod and the Job
+    # The cluster is reached through a saved prefect-kubernetes credentials block only.
+    KubernetesCredentials(
+        cluster_config=KubernetesClusterConfig(
+            config=yaml.safe_load(cluster.kubeconfig.read_text()), context_name="double"
+        )
+    ).save("karabo-cluster")
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path / "no-kubeconfig-home"))
+    ledger_url = f"sqlite:///{tmp_path / 'cluster-ledger.db'}"
     result = karabo_simulation(
         **TINY,
         obs_id="k8s",
@@ -71,6 +83,8 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
         report_dir=str(tmp_path / "reports"),
         backend="kubernetes",
         namespace=NAMESPACE,
+        kubernetes_credentials="karabo-cluster",
+        ledger_url=ledger_url,
         min_memory="256Mi",
         memory_limit="512Mi",
         cpu=0.5,
@@ -124,3 +138,14 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
     claim = tmp["ephemeral"]["volumeClaimTemplate"]["spec"]
     assert claim["resources"]["requests"]["storage"] == (f"{-(-expected.scratch_bytes // 2**20)}Mi")
     assert not (scratch / "k8s").exists()  # temporary data removed after the verified ingest
+    ledger = open_ledger(ledger_url)
+    try:
+        (attempt,) = ledger.attempts("karabo-k8s")
+    finally:
+        ledger.close()
+    assert (attempt.item, attempt.job_name, attempt.outcome) == (
+        "simulation",
+        "karabo-k8s",
+        "succeeded",
+    )
+    assert attempt.memory_bytes == 512 * 2**20  # charged at the limit the pod could use
