@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sluice.backends.factory import BackendKind
 from sluice.errors import SluiceInputError
+from sluice.locations import check_directory
 from sluice.watersheds.base_source import check_base
 from sluice.watersheds.batch import BatchLayout, BatchState, default_root
 from sluice.watersheds.callables import import_callable
@@ -22,14 +24,25 @@ from sluice.watersheds.template import RunidTemplate
 MAX_LANES = 64
 
 
+def parse_backend(value: str) -> BackendKind:
+    try:
+        return BackendKind(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in BackendKind)
+        raise SluiceInputError(f"backend: {value[:80]!r} is not one of {allowed}") from None
+
+
 def layout_of(batch: str, root: str | None) -> BatchLayout:
-    return BatchLayout(root or default_root(), batch)
+    """The batch's layout; a root that is a file (or under one) is refused here."""
+    layout = BatchLayout(root or default_root(), batch)
+    check_directory(layout.root, "root")
+    return layout
 
 
 def validated(geojson: str | Path, template: str) -> Validation:
     """Every feature's runid; SluiceInputError naming the features with problems."""
     validation = validate(load_features(geojson), RunidTemplate(template))
-    validation.raise_for_problems(f"runid template {template!r} on {str(geojson)!r}")
+    validation.raise_for_problems(f"runid template {template[:100]!r} on {str(geojson)!r}")
     return validation
 
 
