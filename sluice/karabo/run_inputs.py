@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sluice.errors import SluiceInputError
 from sluice.karabo.areas import open_area
 from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
 from sluice.karabo.settings import KaraboSettings
+from sluice.locations import check_directory, nearest_existing
 from sluice.quantity import format_memory, parse_cpu, parse_memory
 
 MAX_MEMORY = 2**50  # 1 PiB: any memory quantity above this is a typo
@@ -186,8 +186,10 @@ def _choice(kind: type[StrEnum], value: Any, what: str) -> Any:
 def _seconds(value: float, what: str, *, zero: bool) -> float:
     value = float(value)
     if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > MAX_SECONDS:
-        low = "0" if zero else "more than 0"
-        raise SluiceInputError(f"{what}: {value:g} must be {low} and at most {MAX_SECONDS:g} s")
+        low = "at least 0" if zero else "more than 0"
+        raise SluiceInputError(
+            f"{what}: {value:g} must be {low} and at most {MAX_SECONDS:,.0f} s (a year)"
+        )
     return value
 
 
@@ -207,29 +209,6 @@ def _cpu(value: float | str | None, what: str) -> float | None:
     if not math.isfinite(cores) or cores <= 0 or cores > MAX_CPU:
         raise SluiceInputError(f"{what}: {value!r} must be more than 0 and at most {MAX_CPU:g}")
     return cores
-
-
-def check_directory(path: Path, what: str) -> None:
-    """``path`` is a directory, or can be created as one by this process (checked, not made)."""
-    if path.exists():
-        if not path.is_dir():
-            raise SluiceInputError(f"{what}: {path} exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise SluiceInputError(f"{what}: {path} is not writable")
-        return
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise SluiceInputError(f"{what}: {path} cannot be created ({parent} is not a directory)")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise SluiceInputError(f"{what}: {path} cannot be created ({parent} is not writable)")
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists():
-        path = path.parent
-    return path
 
 
 def check_ledger_url(url: str | None) -> None:
@@ -281,7 +260,7 @@ def prepare(  # noqa: PLR0913 - one argument per flow parameter it checks
     check_directory(scratch, "scratch_dir")
     check_directory(report_dir, "report_dir")
     found = estimate(settings, min_memory_bytes=floor or 0)
-    volume_bytes = volume or shutil.disk_usage(_existing(scratch)).free
+    volume_bytes = volume or shutil.disk_usage(nearest_existing(scratch)).free
     refuse_if_too_big(found, volume_bytes)
     if limit is not None and limit < found.memory_bytes:
         raise SluiceInputError(

@@ -215,6 +215,7 @@ def test_cli_estimate_prints_the_numbers():
 
     assert "3,953,664" in done.stdout
     assert "31,629,312 B" in done.stdout
+    assert "image (min, each)          32,772,608 B (31.3 MiB)" in done.stdout
 
 
 def test_cli_run_stages_verifies_and_prints_each_products_fate(prefect_api, areas, tmp_path):
