@@ -21,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.ledger import open_ledger
+from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
     BatchLayout,
@@ -133,7 +134,7 @@ def validate_watershed_batch(
         raise SluiceInputError(f"batch {batch!r}: no GeoJSON yet; give one")
     if not template:
         raise SluiceInputError(f"batch {batch!r}: no runid template yet; give one")
-    validation = validate(load_features(source), template)
+    validation = validate(load_features(source), template, fold_case=case_insensitive(layout.runs))
     report = {"template": template, "status": "valid" if validation.ok else "invalid"}
     report |= validation.report()
     if geojson:

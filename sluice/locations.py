@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from sluice.errors import SluiceInputError
@@ -28,3 +29,18 @@ def nearest_existing(path: Path) -> Path:
     while not path.exists() and path != path.parent:
         path = path.parent
     return path
+
+
+def case_insensitive(directory: Path) -> bool:
+    """Whether names differing only in case are one file where ``directory`` is (or would be).
+
+    Probed with a temporary file in the nearest existing directory, removed at once; a
+    directory this process cannot write to counts as case-sensitive.
+    """
+    where = nearest_existing(directory)
+    try:
+        with tempfile.NamedTemporaryFile(prefix=".Sluice-Case-Probe-", dir=where) as probe:
+            name = Path(probe.name)
+            return (name.parent / name.name.swapcase()).exists()
+    except OSError:
+        return False

@@ -176,7 +176,8 @@ def status(
         typer.echo(f"{batch}: no validated GeoJSON and template yet")
         return
     chain = stages_for(list(WatershedTask))
-    runids = [w.runid for w in validated(layout.dir / state.geojson, state.template).watersheds]
+    validation = validated(layout.dir / state.geojson, state.template, layout)
+    runids = [w.runid for w in validation.watersheds]
     summary, states = summarize(layout, runids, chain)
     runs = []
     for runid, run_state in states.items():

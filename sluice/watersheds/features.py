@@ -213,11 +213,15 @@ def _rendered(features: list[Any], template: RunidTemplate) -> Iterator[Watershe
         yield Watershed(index, feature_id, runid, planar_area(feature["geometry"]))
 
 
-def validate(features: list[Any], template: RunidTemplate | str) -> Validation:
+def validate(
+    features: list[Any], template: RunidTemplate | str, *, fold_case: bool = False
+) -> Validation:
     """Render every feature's runid; collect structure, template, safety and duplicate problems.
 
     A template that does not parse is an error on every feature, as wepppy reports it.
     Runids are duplicates only when equal: wepppy keeps ``Alpha`` and ``alpha`` apart.
+    ``fold_case`` (the batch's storage is case-insensitive, so they would share one run
+    directory) makes runids differing only in case duplicates too, saying so.
     """
     if isinstance(template, str):
         try:
@@ -231,16 +235,19 @@ def validate(features: list[Any], template: RunidTemplate | str) -> Validation:
         (watersheds if isinstance(result, Watershed) else problems).append(result)
     first: dict[str, Watershed] = {}
     for watershed in watersheds:
-        earlier = first.setdefault(watershed.runid, watershed)
-        if earlier is not watershed:
-            problems.append(
-                Problem(
-                    watershed.index,
-                    watershed.feature_id,
-                    f"runid {watershed.runid!r} duplicates feature {earlier.index}'s",
-                    duplicate=True,
-                )
+        key = watershed.runid.casefold() if fold_case else watershed.runid
+        earlier = first.setdefault(key, watershed)
+        if earlier is watershed:
+            continue
+        message = f"runid {watershed.runid!r} duplicates feature {earlier.index}'s"
+        if earlier.runid != watershed.runid:
+            message = (
+                f"runid {watershed.runid!r} differs only in case from feature {earlier.index}'s "
+                f"{earlier.runid!r}, and the batch's storage does not tell case apart"
             )
+            problems.append(Problem(watershed.index, watershed.feature_id, message))
+        else:
+            problems.append(Problem(watershed.index, watershed.feature_id, message, True))
     problems.sort(key=lambda p: p.index)
     return Validation(watersheds, problems, len(features))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import SluiceInputError
+from sluice.locations import case_insensitive
 from sluice.watersheds.batch import check_batch_name
 from sluice.watersheds.features import largest_first, load_features, validate
 from sluice.watersheds.stages import (
@@ -238,3 +239,18 @@ def test_container_settings_reach_the_job(tmp_path: Path) -> None:
     assert job.template["spec"]["template"]["spec"]["volumes"] == [{"name": "wc1"}]
     assert job.command == ["wepppy-stage", "fetch_dem", "r"]
     assert job.name.startswith("fetch-dem-") and len(job.name) <= 63
+
+
+def test_case_only_differences_collide_only_on_storage_that_folds_case(tmp_path: Path) -> None:
+    features = [feature({"n": "Alpha"}, fid="a"), feature({"n": "alpha"}, fid="b")]
+    template = RunidTemplate("{properties['n']}")
+
+    assert validate(features, template).ok  # this machine's filesystems tell case apart
+    assert not case_insensitive(tmp_path)
+    folded = validate(features, template, fold_case=True)
+    assert [str(p) for p in folded.problems] == [
+        "feature 1 (id 'b'): runid 'alpha' differs only in case from feature 0's 'Alpha', "
+        "and the batch's storage does not tell case apart"
+    ]
+    assert folded.summary()["errors"] == 1
+    assert not list(tmp_path.iterdir())  # the probe left nothing behind
