@@ -19,7 +19,7 @@ from sluice.backends.factory import BackendKind
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.karabo.areas import Area
-from sluice.karabo.estimate import Estimate, refuse_if_too_big
+from sluice.karabo.estimate import Estimate
 from sluice.karabo.ingest import Fate, Staged, clean_staging, stage, wait_for_ingestor
 from sluice.karabo.run_inputs import Prepared
 from sluice.karabo.settings import KaraboSettings
@@ -40,7 +40,7 @@ class IngestFailed(RuntimeError):
 def estimate_resources(
     settings: KaraboSettings, volume_bytes: int, found: Estimate, report_dir: Path
 ) -> None:
-    """Publish the estimate (artifact and report) and refuse a run that cannot fit the volume."""
+    """Publish the estimate (artifact and report); ``prepare`` already refused what cannot fit."""
     rows = [
         *found.rows(),
         {"quantity": "temporary volume available", "value": f"{volume_bytes:,} B"},
@@ -52,7 +52,6 @@ def estimate_resources(
     (report_dir / f"{settings.obs_id}-estimate.json").write_text(
         json.dumps({**found.model_dump(), "volume_bytes": volume_bytes}, indent=2) + "\n"
     )
-    refuse_if_too_big(found, volume_bytes)
 
 
 def job_name(settings: KaraboSettings) -> str:

@@ -238,3 +238,28 @@ def test_cli_run_stages_verifies_and_prints_each_products_fate(prefect_api, area
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["processed", "testing/cli_dirty.fits"]
     assert (areas["processed"] / "testing" / "cli_dirty.fits.meta").is_file()
+
+
+def test_a_job_spec_renders_separate_requests_and_limits():
+    from pydantic import ValidationError
+
+    from sluice.backends.kubernetes.manifests import job_manifest
+    from sluice.jobs import JobSpec
+
+    spec = JobSpec(
+        name="k",
+        command=["true"],
+        memory_bytes=128 * 2**30,
+        memory_request_bytes=64 * 2**30,
+        cpu=16,
+        cpu_limit=32,
+    )
+    resources = job_manifest(spec)["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {
+        "requests": {"memory": "64Gi", "cpu": "16"},
+        "limits": {"memory": "128Gi", "cpu": "32"},
+    }
+    with pytest.raises(ValidationError, match="memory_request_bytes"):
+        JobSpec(name="k", command=["true"], memory_bytes=1, memory_request_bytes=2)
+    with pytest.raises(ValidationError, match="cpu_limit"):
+        JobSpec(name="k", command=["true"], cpu=2, cpu_limit=1)
