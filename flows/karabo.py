@@ -7,22 +7,27 @@ stage products + ``.meta`` atomically -> verify the ingestor's verdict -> clean.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from sluice.backends.factory import BackendKind, create_backend
-from sluice.errors import SluiceInputError
 from sluice.karabo import standin_ingestor
 from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
+from sluice.karabo.run_inputs import (
+    Ingestor,
+    Prepared,
+    SimulationBackend,
+    Toleration,
+    check_placement,
+    prepare,
+)
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import open_ledger
-from sluice.quantity import parse_memory
 from sluice.server import sluice_home
 from tasks.karabo import (
     clean_up,
@@ -33,21 +38,9 @@ from tasks.karabo import (
     verify_ingest,
 )
 
+__all__ = ["Ingestor", "SimulationBackend", "karabo_simulation"]
+
 DEFAULT_IMAGE = "ghcr.io/i4ds/karabo-pipeline:latest"
-
-
-class SimulationBackend(StrEnum):
-    """Where the simulation job runs (the Karabo image needs Kubernetes; locally a stand-in)."""
-
-    LOCAL = "local"
-    KUBERNETES = "kubernetes"
-
-
-class Ingestor(StrEnum):
-    """Who processes the staging area."""
-
-    STANDIN = "standin"
-    EXTERNAL = "external"
 
 
 @flow(name="karabo-simulation")
@@ -81,11 +74,18 @@ def karabo_simulation(
     scratch_volume: str | None = None,
     backend: SimulationBackend = SimulationBackend.LOCAL,
     namespace: str | None = None,
+    kubernetes_credentials: str | None = None,
     image: str = DEFAULT_IMAGE,
     min_memory: str = "256Mi",
+    memory_limit: str | None = None,
     cpu: float | None = None,
+    cpu_limit: float | None = None,
+    node_selector: dict[str, str] | None = None,
+    affinity: dict[str, Any] | None = None,
+    tolerations: list[Toleration] | None = None,
     simulation_timeout_seconds: float = 7 * 24 * 3600.0,
     report_dir: str = "reports/karabo",
+    ledger_url: str | None = None,
 ) -> dict[str, str]:
     """Simulate SKA-MID AA* data with Karabo and hand the products to the SRCNet ingestor.
 
@@ -98,9 +98,10 @@ def karabo_simulation(
         freq_inc_hz: Channel width in Hz; channels = floor((end - start) / increment) (FREQ_INC_HZ).
         obs_length_hours: Observation length in hours (OBS_LENGTH_HOURS).
         num_time_stamps: Number of time stamps (NUM_TIME_STAMPS).
-        start_date_and_time: Observation start, UTC (START_DATE_AND_TIME).
+        start_date_and_time: Observation start, UTC (START_DATE_AND_TIME, e.g. 2020-04-26T16:36).
         imaging_npixel: Image side in pixels (IMAGING_NPIXEL).
-        imaging_cellsize: Image cell size in radians; empty = field of view / npixel.
+        imaging_cellsize: Image cell size in radians (IMAGING_CELLSIZE); empty = "None", the
+            workflow's field of view / npixel.
         rucio_namespace: Rucio scope the products are registered in (RUCIO_NAMESPACE).
         rucio_lifetime: Rucio replica lifetime in seconds (RUCIO_LIFETIME).
         ivoid_authority: IVOA identifier authority for obs_publisher_did (IVOID_AUTHORITY).
@@ -120,63 +121,45 @@ def karabo_simulation(
         scratch_volume: Size of the temporary volume (e.g. 2Ti); empty = its free space.
         backend: Where the simulation job runs: local (stand-in simulation) or kubernetes.
         namespace: Kubernetes namespace for the simulation job.
+        kubernetes_credentials: Name of a prefect-kubernetes KubernetesCredentials block
+            (default: kubeconfig or the pod's service account).
         image: Karabo container image (kubernetes backend).
-        min_memory: Smallest memory request, whatever the estimate (e.g. 64Gi on clusters).
-        cpu: CPU cores requested = limit for the simulation job.
+        min_memory: Smallest memory request, whatever the estimate (the real job: 64Gi).
+        memory_limit: Memory limit (the real job: 128Gi); empty = the request.
+        cpu: CPU cores requested (the real job: 16).
+        cpu_limit: CPU limit (the real job: 32); empty = the request.
+        node_selector: Pod nodeSelector labels (kubernetes).
+        affinity: Pod affinity, as in the Job manifest (e.g. the real job's nodeAffinity).
+        tolerations: Pod tolerations, as in the Job manifest (e.g. key hpc, NoSchedule).
         simulation_timeout_seconds: Give up on the simulation job after this long (seconds).
         report_dir: Directory for the estimate and ingest reports (JSON files).
+        ledger_url: Ledger store (default: SQLite under SLUICE_HOME; postgresql://... or
+            block:NAME for a saved LedgerSettings block). The attempt is recorded there.
     """
-    log = get_run_logger()
-    if obs_id is None:
-        obs_id = hourly_obs_id(flow_run.scheduled_start_time or datetime.now(UTC))
-    if file_prefix is None:
-        file_prefix = f"{obs_id}_"
-    settings = KaraboSettings.parse(
-        sky_model=sky_model,
-        phase_center_ra_deg=phase_center_ra_deg,
-        phase_center_dec_deg=phase_center_dec_deg,
-        start_freq_hz=start_freq_hz,
-        end_freq_hz=end_freq_hz,
-        freq_inc_hz=freq_inc_hz,
-        obs_length_hours=obs_length_hours,
-        num_time_stamps=num_time_stamps,
-        start_date_and_time=start_date_and_time,
-        imaging_npixel=imaging_npixel,
-        imaging_cellsize=imaging_cellsize,
-        rucio_namespace=rucio_namespace,
-        rucio_lifetime=rucio_lifetime,
-        ivoid_authority=ivoid_authority,
-        ivoid_path=ivoid_path,
-        obs_collection=obs_collection,
-        obs_id=obs_id,
-        file_prefix=file_prefix,
-        products=tuple(products),
-    )
-    areas = default_areas(staging, processed, failed)
+    prepared = check_parameters(dict(locals()))
+    settings, found = prepared.settings, prepared.estimate
+    areas = default_areas(*prepared.areas)
     s3_client = s3_client_from_block(aws_credentials_block) if aws_credentials_block else None
     staging_area, processed_area, failed_area = (open_area(u, s3_client=s3_client) for u in areas)
     staging_area.check(what="staging", writable=True)
     processed_area.check(what="processed", writable=False)
     failed_area.check(what="failed", writable=False)
-    scratch = Path(scratch_dir) if scratch_dir else sluice_home() / "karabo" / "scratch"
-    scratch.mkdir(parents=True, exist_ok=True)
-    volume = parse_memory(scratch_volume, what="scratch_volume") if scratch_volume else None
-    found = estimate_resources(
-        settings,
-        volume or free_bytes(scratch),
-        parse_memory(min_memory, what="min_memory"),
-        Path(report_dir),
-    )
+    prepared.scratch.mkdir(parents=True, exist_ok=True)
+    estimate_resources(settings, prepared.volume_bytes, found, prepared.report_dir)
 
     items = targets(settings)
     todo = [i for i in items if fate(i, processed_area, failed_area) is not Fate.PROCESSED]
-    workdir = scratch / settings.obs_id
+    workdir = prepared.scratch / settings.obs_id
     if todo:
-        kind = BackendKind(SimulationBackend(backend).value)
-        job = simulation_job(settings, found, workdir, kind, image, cpu, simulation_timeout_seconds)
+        kind = BackendKind(prepared.backend.value)
+        job = simulation_job(prepared, workdir, kind, image)
         with (
-            contextlib.closing(create_backend(kind, namespace=namespace)) as runner,
-            contextlib.closing(open_ledger()) as ledger,
+            contextlib.closing(
+                create_backend(
+                    kind, namespace=namespace, kubernetes_credentials=kubernetes_credentials
+                )
+            ) as runner,
+            contextlib.closing(open_ledger(ledger_url)) as ledger,
         ):
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
         for item in todo:
@@ -184,18 +167,72 @@ def karabo_simulation(
             failed_area.remove(item.rel)
         stage_products(settings, workdir, staging_area, todo)
     else:
-        log.info("every product of %s is already ingested; nothing to simulate", settings.obs_id)
+        get_run_logger().info(
+            "every product of %s is already ingested; nothing to simulate", settings.obs_id
+        )
     watch = (
         standin_ingestor.running(*areas)
-        if Ingestor(ingestor) is Ingestor.STANDIN
+        if prepared.ingestor is Ingestor.STANDIN
         else contextlib.nullcontext()
     )
     with watch:
         fates = verify_ingest(
-            items, processed_area, failed_area, verify_timeout_seconds, Path(report_dir), obs_id
+            items,
+            processed_area,
+            failed_area,
+            prepared.verify_timeout_seconds,
+            prepared.report_dir,
+            settings.obs_id,
         )
     clean_up(staging_area, items, workdir)
     return {rel: f.value for rel, f in fates.items()}
+
+
+SETTINGS = tuple(
+    name
+    for name in KaraboSettings.model_fields
+    if name not in {"obs_id", "file_prefix", "products"}
+)
+
+
+def check_parameters(values: dict[str, Any]) -> Prepared:
+    """Check the flow's parameters (all that needs no server); the CLI calls this first too.
+
+    An empty ``obs_id`` is derived from the run's scheduled start time (now, outside a run).
+    """
+    obs_id = values.get("obs_id") or hourly_obs_id(
+        flow_run.scheduled_start_time or datetime.now(UTC)
+    )
+    prefix = values.get("file_prefix")
+    settings = KaraboSettings.parse(
+        **{name: values[name] for name in SETTINGS if values.get(name) is not None},
+        obs_id=obs_id,
+        file_prefix=f"{obs_id}_" if prefix is None else prefix,
+        products=tuple(values.get("products") or ()),
+    )
+    scratch_dir, report_dir = values.get("scratch_dir"), values.get("report_dir")
+    return prepare(
+        settings,
+        staging=values.get("staging"),
+        processed=values.get("processed"),
+        failed=values.get("failed"),
+        ingestor=values.get("ingestor", Ingestor.STANDIN),
+        verify_timeout_seconds=values.get("verify_timeout_seconds", 600.0),
+        scratch=Path(scratch_dir) if scratch_dir else sluice_home() / "karabo" / "scratch",
+        scratch_volume=values.get("scratch_volume"),
+        backend=values.get("backend", SimulationBackend.LOCAL),
+        namespace=values.get("namespace"),
+        min_memory=values.get("min_memory", "256Mi"),
+        memory_limit=values.get("memory_limit"),
+        cpu=values.get("cpu"),
+        cpu_limit=values.get("cpu_limit"),
+        placement=check_placement(
+            values.get("node_selector"), values.get("affinity"), values.get("tolerations")
+        ),
+        simulation_timeout_seconds=values.get("simulation_timeout_seconds", 7 * 24 * 3600.0),
+        report_dir=Path(report_dir or "reports/karabo"),
+        ledger_url=values.get("ledger_url"),
+    )
 
 
 def default_areas(
@@ -209,8 +246,7 @@ def default_areas(
         staging = str(root / "staging")
         processed = processed or str(root / "processed")
         failed = failed or str(root / "failed_processing")
-    if processed is None or failed is None:
-        raise SluiceInputError("processed/failed: give both ingestor areas when staging is given")
+    assert processed is not None and failed is not None, "prepare() checks both are given"
     return staging, processed, failed
 
 
@@ -219,8 +255,3 @@ def s3_client_from_block(name: str):
     from prefect_aws import AwsCredentials
 
     return AwsCredentials.load(name).get_s3_client()
-
-
-def free_bytes(path: Path) -> int:
-    """Free space of the filesystem holding ``path``."""
-    return shutil.disk_usage(path).free

@@ -11,6 +11,7 @@ import queue
 import shutil
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
@@ -20,6 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.ledger import open_ledger
+from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
     BatchLayout,
@@ -29,8 +31,8 @@ from sluice.watersheds.batch import (
     utcnow,
 )
 from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
-from sluice.watersheds.features import checksum, largest_first
-from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of, validated
+from sluice.watersheds.features import checksum, largest_first, load_features, validate
+from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
 from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.stages import WatershedTask
 from tasks.reports import ProgressReporter, artifact_key, publish_table
@@ -89,6 +91,7 @@ def create_watershed_batch(
         if validation:
             state.template = template
             state.validated_runids = len(validation.watersheds)
+            state.template_status, state.template_summary = "valid", validation.summary()
         layout.save(state)
     except BaseException:
         shutil.rmtree(layout.dir, ignore_errors=True)
@@ -111,8 +114,11 @@ def validate_watershed_batch(
     template: str | None = None,
     geojson: str | None = None,
     root: str | None = None,
-) -> list[str]:
-    """The Validate button: every feature's runid, stored with the batch when all are valid.
+) -> dict[str, Any]:
+    """The Validate button: every feature's runid and wepppy's summary, stored with the batch.
+
+    An invalid template is stored with status `invalid` (as wepppy stores it) and the run
+    still completes; `run-watershed-batch` refuses the batch until a valid one is stored.
 
     Args:
         batch: Batch name.
@@ -128,21 +134,26 @@ def validate_watershed_batch(
         raise SluiceInputError(f"batch {batch!r}: no GeoJSON yet; give one")
     if not template:
         raise SluiceInputError(f"batch {batch!r}: no runid template yet; give one")
-    validation = validated(source, template)
+    validation = validate(load_features(source), template, fold_case=case_insensitive(layout.runs))
+    report = {"template": template, "status": "valid" if validation.ok else "invalid"}
+    report |= validation.report()
     if geojson:
         _store_geojson(layout, state, source)
     state.template = template
-    state.validated_runids = len(validation.watersheds)
+    state.template_status = report["status"]
+    state.template_summary = report["summary"]
+    state.validated_runids = len(validation.watersheds) if validation.ok else None
     layout.save(state)
     publish_table(
         artifact_key("watersheds", batch, "runids"),
-        [
-            {"index": w.index, "feature_id": w.feature_id, "runid": w.runid, "area": w.area}
-            for w in validation.watersheds
-        ],
-        f"watershed batch {batch}: runids from {template!r}",
+        [{k: row[k] for k in ("index", "feature_id", "run_id", "error")} for row in report["rows"]],
+        f"watershed batch {batch}: runids from {template[:100]!r} ({report['status']})",
     )
-    return [w.runid for w in validation.watersheds]
+    if not validation.ok:
+        get_run_logger().warning(
+            "runid template %r is invalid: %s", template[:100], report["summary"]
+        )
+    return report
 
 
 @flow(name="run-watershed-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_LANES))

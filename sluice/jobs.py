@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -38,6 +38,12 @@ class JobSpec(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     memory_bytes: int | None = Field(default=None, gt=0, description="Hard memory limit.")
     cpu: float | None = Field(default=None, gt=0, description="CPU cores requested = limit.")
+    memory_request_bytes: int | None = Field(
+        default=None, gt=0, description="Memory request when below the limit (Kubernetes)."
+    )
+    cpu_limit: float | None = Field(
+        default=None, gt=0, description="CPU limit when above the request (Kubernetes)."
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
     timeout_seconds: float | None = Field(default=None, gt=0)
@@ -45,6 +51,16 @@ class JobSpec(BaseModel):
     workdir: str | None = None
     image: str | None = None
     template: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> JobSpec:
+        if self.memory_request_bytes is not None and (
+            self.memory_bytes is None or self.memory_request_bytes > self.memory_bytes
+        ):
+            raise ValueError("memory_request_bytes needs a memory_bytes limit at least as large")
+        if self.cpu_limit is not None and (self.cpu is None or self.cpu_limit < self.cpu):
+            raise ValueError("cpu_limit needs a cpu request no larger than it")
+        return self
 
     @field_validator("name")
     @classmethod

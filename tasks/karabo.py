@@ -19,8 +19,9 @@ from sluice.backends.factory import BackendKind
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.karabo.areas import Area
-from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
+from sluice.karabo.estimate import Estimate
 from sluice.karabo.ingest import Fate, Staged, clean_staging, stage, wait_for_ingestor
+from sluice.karabo.run_inputs import Prepared
 from sluice.karabo.settings import KaraboSettings
 from sluice.ledger.base import Ledger
 
@@ -37,10 +38,9 @@ class IngestFailed(RuntimeError):
 
 @task(cache_policy=NO_CACHE)
 def estimate_resources(
-    settings: KaraboSettings, volume_bytes: int, min_memory_bytes: int, report_dir: Path
-) -> Estimate:
-    """Estimate product sizes, publish them, and refuse a run that cannot fit the volume."""
-    found = estimate(settings, min_memory_bytes=min_memory_bytes)
+    settings: KaraboSettings, volume_bytes: int, found: Estimate, report_dir: Path
+) -> None:
+    """Publish the estimate (artifact and report); ``prepare`` already refused what cannot fit."""
     rows = [
         *found.rows(),
         {"quantity": "temporary volume available", "value": f"{volume_bytes:,} B"},
@@ -52,8 +52,6 @@ def estimate_resources(
     (report_dir / f"{settings.obs_id}-estimate.json").write_text(
         json.dumps({**found.model_dump(), "volume_bytes": volume_bytes}, indent=2) + "\n"
     )
-    refuse_if_too_big(found, volume_bytes)
-    return found
 
 
 def job_name(settings: KaraboSettings) -> str:
@@ -62,24 +60,17 @@ def job_name(settings: KaraboSettings) -> str:
     return f"karabo-{slug}"[:63].rstrip("-")
 
 
-def simulation_job(
-    settings: KaraboSettings,
-    found: Estimate,
-    workdir: Path,
-    backend: BackendKind,
-    image: str,
-    cpu: float | None,
-    timeout_seconds: float | None,
-) -> JobSpec:
+def simulation_job(prepared: Prepared, workdir: Path, backend: BackendKind, image: str) -> JobSpec:
     """The simulation as one job: the Karabo image on clusters, the stand-in locally."""
+    settings, found = prepared.settings, prepared.estimate
     local = backend is BackendKind.LOCAL
     tmpdir = str(workdir / ".tmp") if local else POD_TMP
     common: dict[str, Any] = {
         "name": job_name(settings),
         "env": {**settings.as_env(out_dir=str(workdir)), "TMPDIR": tmpdir},
-        "memory_bytes": found.memory_bytes,
-        "cpu": cpu,
-        "timeout_seconds": timeout_seconds,
+        "memory_bytes": prepared.memory_limit_bytes,
+        "cpu": prepared.cpu,
+        "timeout_seconds": prepared.simulation_timeout_seconds,
         "labels": {"sluice/workload": WORKLOAD},
         "annotations": {"sluice/obs-id": settings.obs_id},
     }
@@ -87,8 +78,16 @@ def simulation_job(
         command = [sys.executable, str(STANDIN_SIMULATION), *settings.product_flags()]
         return JobSpec(command=command, workdir=str(workdir), **common)
     template = with_temporary_volume(yaml.safe_load(JOB_TEMPLATE.read_text()), found)
+    prepared.placement.apply(template["spec"]["template"]["spec"])
     command = ["python", "-m", "karabo.workflows.SRCNet_SKA-MID_AAstar", *settings.product_flags()]
-    return JobSpec(command=command, image=image, template=template, **common)
+    return JobSpec(
+        command=command,
+        image=image,
+        template=template,
+        memory_request_bytes=prepared.memory_request_bytes,
+        cpu_limit=prepared.cpu_limit,
+        **common,
+    )
 
 
 def with_temporary_volume(template: dict[str, Any], found: Estimate) -> dict[str, Any]:

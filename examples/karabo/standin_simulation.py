@@ -9,7 +9,8 @@ directory) and writes products of exactly the estimated minimum sizes:
 - ``{FILE_PREFIX}measurements.ms/``: a directory holding ``DATA`` of
   channels x time stamps x 10,296 baselines x 4 polarisations x 8 bytes;
 - ``{FILE_PREFIX}dirty.fits`` / ``cleaned.fits``: a FITS header block plus
-  npixel^2 x channels x 8 bytes of float64 zeros.
+  npixel^2 x 8 bytes of float64 zeros (one MFS plane, as the workflow's
+  ``combine_across_frequencies=True`` images).
 
 Data are written sparse (``truncate``) so large sizes cost no disk in tests.
 """
@@ -27,14 +28,14 @@ POLARISATIONS = 4
 FITS_BLOCK = 2880
 
 
-def fits_header(npixel: int, channels: int) -> bytes:
+def fits_header(npixel: int) -> bytes:
     cards = [
         "SIMPLE  =                    T",
         "BITPIX  =                  -64",
         "NAXIS   =                    3",
         f"NAXIS1  = {npixel:>20}",
         f"NAXIS2  = {npixel:>20}",
-        f"NAXIS3  = {channels:>20}",
+        f"NAXIS3  = {1:>20}",
         "COMMENT Sluice stand-in simulation: zeros, not a sky",
         "END",
     ]
@@ -42,11 +43,11 @@ def fits_header(npixel: int, channels: int) -> bytes:
     return header.ljust(math.ceil(len(header) / FITS_BLOCK) * FITS_BLOCK, b" ")
 
 
-def write_image(path: Path, npixel: int, channels: int) -> None:
-    header = fits_header(npixel, channels)
+def write_image(path: Path, npixel: int) -> None:
+    header = fits_header(npixel)
     with path.open("wb") as handle:
         handle.write(header)
-        handle.truncate(len(header) + npixel * npixel * channels * 8)
+        handle.truncate(len(header) + npixel * npixel * 8)
 
 
 def write_measurement_set(path: Path, channels: int, time_stamps: int) -> None:
@@ -81,11 +82,9 @@ def main() -> None:
             int(env["NUM_TIME_STAMPS"]),
         )
         if args.dirty or args.cleaned:
-            write_image(
-                (ingest_dir if args.dirty else Path(tmp)) / f"{prefix}dirty.fits", npixel, channels
-            )
+            write_image((ingest_dir if args.dirty else Path(tmp)) / f"{prefix}dirty.fits", npixel)
         if args.cleaned:
-            write_image(ingest_dir / f"{prefix}cleaned.fits", npixel, channels)
+            write_image(ingest_dir / f"{prefix}cleaned.fits", npixel)
     print(f"stand-in simulation wrote {sorted(p.name for p in ingest_dir.iterdir())}")
 
 

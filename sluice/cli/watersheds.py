@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 
-from sluice.backends.factory import BackendKind
 from sluice.cli.common import fail_on_input_errors
 
 app = typer.Typer(
@@ -50,34 +50,67 @@ def validate(
     geojson: Annotated[str | None, typer.Option(help="Watershed FeatureCollection.")] = None,
     template: Annotated[str | None, typer.Option(help="Runid template.")] = None,
     batch: Annotated[
-        str | None, typer.Option(help="Validate for this batch and store the result with it.")
+        str | None,
+        typer.Option(help="Validate for this batch and store the result (valid or invalid)."),
     ] = None,
     root: Root = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print wepppy's result as JSON.")
+    ] = False,
 ) -> None:
-    """Print each feature's runid, one per line; or the problems naming the features (exit 2)."""
+    """Print each feature's runid and wepppy's summary; an invalid template exits 2."""
+    from sluice.errors import SluiceInputError
+    from sluice.watersheds.template import RunidTemplate
+
+    parse_error = None
+    if template is not None:
+        try:
+            RunidTemplate(template)
+        except SluiceInputError as exc:  # every feature fails alike, as in wepppy
+            parse_error = exc
     if batch is None:
         if not geojson or not template:
-            from sluice.errors import SluiceInputError
-
             raise SluiceInputError("validate: give --geojson and --template (or --batch)")
         from sluice.watersheds.features import load_features, validate
-        from sluice.watersheds.template import RunidTemplate
 
-        validation = validate(load_features(geojson), RunidTemplate(template))
-        for problem in validation.problems:
-            typer.echo(f"problem: {problem}", err=True)
-        if validation.problems:
-            raise typer.Exit(2)
-        runids = [w.runid for w in validation.watersheds]
+        validation = validate(load_features(geojson), template)
+        report = {"template": template, "status": "valid" if validation.ok else "invalid"}
+        report |= validation.report()
     else:
+        from sluice.watersheds.inputs import layout_of
+
+        layout_of(batch, root).load()  # an unknown batch is refused before a server starts
         from sluice.server import ensure_api
 
         ensure_api()
         from flows.watersheds import validate_watershed_batch
 
-        runids = validate_watershed_batch(batch, template, geojson, root)
-    for runid in runids:
-        typer.echo(runid)
+        report = validate_watershed_batch(batch, template, geojson, root)
+    if json_output:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        for row in report["rows"]:
+            typer.echo(row["run_id"] if row["error"] is None else f"problem: feature {_row(row)}")
+        for duplicate in report["duplicates"]:
+            typer.echo(f"duplicate: {duplicate['run_id']!r} at features {duplicate['indexes']}")
+        typer.echo(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report["summary"].items()))
+    summary = report["summary"]
+    if not summary["is_valid"]:
+        stored = f"; stored as invalid with batch {batch!r}" if batch else ""
+        if parse_error is not None:
+            raise SluiceInputError(f"{parse_error}{stored}")
+        first = report["errors"][0] if report["errors"] else None
+        detail = f"; first: feature {_row(first)[:200]}" if first else ""
+        raise SluiceInputError(
+            f"runid template {str(report['template'])[:100]!r}: invalid "
+            f"({summary['errors']} error(s), {summary['duplicate_run_ids']} duplicate runid(s))"
+            f"{detail}{stored}"
+        )
+
+
+def _row(row: dict) -> str:
+    named = f" (id {row['feature_id']!r})" if row.get("feature_id") is not None else ""
+    return f"{row['index']}{named}: {row['error']}"
 
 
 @app.command()
@@ -94,14 +127,17 @@ def run(
         int | None, typer.Option(help="Chunks in flight (default: pool size).")
     ] = None,
     max_chunks: Annotated[int, typer.Option(help="Most chunks watersheds are dealt into.")] = 24,
-    backend: Annotated[BackendKind, typer.Option(help="Where stages run.")] = BackendKind.LOCAL,
+    backend: Annotated[
+        str, typer.Option(help="Where stages run: local|kubernetes|nomad.")
+    ] = "local",
     root: Root = None,
 ) -> None:
     """Run Batch: every watershed's stages in order, largest first, skipping done stages."""
-    from sluice.watersheds.inputs import check_run
+    from sluice.watersheds.inputs import check_run, parse_backend
     from sluice.watersheds.stages import parse_tasks
 
     selected = parse_tasks([t for t in tasks.split(",") if t.strip()])
+    kind = parse_backend(backend)
     check_run(batch, selected, root, pool_size, lanes, max_chunks)
     from sluice.server import ensure_api
 
@@ -115,7 +151,7 @@ def run(
         pool_size=pool_size,
         lanes=lanes,
         max_chunks=max_chunks,
-        backend=backend,
+        backend=kind,
         root=root,
     )
     typer.echo(_summary_line(summary))
@@ -126,10 +162,12 @@ def run(
 def status(
     batch: Annotated[str, typer.Argument(help="Batch name.")],
     root: Root = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """How every run stands (complete, failed, incomplete, missing, invalid); no server needed."""
+    """Per run: its state over the whole chain of stages and which stages are done on disk."""
     from sluice.watersheds.execution import summarize
     from sluice.watersheds.inputs import layout_of, validated
+    from sluice.watersheds.rundir import done_stages
     from sluice.watersheds.stages import WatershedTask, stages_for
 
     layout = layout_of(batch, root)
@@ -137,12 +175,44 @@ def status(
     if not state.geojson or not state.template:
         typer.echo(f"{batch}: no validated GeoJSON and template yet")
         return
-    tasks = state.last_run.tasks if state.last_run else list(WatershedTask)
-    runids = [w.runid for w in validated(layout.dir / state.geojson, state.template).watersheds]
-    summary, states = summarize(layout, runids, stages_for(tasks))
+    chain = stages_for(list(WatershedTask))
+    validation = validated(layout.dir / state.geojson, state.template, layout)
+    runids = [w.runid for w in validation.watersheds]
+    summary, states = summarize(layout, runids, chain)
+    runs = []
     for runid, run_state in states.items():
-        typer.echo(f"{runid}\t{run_state.value}")
+        done = done_stages(layout.run_dir(runid)) if layout.run_dir(runid).is_dir() else {}
+        runs.append(
+            {
+                "runid": runid,
+                "state": run_state.value,
+                "done": {s.value: done[s.value] for s in chain if s.value in done},
+                "missing": [s.value for s in chain if s.value not in done],
+            }
+        )
+    last = state.last_run
+    if json_output:
+        typer.echo(
+            json.dumps(
+                {
+                    "runs": runs,
+                    "summary": summary.model_dump(),
+                    "last_run": json.loads(last.model_dump_json()) if last else None,
+                },
+                indent=2,
+            )
+        )
+        return
+    for run in runs:
+        done_list = ", ".join(run["done"]) or "-"
+        typer.echo(
+            f"{run['runid']}\t{run['state']}\t{len(run['done'])}/{len(chain)} stages done"
+            f"\t{done_list}"
+        )
     typer.echo(_summary_line(summary))
+    if last is not None and last.summary is not None:
+        tasks = ",".join(t.value for t in last.tasks)
+        typer.echo(f"last run (tasks {tasks}): {_summary_line(last.summary)}")
 
 
 def _summary_line(summary) -> str:

@@ -1,8 +1,9 @@
 """Minimum data-product sizes of a Karabo SKA-MID AA* simulation, and what they imply.
 
 The formulas are the workflow README's: they count data only (no metadata,
-flags or weights), so they are lower bounds. ``needs`` turns them into the
-temporary volume and memory a run asks for.
+flags or weights), so they are lower bounds. Images are npixel^2 x num_channels x 8 B
+with num_channels = 1: the workflow builds MFS images (``combine_across_frequencies``),
+one plane whatever the number of visibility channels.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ BASELINES = STATIONS * (STATIONS - 1) // 2  # 10,296, no autocorrelations
 POLARISATIONS = 4  # OSKAR "Full"
 VISIBILITY_BYTES = 8  # complex64
 PIXEL_BYTES = 8  # float64
+IMAGE_CHANNELS = 1  # MFS images: the channels are combined into one plane
 SCRATCH_FACTOR = 2  # room for what the minimum leaves out (flags, weights, WSClean temporaries)
 MEMORY_FACTOR = 2
 
@@ -31,6 +33,7 @@ class Estimate(BaseModel):
     baselines: int = BASELINES
     polarisations: int = POLARISATIONS
     npixel: int
+    image_channels: int = IMAGE_CHANNELS
     images: int
     measurements: int
     ms_bytes: int
@@ -48,6 +51,7 @@ class Estimate(BaseModel):
             {"quantity": "polarisations", "value": f"{self.polarisations}"},
             {"quantity": "measurements", "value": f"{self.measurements:,}"},
             {"quantity": "measurement set (min)", "value": _size(self.ms_bytes)},
+            {"quantity": "image channels (MFS)", "value": str(self.image_channels)},
             {"quantity": "image (min, each)", "value": _size(self.image_bytes)},
             {"quantity": "images built", "value": str(self.images)},
             {"quantity": "all products (min)", "value": _size(self.products_bytes)},
@@ -61,11 +65,11 @@ def _size(nbytes: int) -> str:
 
 
 def estimate(settings: KaraboSettings, *, min_memory_bytes: int = 0) -> Estimate:
-    """channels x time stamps x baselines x polarisations x 8 B; npixel^2 x channels x 8 B."""
+    """channels x time stamps x baselines x polarisations x 8 B; npixel^2 x 1 x 8 B per image."""
     channels = settings.channels
     measurements = channels * settings.num_time_stamps * BASELINES * POLARISATIONS
     ms_bytes = measurements * VISIBILITY_BYTES
-    image_bytes = settings.imaging_npixel**2 * channels * PIXEL_BYTES
+    image_bytes = settings.imaging_npixel**2 * IMAGE_CHANNELS * PIXEL_BYTES
     images = len(settings.built_images)
     products = ms_bytes + images * image_bytes
     return Estimate(

@@ -15,6 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sluice.errors import SluiceInputError
 
 HOURLY_PATTERN = "%Y%m%dT%H%M%S_SKAMID_Karabo_test_hourly"
+# Bounds that keep every derived size finite and every name a safe path segment.
+MAX_FREQ_HZ = 1e12
+MAX_OBS_HOURS = 24 * 365.0
+MAX_TIME_STAMPS = 1_000_000  # the MIGHTEE L1 survey had 3,593 dumps
+MAX_CHANNELS = 1_000_000
+MAX_NPIXEL = 131_072
+MAX_LIFETIME = 100 * 365 * 86400
+_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"  # a path segment: no separator, no leading dot
+_PRINTABLE = r"^[\x21-\x7e]*$"  # ASCII without spaces or control characters
 
 
 class SkyModel(StrEnum):
@@ -41,26 +50,26 @@ PRODUCT_FILES = {
 class KaraboSettings(BaseModel):
     """One simulation's settings (the workflow's env vars and product flags)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     sky_model: SkyModel = SkyModel.MIGHTEE_L1
     phase_center_ra_deg: float = Field(150.12, ge=0, lt=360)
     phase_center_dec_deg: float = Field(2.21, ge=-90, le=90)
-    start_freq_hz: float = Field(1.304e9, gt=0)
-    end_freq_hz: float = Field(1.375e9, gt=0)
+    start_freq_hz: float = Field(1.304e9, gt=0, le=MAX_FREQ_HZ)
+    end_freq_hz: float = Field(1.375e9, gt=0, le=MAX_FREQ_HZ)
     freq_inc_hz: float = 17750000.0
-    obs_length_hours: float = Field(4.0, gt=0)
-    num_time_stamps: int = Field(24, gt=0)
+    obs_length_hours: float = Field(4.0, gt=0, le=MAX_OBS_HOURS)
+    num_time_stamps: int = Field(24, gt=0, le=MAX_TIME_STAMPS)
     start_date_and_time: datetime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC)
-    imaging_npixel: int = 2024
-    imaging_cellsize: float | None = Field(None, gt=0)
-    rucio_namespace: str = Field("testing", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    rucio_lifetime: int = Field(31536000, gt=0)
-    ivoid_authority: str = "test.skao"
-    ivoid_path: str = "/~"
-    obs_collection: str = "SKAO/SKAMID"
-    obs_id: str = Field(min_length=1)
-    file_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$")
+    imaging_npixel: int = Field(2024, le=MAX_NPIXEL)
+    imaging_cellsize: float | None = Field(None, gt=0, lt=math.pi)
+    rucio_namespace: str = Field("testing", min_length=1, max_length=64, pattern=_NAME)
+    rucio_lifetime: int = Field(31536000, gt=0, le=MAX_LIFETIME)
+    ivoid_authority: str = Field("test.skao", min_length=1, max_length=256, pattern=_PRINTABLE)
+    ivoid_path: str = Field("/~", max_length=256, pattern=_PRINTABLE)
+    obs_collection: str = Field("SKAO/SKAMID", min_length=1, max_length=256, pattern=_PRINTABLE)
+    obs_id: str = Field(min_length=1, max_length=128, pattern=_NAME)
+    file_prefix: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.-]*$")
     products: tuple[Product, ...] = (Product.DIRTY, Product.CLEANED)
 
     @classmethod
@@ -88,12 +97,17 @@ class KaraboSettings(BaseModel):
             )
         if self.freq_inc_hz <= 0:
             raise SluiceInputError(f"freq_inc_hz: {self.freq_inc_hz:g} must be positive")
+        if (self.end_freq_hz - self.start_freq_hz) / self.freq_inc_hz > MAX_CHANNELS:
+            raise SluiceInputError(
+                f"freq_inc_hz: {self.freq_inc_hz:g} gives more than {MAX_CHANNELS:,} channels "
+                f"in {self.start_freq_hz:g}..{self.end_freq_hz:g} Hz"
+            )
         if self.channels < 1:
             raise SluiceInputError(
                 f"freq_inc_hz: {self.freq_inc_hz:g} is wider than the band "
                 f"{self.start_freq_hz:g}..{self.end_freq_hz:g} Hz (0 channels)"
             )
-        if self.imaging_npixel <= 0:
+        if self.imaging_npixel <= 0:  # the upper bound is the field's
             raise SluiceInputError(f"imaging_npixel: {self.imaging_npixel} must be positive")
         if not self.products:
             raise SluiceInputError("products: select at least one of dirty, cleaned, visibility")
@@ -130,9 +144,7 @@ class KaraboSettings(BaseModel):
             "FREQ_INC_HZ": repr(self.freq_inc_hz),
             "OBS_LENGTH_HOURS": repr(self.obs_length_hours),
             "NUM_TIME_STAMPS": str(self.num_time_stamps),
-            "START_DATE_AND_TIME": self.start_date_and_time.astimezone(UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            ),
+            "START_DATE_AND_TIME": start_text(self.start_date_and_time),
             "IMAGING_NPIXEL": str(self.imaging_npixel),
             "IMAGING_CELLSIZE": "None"
             if self.imaging_cellsize is None
@@ -151,6 +163,25 @@ class KaraboSettings(BaseModel):
     def product_flags(self) -> list[str]:
         """The workflow's command-line product flags."""
         return [f"--{p.value}" for p in self.selected]
+
+
+def start_text(value: datetime) -> str:
+    """``START_DATE_AND_TIME`` as the real job writes it (UTC ``2020-04-26T16:36``)."""
+    utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    seconds = utc.second or utc.microsecond
+    return utc.strftime("%Y-%m-%dT%H:%M:%S" if seconds else "%Y-%m-%dT%H:%M")
+
+
+def parse_start(text: str) -> datetime:
+    """An ISO date and time (UTC unless an offset is given), as the workflow's pandas reads it."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SluiceInputError(
+            f"start_date_and_time: {text[:40]!r} is not an ISO date and time "
+            "(e.g. 2020-04-26T16:36)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def hourly_obs_id(scheduled: datetime) -> str:

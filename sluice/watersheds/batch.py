@@ -70,6 +70,12 @@ class BatchState(BaseModel):
     geojson: str | None = Field(default=None, description="Path relative to the batch dir.")
     geojson_sha256: str | None = None
     template: str | None = None
+    template_status: str | None = Field(
+        default=None, description="valid or invalid: the last validation's verdict (as wepppy)."
+    )
+    template_summary: dict[str, int | bool] | None = Field(
+        default=None, description="wepppy's summary of the last validation."
+    )
     validated_runids: int | None = None
     last_run: LastRun | None = None
 

@@ -33,6 +33,7 @@ class Problem:
     index: int
     feature_id: str | None
     message: str
+    duplicate: bool = False
 
     def __str__(self) -> str:
         named = f" (id {self.feature_id!r})" if self.feature_id is not None else ""
@@ -45,15 +46,63 @@ class Validation:
 
     watersheds: list[Watershed]
     problems: list[Problem]
+    total: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def duplicates(self) -> dict[str, list[int]]:
+        """Runids shared by more than one feature, with the features' indexes."""
+        seen: dict[str, list[int]] = {}
+        for watershed in self.watersheds:
+            seen.setdefault(watershed.runid, []).append(watershed.index)
+        return {runid: indexes for runid, indexes in seen.items() if len(indexes) > 1}
+
+    def summary(self) -> dict[str, int | bool]:
+        """wepppy's validation summary (``validate_template``), with the same keys."""
+        errors = len({p.index for p in self.problems if not p.duplicate})
+        return {
+            "total_features": self.total,
+            "errors": errors,
+            "duplicate_run_ids": len(self.duplicates()),
+            "unique_run_ids": len({w.runid for w in self.watersheds}),
+            "valid_run_ids": self.total - errors,
+            "is_valid": self.ok,
+        }
+
+    def report(self) -> dict[str, Any]:
+        """wepppy's ``validate_template`` result: summary, errors, duplicates, one row a feature."""
+        errors = {p.index: p for p in self.problems if not p.duplicate}
+        runids = {w.index: w for w in self.watersheds}
+        rows = [
+            {
+                "index": index,
+                "feature_id": runids[index].feature_id
+                if index in runids
+                else errors[index].feature_id,
+                "run_id": runids[index].runid if index in runids else None,
+                "error": errors[index].message if index in errors else None,
+            }
+            for index in sorted(runids.keys() | errors.keys())
+        ]
+        return {
+            "summary": self.summary(),
+            "errors": [
+                {"index": p.index, "feature_id": p.feature_id, "error": p.message}
+                for p in errors.values()
+            ],
+            "duplicates": [
+                {"run_id": runid, "count": len(indexes), "indexes": indexes}
+                for runid, indexes in self.duplicates().items()
+            ],
+            "rows": rows,
+        }
+
     def raise_for_problems(self, source: str) -> None:
         if self.problems:
-            shown = "; ".join(map(str, self.problems[:20]))
-            more = f"; and {len(self.problems) - 20} more" if len(self.problems) > 20 else ""
+            shown = "; ".join(str(p)[:200] for p in self.problems[:3])
+            more = f"; and {len(self.problems) - 3} more" if len(self.problems) > 3 else ""
             raise SluiceInputError(f"{source}: {len(self.problems)} problem(s): {shown}{more}")
 
 
@@ -92,19 +141,25 @@ def _structure_problem(feature: Any) -> str | None:
 
 
 def runid_problem(runid: str) -> str | None:
-    """Why ``runid`` cannot be a directory name under ``runs/``, or None."""
+    """Why ``runid`` cannot be a directory name under ``runs/`` (None when it can).
+
+    wepppy itself marks a run invalid when its runid is ``.``/``..`` or holds ``/``, ``\\``
+    or NUL; Sluice also refuses control and bidi-override characters (a name that shows
+    differently from what it is) and names longer than a filesystem allows (255 bytes).
+    """
     if not runid:
         return "empty runid"
-    if "/" in runid or "\\" in runid:
-        return f"runid {runid!r} contains a path separator"
-    if any(unicodedata.category(c) == "Cc" for c in runid):
-        return f"runid {runid!r} contains a control character"
-    if runid.startswith("."):
-        return f"runid {runid!r} starts with a dot"
-    if ".." in runid:
-        return f"runid {runid!r} contains '..'"
-    if len(runid.encode("utf-8")) > MAX_RUNID_BYTES:
-        return f"runid is longer than {MAX_RUNID_BYTES} bytes"
+    why = None
+    if runid in {".", ".."}:
+        why = f"{runid!r} names the directory itself or its parent"
+    elif "/" in runid or "\\" in runid:
+        why = "it contains a path separator"
+    elif any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in runid):
+        why = "it contains a control, format or line-separator character"
+    elif len(runid.encode("utf-8")) > MAX_RUNID_BYTES:
+        why = f"it is longer than {MAX_RUNID_BYTES} bytes in UTF-8"
+    if why:
+        return f"runid {runid[:80]!r} is not a safe directory name: {why}"
     return None
 
 
@@ -158,25 +213,43 @@ def _rendered(features: list[Any], template: RunidTemplate) -> Iterator[Watershe
         yield Watershed(index, feature_id, runid, planar_area(feature["geometry"]))
 
 
-def validate(features: list[Any], template: RunidTemplate) -> Validation:
-    """Render every feature's runid; collect structure, template, safety and duplicate problems."""
+def validate(
+    features: list[Any], template: RunidTemplate | str, *, fold_case: bool = False
+) -> Validation:
+    """Render every feature's runid; collect structure, template, safety and duplicate problems.
+
+    A template that does not parse is an error on every feature, as wepppy reports it.
+    Runids are duplicates only when equal: wepppy keeps ``Alpha`` and ``alpha`` apart.
+    ``fold_case`` (the batch's storage is case-insensitive, so they would share one run
+    directory) makes runids differing only in case duplicates too, saying so.
+    """
+    if isinstance(template, str):
+        try:
+            template = RunidTemplate(template)
+        except SluiceInputError as exc:
+            problems = [Problem(i, _feature_id(f), str(exc)) for i, f in enumerate(features)]
+            return Validation([], problems, len(features))
     watersheds: list[Watershed] = []
     problems: list[Problem] = []
     for result in _rendered(features, template):
         (watersheds if isinstance(result, Watershed) else problems).append(result)
-    seen: dict[str, Watershed] = {}
+    first: dict[str, Watershed] = {}
     for watershed in watersheds:
-        first = seen.setdefault(watershed.runid.casefold(), watershed)
-        if first is not watershed:
-            problems.append(
-                Problem(
-                    watershed.index,
-                    watershed.feature_id,
-                    f"runid {watershed.runid!r} duplicates feature {first.index}'s {first.runid!r}",
-                )
+        key = watershed.runid.casefold() if fold_case else watershed.runid
+        earlier = first.setdefault(key, watershed)
+        if earlier is watershed:
+            continue
+        message = f"runid {watershed.runid!r} duplicates feature {earlier.index}'s"
+        if earlier.runid != watershed.runid:
+            message = (
+                f"runid {watershed.runid!r} differs only in case from feature {earlier.index}'s "
+                f"{earlier.runid!r}, and the batch's storage does not tell case apart"
             )
+            problems.append(Problem(watershed.index, watershed.feature_id, message))
+        else:
+            problems.append(Problem(watershed.index, watershed.feature_id, message, True))
     problems.sort(key=lambda p: p.index)
-    return Validation(watersheds, problems)
+    return Validation(watersheds, problems, len(features))
 
 
 def largest_first(watersheds: list[Watershed]) -> list[Watershed]:

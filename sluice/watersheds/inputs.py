@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sluice.backends.factory import BackendKind
 from sluice.errors import SluiceInputError
+from sluice.locations import case_insensitive, check_directory
 from sluice.watersheds.base_source import check_base
 from sluice.watersheds.batch import BatchLayout, BatchState, default_root
 from sluice.watersheds.callables import import_callable
@@ -22,14 +24,30 @@ from sluice.watersheds.template import RunidTemplate
 MAX_LANES = 64
 
 
+def parse_backend(value: str) -> BackendKind:
+    try:
+        return BackendKind(value)
+    except ValueError:
+        allowed = ", ".join(k.value for k in BackendKind)
+        raise SluiceInputError(f"backend: {value[:80]!r} is not one of {allowed}") from None
+
+
 def layout_of(batch: str, root: str | None) -> BatchLayout:
-    return BatchLayout(root or default_root(), batch)
+    """The batch's layout; a root that is a file (or under one) is refused here."""
+    layout = BatchLayout(root or default_root(), batch)
+    check_directory(layout.root, "root")
+    return layout
 
 
-def validated(geojson: str | Path, template: str) -> Validation:
-    """Every feature's runid; SluiceInputError naming the features with problems."""
-    validation = validate(load_features(geojson), RunidTemplate(template))
-    validation.raise_for_problems(f"runid template {template!r} on {str(geojson)!r}")
+def validated(geojson: str | Path, template: str, layout: BatchLayout) -> Validation:
+    """Every feature's runid; SluiceInputError naming the features with problems.
+
+    Where the batch's runs directory cannot tell case apart, runids differing only in
+    case are refused (they would share a directory).
+    """
+    fold = case_insensitive(layout.runs)
+    validation = validate(load_features(geojson), RunidTemplate(template), fold_case=fold)
+    validation.raise_for_problems(f"runid template {template[:100]!r} on {str(geojson)!r}")
     return validation
 
 
@@ -57,7 +75,7 @@ def check_create(
         raise SluiceInputError("template: give the GeoJSON with it")
     validation = None
     if geojson and template:
-        validation = validated(geojson, template)
+        validation = validated(geojson, template, layout)
     elif geojson:
         load_features(geojson)
     return CreateInputs(layout, catalogue, validation)
@@ -97,5 +115,5 @@ def check_run(
             import_callable(callable_path)
     if not state.geojson or not state.template:
         raise SluiceInputError(f"batch {batch!r}: no GeoJSON or runid template; validate first")
-    validation = validated(layout.dir / state.geojson, state.template)
+    validation = validated(layout.dir / state.geojson, state.template, layout)
     return RunInputs(layout, state, stages, validation, lanes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 import sys
 from enum import StrEnum
@@ -18,6 +19,53 @@ from sluice.quantity import parse_memory
 
 CALLABLE_PREFIX = "callable:"
 PLACEHOLDERS = ("runid", "run_dir", "stage", "batch", "python")
+SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"}
+
+
+def shell_script_index(argv: list[str]) -> int | None:
+    """Where the script text is in a shell-form argv (``sh -c 'text' ...``), or None."""
+    if not argv or Path(argv[0]).name not in SHELLS:
+        return None
+    for i, arg in enumerate(argv[1:], 1):
+        if re.fullmatch(r"-[A-Za-z]*c[A-Za-z]*", arg):
+            return i + 1 if i + 1 < len(argv) else None
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def shell_form(script: str) -> str:
+    """``script`` with each placeholder turned into a reference to its environment variable.
+
+    ``{runid}`` becomes ``"${SLUICE_RUNID}"`` (``${SLUICE_RUNID}`` inside double quotes):
+    the shell expands a variable's value as data and never parses it as code, whatever it
+    holds (``a;touch X;b``, ``$(...)``), even inside a here-document. A placeholder inside
+    single quotes would not be expanded at all and is refused.
+    """
+    out: list[str] = []
+    quote = None
+    for literal, field, spec, conversion in string.Formatter().parse(script):
+        escaped = False
+        for char in literal:
+            if escaped:
+                escaped = False
+            elif char == "\\" and quote != "'":
+                escaped = True
+            elif quote is None and char in "'\"":
+                quote = char
+            elif char == quote:
+                quote = None
+        out.append(literal)
+        if field is None:
+            continue
+        if quote == "'" or spec or conversion:
+            raise ValueError(
+                f"placeholder {{{field}}} in the shell script {script[:80]!r} must stand "
+                "outside single quotes, without a format spec"
+            )
+        variable = "${SLUICE_" + field.upper() + "}"
+        out.append(variable if quote == '"' else f'"{variable}"')
+    return "".join(out)
 
 
 class WatershedTask(StrEnum):
@@ -93,7 +141,11 @@ class StageCommand(BaseModel):
 
     The argv may use ``{runid}``, ``{run_dir}``, ``{stage}``, ``{batch}`` and
     ``{python}`` (this interpreter); it runs with the run directory as working
-    directory. A callable is imported and called in-process as
+    directory. Every value is also in the job's environment (``SLUICE_RUNID``,
+    ``SLUICE_RUN_DIR``, ``SLUICE_STAGE``, ``SLUICE_BATCH``, ``SLUICE_PYTHON``); in a
+    shell-form argv (``sh -c 'script'``) the script's placeholders become references to
+    those variables (see ``shell_form``), so no value is ever parsed as shell code.
+    A callable is imported and called in-process as
     ``fn(run_dir=Path, runid=str, stage=str)``; raising fails the stage.
     """
 
@@ -117,6 +169,9 @@ class StageCommand(BaseModel):
             for _, field, _, _ in string.Formatter().parse(arg):
                 if field is not None and field not in PLACEHOLDERS:
                     raise ValueError(f"unknown placeholder {{{field}}} in {arg!r}")
+        script = shell_script_index(self.command or [])
+        if script is not None:
+            shell_form(self.command[script])
         if self.memory is not None:
             parse_memory(self.memory)
         return self
@@ -174,15 +229,18 @@ def stage_job(
         "batch": batch,
         "python": sys.executable,
     }
-    argv = (
-        [arg.format_map(values) for arg in command.command]
-        if command.command
-        else [CALLABLE_PREFIX + command.callable]
-    )
+    if command.command:
+        script = shell_script_index(command.command)
+        argv = [
+            shell_form(arg) if i == script else arg.format_map(values)
+            for i, arg in enumerate(command.command)
+        ]
+    else:
+        argv = [CALLABLE_PREFIX + command.callable]
     return JobSpec(
         name=job_name(batch, runid, stage, token),
         command=argv,
-        env={**command.env, "SLUICE_RUNID": runid, "SLUICE_STAGE": stage.value},
+        env={**command.env, **{f"SLUICE_{key.upper()}": value for key, value in values.items()}},
         memory_bytes=parse_memory(command.memory) if command.memory else None,
         timeout_seconds=command.timeout_seconds,
         workdir=str(run_dir),

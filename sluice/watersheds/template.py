@@ -1,19 +1,31 @@
 """Runid templates: wepppy's ``{...}`` syntax, evaluated by walking a whitelisted AST.
 
 A template such as ``{slug(properties['HucName'])}-{zfill(one_based_index, 3)}``
-is split into literal text and ``{expression[:format_spec]}`` fields (``{{`` and
-``}}`` are literal braces). Each expression is parsed with ``ast.parse`` and
-checked once against a whitelist: names from the feature context, calls by bare
-name to the six helpers, subscripts, literals, arithmetic, comparisons and
-conditionals. Attribute access, other calls, lambdas, comprehensions and ``**``
-are rejected. Evaluation interprets the checked tree directly; nothing is ever
-passed to ``eval``.
+is split into literal text and ``{expression[:format_spec]}`` fields exactly as
+wepppy's ``WatershedCollection.evaluate_template`` splits it (``{{``/``}}`` are
+literal braces; braces inside a field nest; the format spec is what follows the
+first ``:`` outside brackets and quotes, stripped). Each expression is parsed
+with ``ast.parse`` and checked once against wepppy's whitelist *as its validator
+applies it*: names from the feature context, calls by bare name to the six
+helpers, subscripts and slices, literals (str, number, list, tuple, dict, set),
+conditionals (``a if c else b``) and f-strings. wepppy's validator also visits
+operator nodes, which are not on its list, so every operator (``+``, ``%``,
+``==``, ``not``, ``and``, unary minus...) is refused there and here.
+Evaluation interprets the checked tree directly; nothing is ever passed to ``eval``.
+
+Refusals beyond wepppy, all documented: a helper named without a call (wepppy
+renders the function's memory address, a different runid every run), an unchecked
+expression after ``**`` in a helper call (wepppy does not look at it), and anything
+that would grow past ``MAX_TEXT``: sizes are computed *before* a value is built
+(format-spec widths and precisions, ``zfill`` widths, ``replace`` and ``slug``
+results, f-strings, containers), rendering a container walks at most ``MAX_TEXT``
+elements, templates are at most ``MAX_TEXT`` characters and nest at most
+``MAX_DEPTH`` levels.
 """
 
 from __future__ import annotations
 
 import ast
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,24 +35,68 @@ from sluice.errors import SluiceInputError
 
 CONTEXT_NAMES = ("properties", "feature", "index", "one_based_index")
 MAX_TEXT = 10_000
+MAX_DEPTH = 100
 
 
 class TemplateEvaluationError(ValueError):
     """A checked template failed on one feature (for example a missing property)."""
 
 
+def _too_big(size: float) -> TemplateEvaluationError:
+    return TemplateEvaluationError(
+        f"value longer than {MAX_TEXT:,} characters (about {size:,.0f} needed)"
+    )
+
+
+def _cost(value: Any, budget: int = MAX_TEXT + 1) -> int:
+    """Characters ``str(value)`` would take, at least; stops counting once over ``budget``."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, bool) or value is None:
+        return 5
+    if isinstance(value, int):
+        return max(1, int(value.bit_length() * 0.30103) + 1)
+    if isinstance(value, float | complex):
+        return 24
+    if not isinstance(value, list | tuple | dict | set | frozenset):
+        return 24
+    total, stack = 2, [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        for child in children:
+            total += 2
+            if isinstance(child, list | tuple | dict | set | frozenset):
+                stack.append(child)
+                total += 2
+            else:
+                total += _cost(child)
+            if total > budget:
+                break
+    return total
+
+
+def _checked(value: Any) -> Any:
+    size = _cost(value)
+    if size > MAX_TEXT:
+        raise _too_big(size)
+    return value
+
+
 def _text(value: Any) -> str:
     """wepppy's ``str(value or "")``: None, 0, False and empty values become ""."""
-    return str(value) if value else ""
+    return str(_checked(value)) if value else ""
 
 
-def slug(value: Any, *, separator: str = "-") -> str:
+def slug(value: Any, *, separator: Any = "-") -> str:
     """Runs of characters other than ASCII letters and digits become ``separator``; case kept."""
-    text = re.sub(r"[^A-Za-z0-9]+", separator, _text(value).strip())
-    if separator:
-        text = re.sub(f"(?:{re.escape(separator)})+", separator, text)
-        text = text.strip(separator)
-    return text
+    text, separator = _text(value).strip(), str(_checked(separator))
+    runs = len(re.findall(r"[^A-Za-z0-9]+", text))
+    if runs * len(separator) + len(text) > MAX_TEXT:
+        raise _too_big(runs * len(separator) + len(text))
+    text = re.sub(r"[^A-Za-z0-9]+", separator, text)
+    text = re.sub(f"{re.escape(separator)}+", separator, text)
+    return text.strip(separator)
 
 
 def lower(value: Any) -> str:
@@ -56,40 +112,25 @@ def title(value: Any) -> str:
 
 
 def zfill(value: Any, width: Any) -> str:
-    return _text(value).zfill(min(int(width), 255))
+    width = int(width)
+    if width > MAX_TEXT:
+        raise _too_big(width)
+    return _text(value).zfill(width)
 
 
 def replace(value: Any, old: Any, new: Any) -> str:
-    return _text(value).replace(str(old), str(new))
+    text, old, new = _text(value), _checked(old), _checked(new)
+    if isinstance(old, str) and isinstance(new, str):
+        count = text.count(old) if old else len(text) + 1
+        if len(text) + count * (len(new) - len(old)) > MAX_TEXT:
+            raise _too_big(len(text) + count * (len(new) - len(old)))
+    return text.replace(old, new)
 
 
 HELPERS: dict[str, Callable[..., str]] = {
     f.__name__: f for f in (slug, lower, upper, title, zfill, replace)
 }
 
-_BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-}
-_UNARY: dict[type, Callable[[Any], Any]] = {
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-    ast.Not: operator.not_,
-}
-_COMPARE: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-    ast.In: lambda a, b: a in b,
-    ast.NotIn: lambda a, b: a not in b,
-}
 _PLAIN = (
     ast.Expression,
     ast.Load,
@@ -99,18 +140,18 @@ _PLAIN = (
     ast.List,
     ast.Tuple,
     ast.Dict,
+    ast.Set,
     ast.IfExp,
-    ast.BoolOp,
-    ast.And,
-    ast.Or,
     ast.JoinedStr,
     ast.FormattedValue,
     ast.keyword,
 )
 
 
-def _check(node: ast.AST) -> None:
-    """Raise ValueError unless every node of the tree is whitelisted."""
+def _check(node: ast.AST, depth: int = 0) -> None:
+    """Raise ValueError unless every node of the tree is whitelisted and nests shallowly."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, ast.Call):
         if isinstance(node.func, ast.Attribute):
             raise ValueError(f"attribute access ('.{node.func.attr}') is not allowed")
@@ -118,43 +159,45 @@ def _check(node: ast.AST) -> None:
             raise ValueError("only bare calls to slug, lower, upper, title, zfill, replace")
         if node.func.id not in HELPERS:
             raise ValueError(f"unknown function {node.func.id!r}")
-        if any(isinstance(a, ast.Starred) for a in node.args) or any(
-            k.arg is None for k in node.keywords
-        ):
-            raise ValueError("*args and **kwargs are not allowed")
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise ValueError("*args is not allowed")
         for child in [*node.args, *(k.value for k in node.keywords)]:
-            _check(child)
+            _check(child, depth + 1)
         return
     if isinstance(node, ast.Name):
         if node.id in HELPERS:
-            raise ValueError(f"{node.id!r} can only be called")
+            raise ValueError(
+                f"{node.id!r} can only be called (wepppy would print the function's address)"
+            )
         if node.id not in CONTEXT_NAMES:
             raise ValueError(f"unknown name {node.id!r}")
         return
-    if isinstance(node, ast.Dict) and None in node.keys:
-        raise ValueError("** unpacking is not allowed")
     if isinstance(node, ast.Attribute):
         raise ValueError(f"attribute access ('.{node.attr}') is not allowed")
-    if isinstance(node, ast.BinOp):
-        if type(node.op) not in _BINARY:
-            raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-    elif isinstance(node, ast.UnaryOp):
-        if type(node.op) not in _UNARY:
-            raise ValueError(f"operator {type(node.op).__name__} is not allowed")
-    elif isinstance(node, ast.Compare):
-        if any(type(op) not in _COMPARE for op in node.ops):
-            raise ValueError("comparison operator is not allowed")
-    elif not isinstance(node, _PLAIN):
+    if isinstance(node, ast.BinOp | ast.UnaryOp | ast.BoolOp | ast.Compare):
+        op = node.ops[0] if isinstance(node, ast.Compare) else node.op
+        raise ValueError(
+            f"operator {type(op).__name__} is not allowed (wepppy's whitelist has no operators)"
+        )
+    if not isinstance(node, _PLAIN):
         raise ValueError(f"{type(node).__name__} is not allowed")
     for child in ast.iter_child_nodes(node):
-        if not isinstance(child, ast.operator | ast.unaryop | ast.cmpop):
-            _check(child)
+        _check(child, depth + 1)
 
 
-def _bounded(value: Any) -> Any:
-    if isinstance(value, str | list | tuple) and len(value) > MAX_TEXT:
-        raise TemplateEvaluationError(f"value longer than {MAX_TEXT} characters")
-    return value
+def _number(digits: str) -> int:
+    """A width or precision written in a spec, capped just above ``MAX_TEXT``."""
+    digits = digits.lstrip("0") or "0"
+    return MAX_TEXT + 1 if len(digits) > len(str(MAX_TEXT)) else min(int(digits), MAX_TEXT + 1)
+
+
+def _format(value: Any, spec: Any) -> str:
+    """``format(value, spec)`` once every number in the spec (width, precision) is small."""
+    spec = str(_checked(spec))
+    widest = max((_number(run) for run in re.findall(r"\d+", spec)), default=0)
+    if widest > MAX_TEXT:
+        raise _too_big(widest)
+    return _checked(format(_checked(value), spec))
 
 
 def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - one case per node
@@ -167,9 +210,11 @@ def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - on
             return context[name]
         case ast.Subscript(value=target, slice=key):
             container = _evaluate(target, context)
-            if not isinstance(container, dict | list | tuple | str):
-                raise TemplateEvaluationError(f"cannot index a {type(container).__name__}")
             index = _evaluate(key, context)
+            if isinstance(index, slice) and isinstance(container, str | list | tuple):
+                taken = len(range(*index.indices(len(container))))
+                if taken > MAX_TEXT:
+                    raise _too_big(taken)
             try:
                 return container[index]
             except KeyError:
@@ -180,131 +225,102 @@ def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - on
             return slice(*(None if n is None else _evaluate(n, context) for n in (lo, hi, step)))
         case ast.Call(func=ast.Name(id=name), args=args, keywords=keywords):
             values = [_evaluate(a, context) for a in args]
-            named = {k.arg: _evaluate(k.value, context) for k in keywords}
-            return _bounded(HELPERS[name](*values, **named))
-        case ast.BinOp(left=left, op=op, right=right):
-            a, b = _evaluate(left, context), _evaluate(right, context)
-            if isinstance(op, ast.Mult):
-                sequence, count = (a, b) if isinstance(a, str | list | tuple) else (b, a)
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(sequence) * count > MAX_TEXT
-                ):
-                    raise TemplateEvaluationError(f"value longer than {MAX_TEXT} characters")
-            return _bounded(_BINARY[type(op)](a, b))
-        case ast.UnaryOp(op=op, operand=operand):
-            return _UNARY[type(op)](_evaluate(operand, context))
-        case ast.BoolOp(op=ast.And(), values=values):
-            result = True
-            for value in values:
-                result = _evaluate(value, context)
-                if not result:
-                    return result
-            return result
-        case ast.BoolOp(op=ast.Or(), values=values):
-            result = False
-            for value in values:
-                result = _evaluate(value, context)
-                if result:
-                    return result
-            return result
-        case ast.Compare(left=left, ops=ops, comparators=comparators):
-            current = _evaluate(left, context)
-            for op, comparator in zip(ops, comparators, strict=True):
-                following = _evaluate(comparator, context)
-                if not _COMPARE[type(op)](current, following):
-                    return False
-                current = following
-            return True
+            named = {k.arg: _evaluate(k.value, context) for k in keywords if k.arg}
+            for k in keywords:
+                if k.arg is None:  # wepppy accepts **mapping here; the call then decides
+                    named.update(_checked(_evaluate(k.value, context)))
+            return HELPERS[name](*values, **named)
         case ast.IfExp(test=test, body=body, orelse=orelse):
             return _evaluate(body if _evaluate(test, context) else orelse, context)
-        case ast.List(elts=elts) | ast.Tuple(elts=elts):
+        case ast.List(elts=elts) | ast.Tuple(elts=elts) | ast.Set(elts=elts):
             items = [_evaluate(e, context) for e in elts]
-            return items if isinstance(node, ast.List) else tuple(items)
+            kind = {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)]
+            return _checked(kind(items))
         case ast.Dict(keys=keys, values=values):
-            pairs = zip(keys, values, strict=True)
-            return {_evaluate(k, context): _evaluate(v, context) for k, v in pairs}
+            result: dict[Any, Any] = {}
+            for key, value in zip(keys, values, strict=True):
+                if key is None:  # {**mapping}
+                    result.update(_checked(_evaluate(value, context)))
+                else:
+                    result[_evaluate(key, context)] = _evaluate(value, context)
+            return _checked(result)
         case ast.JoinedStr(values=values):
-            return _bounded("".join(str(_evaluate(v, context)) for v in values))
+            pieces = [str(_evaluate(v, context)) for v in values]
+            if sum(map(len, pieces)) > MAX_TEXT:
+                raise _too_big(sum(map(len, pieces)))
+            return "".join(pieces)
         case ast.FormattedValue(value=value, conversion=conversion, format_spec=spec):
-            result = _evaluate(value, context)
+            result = _checked(_evaluate(value, context))
             if conversion == ord("r"):
                 result = repr(result)
             elif conversion in (ord("s"), ord("a")):
                 result = str(result) if conversion == ord("s") else ascii(result)
-            return format(result, _evaluate(spec, context) if spec else "")
+            return _format(result, _evaluate(spec, context) if spec else "")
     raise TemplateEvaluationError(f"{type(node).__name__} is not allowed")  # pragma: no cover
 
 
 @dataclass(frozen=True)
 class _Field:
     expression: ast.Expression
-    format_spec: str
+    format_spec: str | None
 
 
-def _split_format(text: str) -> tuple[str, str]:
-    """Split ``expr:spec`` at the first colon outside brackets and quotes."""
-    depth, quote = 0, None
+def _split_format(text: str) -> tuple[str, str | None]:
+    """wepppy's split: at the first ``:`` outside brackets and quotes; both parts stripped."""
+    depth, in_single, in_double = 0, False, False
     for i, char in enumerate(text):
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
+        if char == "'" and not in_double:
+            in_single = not in_single
+        elif char == '"' and not in_single:
+            in_double = not in_double
+        elif in_single or in_double:
+            continue
         elif char in "([{":
             depth += 1
         elif char in ")]}":
-            depth -= 1
+            depth = max(depth - 1, 0)
         elif char == ":" and depth == 0:
-            return text[:i], text[i + 1 :]
-    return text, ""
+            return text[:i].strip(), text[i + 1 :].strip()
+    return text.strip(), None
+
+
+def _compile(source: str) -> ast.Expression:
+    try:
+        expression = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"syntax error in {{{source[:80]}}}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ValueError(f"{{{source[:80]}...}} nests too deeply") from None
+    _check(expression)
+    return expression
 
 
 def _parse(template: str) -> list[str | _Field]:
+    """Literal text and fields, scanned as wepppy scans them (braces nest, quotes do not count)."""
     parts: list[str | _Field] = []
-    literal: list[str] = []
-    i = 0
-    while i < len(template):
+    i, length = 0, len(template)
+    while i < length:
         char = template[i]
-        if template.startswith(("{{", "}}"), i):
-            literal.append(char)
+        if char in "{}" and template.startswith(char * 2, i):
+            parts.append(char)
             i += 2
-            continue
-        if char == "}":
+        elif char == "}":
             raise ValueError(f"single '}}' at position {i}")
-        if char != "{":
-            literal.append(char)
-            i += 1
-            continue
-        depth, quote, end = 1, None, i + 1
-        while end < len(template) and depth:
-            c = template[end]
-            if quote:
-                quote = None if c == quote else quote
-            elif c in "'\"":
-                quote = c
-            elif c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-            end += 1
-        if depth:
-            raise ValueError(f"unmatched '{{' at position {i}")
-        source, spec = _split_format(template[i + 1 : end - 1])
-        if not source.strip():
-            raise ValueError(f"empty field at position {i}")
-        try:
-            expression = ast.parse(source.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise ValueError(f"syntax error in {{{source.strip()}}}: {exc.msg}") from None
-        _check(expression)
-        if literal:
-            parts.append("".join(literal))
-            literal = []
-        parts.append(_Field(expression, spec))
-        i = end
-    if literal:
-        parts.append("".join(literal))
+        elif char == "{":
+            depth, end = 1, i + 1
+            while end < length and depth:
+                depth += {"{": 1, "}": -1}.get(template[end], 0)
+                end += 1
+            if depth:
+                raise ValueError(f"unmatched '{{' at position {i}")
+            source, spec = _split_format(template[i + 1 : end - 1])
+            parts.append(_Field(_compile(source), spec or None))
+            i = end
+        else:
+            start = i
+            while i < length and template[i] not in "{}":
+                i += 1
+            parts.append(template[start:i])
     return parts
 
 
@@ -315,10 +331,12 @@ class RunidTemplate:
         self.source = template
         if not template or not template.strip():
             raise SluiceInputError("runid template: empty")
+        if len(template) > MAX_TEXT:
+            raise SluiceInputError(f"runid template: longer than {MAX_TEXT:,} characters")
         try:
-            self._parts = _parse(template.strip())
+            self._parts = _parse(template)
         except ValueError as exc:
-            raise SluiceInputError(f"runid template {template!r}: {exc}") from None
+            raise SluiceInputError(f"runid template {template[:200]!r}: {exc}") from None
 
     def render(self, feature: dict[str, Any], index: int) -> str:
         """The stripped runid of ``feature`` (0-based ``index``); TemplateEvaluationError if not."""
@@ -329,15 +347,20 @@ class RunidTemplate:
             "index": index,
             "one_based_index": index + 1,
         }
-        chunks = []
+        chunks: list[str] = []
         for part in self._parts:
             if isinstance(part, str):
                 chunks.append(part)
                 continue
             try:
-                chunks.append(format(_evaluate(part.expression, context), part.format_spec))
+                value = _evaluate(part.expression, context)
+                chunks.append(
+                    _format(value, part.format_spec) if part.format_spec else str(_checked(value))
+                )
             except TemplateEvaluationError:
                 raise
-            except (ValueError, TypeError, ArithmeticError) as exc:
+            except (ValueError, TypeError, ArithmeticError, re.error) as exc:
                 raise TemplateEvaluationError(str(exc)) from None
+        if sum(map(len, chunks)) > MAX_TEXT:
+            raise _too_big(sum(map(len, chunks)))
         return "".join(chunks).strip()

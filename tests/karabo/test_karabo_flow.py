@@ -56,9 +56,9 @@ def test_products_with_valid_meta_reach_processed_and_temp_data_is_cleaned(
         document = json.loads(meta)
         assert document["meta"]["obs_id"] == "20260101T000000_SKAMID_Karabo_test_hourly"
         assert ("s_ra" in document["meta"]) == name.endswith(".fits")
-    # 16^2 pixels x 2 channels x 8 B of data after one 2880 B FITS header block
+    # 16^2 pixels x 1 MFS plane x 8 B of data after one 2880 B FITS header block
     assert (processed / "20260101T000000_SKAMID_Karabo_test_hourly_dirty.fits").stat().st_size == (
-        2880 + 16 * 16 * 2 * 8
+        2880 + 16 * 16 * 1 * 8
     )
     ms = processed / "20260101T000000_SKAMID_Karabo_test_hourly_measurements.ms" / "DATA"
     assert ms.stat().st_size == 2 * 3 * 10296 * 4 * 8
@@ -71,19 +71,28 @@ def test_products_with_valid_meta_reach_processed_and_temp_data_is_cleaned(
         ).read_text()
     )
     assert estimate["channels"] == 2 and estimate["ms_bytes"] == ms.stat().st_size
+    assert estimate["image_bytes"] == 16 * 16 * 8
 
 
 def test_rerun_of_the_same_slot_resumes_without_simulating_again(areas, tmp_path, sluice_home):
-    run_flow(areas, tmp_path, products=[Product.DIRTY])
-    again = run_flow(areas, tmp_path, products=[Product.DIRTY])
+    ledger_url = f"sqlite:///{tmp_path / 'own-ledger.db'}"  # the flow's ledger parameter
+    run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
+    again = run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
 
     assert list(again.values()) == ["processed"]
-    ledger = open_ledger()
+    run = "karabo-20260101T000000_SKAMID_Karabo_test_hourly"
+    ledger = open_ledger(ledger_url)
     try:
-        attempts = ledger.attempts("karabo-20260101T000000_SKAMID_Karabo_test_hourly")
+        attempts = ledger.attempts(run)
     finally:
         ledger.close()
-    assert [a.item for a in attempts] == ["simulation"]
+    assert [(a.item, a.outcome) for a in attempts] == [("simulation", "succeeded")]
+    assert attempts[0].started_at is not None and attempts[0].finished_at is not None
+    default = open_ledger()
+    try:
+        assert run not in default.runs()  # recorded in the ledger given, not the default one
+    finally:
+        default.close()
 
 
 def test_products_the_ingestor_fails_fail_the_run_and_are_listed(areas, tmp_path, sluice_home):

@@ -21,6 +21,7 @@ from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
 from sluice.ledger import PlannedAttempt, open_ledger
 from sluice.watersheds.batch import BatchLayout
+from sluice.watersheds.inputs import check_run
 from sluice.watersheds.lock import _owner
 from sluice.watersheds.rundir import done_stages, read_metadata
 from sluice.watersheds.stages import Stage, WatershedTask
@@ -248,25 +249,40 @@ def test_validate_flow_stores_a_valid_template_only(example: Path, batch_root: P
     with pytest.raises(SluiceInputError, match="no GeoJSON yet"):
         validate_watershed_batch("later", SEED_TEMPLATE, root=str(batch_root))
 
+    # An invalid template is stored with status invalid, as wepppy does; the flow completes.
+    invalid = validate_watershed_batch(
+        "later", "{properties['Region']}", str(example / "simple.geojson"), str(batch_root)
+    )
+    assert invalid["status"] == "invalid"
+    assert invalid["summary"] == {
+        "total_features": 3,
+        "errors": 0,
+        "duplicate_run_ids": 1,
+        "unique_run_ids": 2,
+        "valid_run_ids": 3,
+        "is_valid": False,
+    }
+    state = layout.load()
+    assert (state.template, state.template_status) == ("{properties['Region']}", "invalid")
+    assert state.template_summary == invalid["summary"] and state.validated_runids is None
     with pytest.raises(SluiceInputError, match="duplicates"):
-        validate_watershed_batch(
-            "later", "{properties['Region']}", str(example / "simple.geojson"), str(batch_root)
-        )
-    assert layout.load().template is None and layout.load().geojson is None
+        check_run("later", list(WatershedTask), str(batch_root), 3, None, 24)
 
-    runids = validate_watershed_batch(
+    report = validate_watershed_batch(
         "later", SEED_TEMPLATE, str(example / "simple.geojson"), str(batch_root)
     )
 
-    assert runids == SEED_RUNIDS
+    assert [row["run_id"] for row in report["rows"]] == SEED_RUNIDS
+    assert report["status"] == "valid" and report["summary"]["is_valid"] is True
     state = layout.load()
-    assert (state.template, state.geojson, state.validated_runids) == (
+    assert (state.template, state.geojson, state.validated_runids, state.template_status) == (
         SEED_TEMPLATE,
         "resources/simple.geojson",
         3,
+        "valid",
     )
     rows = json.loads(latest_artifact("watersheds-later-runids").data)
-    assert [row["runid"] for row in rows] == SEED_RUNIDS
+    assert [row["run_id"] for row in rows] == SEED_RUNIDS
 
 
 def test_a_job_left_running_by_a_stopped_run_is_adopted_by_name(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sluice.errors import SluiceInputError
+from sluice.locations import case_insensitive
 from sluice.watersheds.batch import check_batch_name
 from sluice.watersheds.features import largest_first, load_features, validate
 from sluice.watersheds.stages import (
@@ -86,37 +87,51 @@ def test_feature_structure_problems_name_the_features() -> None:
     [
         ("", "empty runid"),
         ("   ", "empty runid"),
-        ("a/b", "path separator"),
-        ("a\\b", "path separator"),
-        ("..", "starts with a dot"),
-        (".hidden", "starts with a dot"),
-        ("a..b", "contains '..'"),
-        ("a\x00b", "control character"),
-        ("a\nb", "control character"),
-        ("x" * 300, "longer than 255 bytes"),
+        ("a/b", "not a safe directory name: it contains a path separator"),
+        ("a\\b", "not a safe directory name: it contains a path separator"),
+        ("..", "not a safe directory name: '..' names the directory itself or its parent"),
+        (".", "not a safe directory name: '.' names the directory itself or its parent"),
+        ("a\x00b", "not a safe directory name: it contains a control"),
+        ("a\nb", "not a safe directory name: it contains a control"),
+        ("a\u202eb", "not a safe directory name: it contains a control, format"),
+        ("x" * 300, "not a safe directory name: it is longer than 255 bytes"),
     ],
 )
-def test_unsafe_runids_are_rejected(value: str, problem: str) -> None:
+def test_unsafe_runids_are_rejected_saying_why(value: str, problem: str) -> None:
     validation = validate([feature({"n": value}, fid="f")], RunidTemplate("{properties['n']}"))
     assert not validation.ok
     assert problem in str(validation.problems[0])
     assert "feature 0 (id 'f')" in str(validation.problems[0])
 
 
+@pytest.mark.parametrize("value", [".hidden", "a..b", "...x", "Alpha beta", "Río"])
+def test_runids_wepppy_accepts_and_a_directory_can_hold_are_accepted(value: str) -> None:
+    validation = validate([feature({"n": value}, fid="f")], RunidTemplate("{properties['n']}"))
+    assert validation.ok and validation.watersheds[0].runid == value
+
+
 def test_duplicates_and_missing_properties_are_listed_together() -> None:
     features = [
         feature({"n": "Same"}, fid="a"),
-        feature({"n": "same"}, fid="b"),
+        feature({"n": "same"}, fid="b"),  # differs in case only: distinct, as in wepppy
         feature({}, fid="c"),
-        feature({"n": "other"}, fid="d"),
+        feature({"n": "Same"}, fid="d"),
     ]
     validation = validate(features, RunidTemplate("{properties['n']}"))
     with pytest.raises(SluiceInputError) as raised:
         validation.raise_for_problems("template")
     message = str(raised.value)
     assert "2 problem(s)" in message
-    assert "feature 1 (id 'b'): runid 'same' duplicates feature 0's 'Same'" in message
+    assert "feature 3 (id 'd'): runid 'Same' duplicates feature 0's" in message
     assert "feature 2 (id 'c'): property 'n' is missing" in message
+    assert validation.summary() == {
+        "total_features": 4,
+        "errors": 1,
+        "duplicate_run_ids": 1,
+        "unique_run_ids": 2,
+        "valid_run_ids": 3,
+        "is_valid": False,
+    }
 
 
 def test_largest_area_runs_first() -> None:
@@ -224,3 +239,18 @@ def test_container_settings_reach_the_job(tmp_path: Path) -> None:
     assert job.template["spec"]["template"]["spec"]["volumes"] == [{"name": "wc1"}]
     assert job.command == ["wepppy-stage", "fetch_dem", "r"]
     assert job.name.startswith("fetch-dem-") and len(job.name) <= 63
+
+
+def test_case_only_differences_collide_only_on_storage_that_folds_case(tmp_path: Path) -> None:
+    features = [feature({"n": "Alpha"}, fid="a"), feature({"n": "alpha"}, fid="b")]
+    template = RunidTemplate("{properties['n']}")
+
+    assert validate(features, template).ok  # this machine's filesystems tell case apart
+    assert not case_insensitive(tmp_path)
+    folded = validate(features, template, fold_case=True)
+    assert [str(p) for p in folded.problems] == [
+        "feature 1 (id 'b'): runid 'alpha' differs only in case from feature 0's 'Alpha', "
+        "and the batch's storage does not tell case apart"
+    ]
+    assert folded.summary()["errors"] == 1
+    assert not list(tmp_path.iterdir())  # the probe left nothing behind

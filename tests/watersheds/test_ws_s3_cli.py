@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
@@ -75,12 +76,35 @@ def test_missing_s3_prefix_leaves_no_batch(s3_base: str, example: Path, batch_ro
     assert not (batch_root / "froms3").exists()
 
 
-def test_validate_prints_one_runid_per_line(example: Path) -> None:
+def test_validate_prints_each_runid_and_wepppys_summary(example: Path) -> None:
     result = sluice(
         "validate", "--geojson", str(example / "simple.geojson"), "--template", SEED_TEMPLATE
     )
     assert result.exit_code == 0
-    assert result.stdout.splitlines() == SEED_RUNIDS
+    assert result.stdout.splitlines() == [
+        *SEED_RUNIDS,
+        "total features 3, errors 0, duplicate run ids 0, unique run ids 3, valid run ids 3, "
+        "is valid True",
+    ]
+    as_json = json.loads(
+        sluice(
+            "validate",
+            "--geojson",
+            str(example / "simple.geojson"),
+            "--template",
+            SEED_TEMPLATE,
+            "--json",
+        ).stdout
+    )
+    assert as_json["summary"] == {
+        "total_features": 3,
+        "errors": 0,
+        "duplicate_run_ids": 0,
+        "unique_run_ids": 3,
+        "valid_run_ids": 3,
+        "is_valid": True,
+    }
+    assert [row["run_id"] for row in as_json["rows"]] == SEED_RUNIDS
 
 
 def test_validate_lists_problems_naming_features(example: Path) -> None:
@@ -89,13 +113,20 @@ def test_validate_lists_problems_naming_features(example: Path) -> None:
         "--geojson",
         str(example / "simple.geojson"),
         "--template",
-        "{properties['Region']}-{'x' if index < 2 else properties['Missing']}",
+        "{properties['Region']}-{'x' if index else properties['Missing']}",
     )
     assert result.exit_code == 2
-    assert result.stdout == ""
+    assert result.stdout.splitlines() == [
+        "problem: feature 0 (id 'A'): property 'Missing' is missing",
+        "NW-x",
+        "SW-x",
+        "total features 3, errors 1, duplicate run ids 0, unique run ids 2, valid run ids 2, "
+        "is valid False",
+    ]
     assert result.stderr.splitlines() == [
-        "problem: feature 1 (id 'B'): runid 'NW-x' duplicates feature 0's 'NW-x'",
-        "problem: feature 2 (id 'C'): property 'Missing' is missing",
+        "error: runid template \"{properties['Region']}-{'x' if index else "
+        "properties['Missing']}\": invalid (1 error(s), 0 duplicate runid(s)); "
+        "first: feature 0 (id 'A'): property 'Missing' is missing"
     ]
 
 
@@ -157,13 +188,25 @@ def test_create_run_status_through_the_cli(
     )
     assert created.exit_code == 0, created.output
     before = sluice("status", "cliseed", *root)
-    assert before.stdout.splitlines()[:3] == [f"{r}\tmissing" for r in SEED_RUNIDS]
+    assert before.stdout.splitlines()[:3] == [
+        f"{r}\tmissing\t0/14 stages done\t-" for r in SEED_RUNIDS
+    ]
 
     ran = sluice("run", "cliseed", "--tasks", "landuse,soils", *root)
 
     assert ran.exit_code == 0, ran.output
-    assert "complete 3" in ran.stdout
+    assert "complete 3" in ran.stdout  # the selection finished
     after = sluice("status", "cliseed", *root)
-    assert after.stdout.splitlines()[:3] == [f"{r}\tcomplete" for r in SEED_RUNIDS]
+    # ...but 2 of the 14 stages are on disk: status says so per run, not "complete".
+    assert after.stdout.splitlines()[:3] == [
+        f"{r}\tincomplete\t2/14 stages done\tbuild_landuse, build_soils" for r in SEED_RUNIDS
+    ]
+    assert after.stdout.splitlines()[3].startswith("total 3, complete 0, failed 0, incomplete 3")
+    assert after.stdout.splitlines()[4].startswith(
+        "last run (tasks landuse,soils): total 3, complete 3"
+    )
+    as_json = json.loads(sluice("status", "cliseed", "--json", *root).stdout)
+    assert as_json["runs"][0]["missing"][:2] == ["fetch_dem", "build_channels"]
+    assert list(as_json["runs"][0]["done"]) == ["build_landuse", "build_soils"]
     again = sluice("run", "cliseed", "--tasks", "landuse,soils", *root)
     assert again.exit_code == 0 and "complete 3" in again.stdout

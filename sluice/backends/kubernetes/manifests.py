@@ -95,15 +95,27 @@ def set_env(container: dict[str, Any], env: dict[str, str]) -> None:
     container["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
 
 
-def set_resources(container: dict[str, Any], memory_bytes: int | None, cpu: float | None) -> None:
-    """Requests = limits for memory (and CPU when given), as the seed does."""
+def set_resources(
+    container: dict[str, Any],
+    memory_bytes: int | None,
+    cpu: float | None,
+    *,
+    memory_request_bytes: int | None = None,
+    cpu_limit: float | None = None,
+) -> None:
+    """Requests = limits for memory (and CPU when given), as the seed does, unless a
+    smaller memory request or a larger CPU limit is given."""
     resources = container.setdefault("resources", {})
-    for kind in ("requests", "limits"):
+    wanted = {
+        "requests": (memory_request_bytes or memory_bytes, cpu),
+        "limits": (memory_bytes, cpu_limit or cpu),
+    }
+    for kind, (memory, cores) in wanted.items():
         section = resources.get(kind) or {}
-        if memory_bytes is not None:
-            section["memory"] = format_memory(memory_bytes)
-        if cpu is not None:
-            section["cpu"] = f"{cpu:g}"
+        if memory is not None:
+            section["memory"] = format_memory(memory)
+        if cores is not None:
+            section["cpu"] = f"{cores:g}"
         resources[kind] = section
 
 
@@ -123,7 +135,13 @@ def apply_spec(job: Manifest, spec: JobSpec, *, env: dict[str, str]) -> None:
     if spec.workdir:
         container["workingDir"] = spec.workdir
     set_env(container, env)
-    set_resources(container, spec.memory_bytes, spec.cpu)
+    set_resources(
+        container,
+        spec.memory_bytes,
+        spec.cpu,
+        memory_request_bytes=spec.memory_request_bytes,
+        cpu_limit=spec.cpu_limit,
+    )
     job["spec"]["backoffLimit"] = spec.backoff_limit
     if spec.timeout_seconds:
         job["spec"]["activeDeadlineSeconds"] = max(1, int(spec.timeout_seconds))
