@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from sluice.ledger.base import Attempt, Ledger, PlannedAttempt
 
@@ -21,20 +20,21 @@ def default_ledger_url() -> str:
 
 def open_ledger(url: str | None = None) -> Ledger:
     """Open the ledger at ``url``: ``sqlite:///path``, ``postgresql://...``, or
-    ``block:NAME`` for a saved ``LedgerSettings`` block (which keeps the password secret)."""
+    ``block:NAME`` for a saved ``LedgerSettings`` block (which keeps the password secret).
+    The schema is upgraded to this Sluice's version on open."""
     url = url or default_ledger_url()
     if url.startswith("block:"):
         from blocks.ledger import LedgerSettings
 
         url = LedgerSettings.load(url.removeprefix("block:")).resolved_url()
+    import sqlalchemy as sa
+
+    from sluice.ledger.store import SqlLedger
+
     if url.startswith("sqlite:///"):
-        from sluice.ledger.sqlite import SqliteLedger
-
-        return SqliteLedger(Path(url.removeprefix("sqlite:///")))
+        return SqlLedger(sa.URL.create("sqlite", database=url.removeprefix("sqlite:///")))
     if url.startswith(("postgresql://", "postgres://")):
-        from sluice.ledger.postgres import PostgresLedger
-
-        return PostgresLedger(url)
+        return SqlLedger(sa.make_url(url))
     from sluice.errors import SluiceInputError
 
     raise SluiceInputError(f"ledger URL {url!r}: expected sqlite:///PATH or postgresql://...")

@@ -1,0 +1,211 @@
+"""The ledger on SQLAlchemy Core: one implementation for SQLite (WAL) and PostgreSQL.
+
+SQLite is the embedded default; PostgreSQL is for flows that run in a cluster,
+where local disk is not durable, and for many runs sharing one ledger. The
+dialects differ only in how a connection is set up (``_engine``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from itertools import islice
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from sluice.errors import BackendUnavailable
+from sluice.jobs import JobResult
+from sluice.ledger import migrate
+from sluice.ledger.base import Attempt, PlannedAttempt
+from sluice.ledger.schema import attempts as table
+
+T = TypeVar("T")
+_ITEMS_PER_QUERY = 10_000  # below SQLite's and PostgreSQL's bound-parameter limits
+_c = table.c
+
+_FINISH = (
+    table.update()
+    .where(_c.id == sa.bindparam("attempt_id"))
+    .values(
+        {
+            name: sa.bindparam(name)
+            for name in (
+                "outcome",
+                "exit_code",
+                "reason",
+                "finished_at",
+                "peak_memory_bytes",
+                "message",
+            )
+        }
+    )
+)
+
+
+class SqlLedger:
+    """A ledger in a SQL database, safe to share between threads of one process.
+
+    A lost PostgreSQL connection (server restart, network blip) is reopened and the
+    transaction retried once. Retrying is harmless here: updates and deletes are
+    idempotent, and the one insert that might have committed unseen only adds a
+    duplicate "running" attempt of the same job name, which a resumed run adopts.
+    """
+
+    def __init__(self, url: sa.URL) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._engine = _engine(url)
+        try:
+            migrate.upgrade(self._engine)
+        except sa.exc.OperationalError as exc:
+            self._engine.dispose()
+            raise BackendUnavailable(
+                f"ledger database {_redact(url)} is unreachable: {_first_line(exc.orig)}"
+            ) from None
+
+    def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
+        """``work(connection)`` in one transaction, retried once if the connection died."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    with self._engine.begin() as connection:
+                        return work(connection)
+                except sa.exc.DBAPIError as exc:
+                    if attempt == 2 or not exc.connection_invalidated:
+                        raise
+        raise AssertionError("unreachable")
+
+    def begin(self, run: str, workload: str, planned: Sequence[PlannedAttempt]) -> list[int]:
+        if not planned:
+            return []
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "run": run,
+                "item": p.item,
+                "workload": workload,
+                "job_name": p.job_name,
+                "tier": p.tier,
+                "memory_bytes": p.memory_bytes,
+                "started_at": now,
+            }
+            for p in planned
+        ]
+        insert = table.insert().returning(_c.id, sort_by_parameter_order=True)
+        return self._transaction(lambda db: list(db.execute(insert, rows).scalars()))
+
+    def finish(self, attempt_id: int, result: JobResult) -> None:
+        self.finish_many([(attempt_id, result)])
+
+    def finish_many(self, ended: Sequence[tuple[int, JobResult]]) -> None:
+        if ended:
+            params = [_finish_params(i, r) for i, r in ended]
+            self._transaction(lambda db: db.execute(_FINISH, params))
+
+    def attempts(self, run: str, items: Iterable[str] | None = None) -> list[Attempt]:
+        found = [
+            _attempt(row)
+            for where in _of_run(run, items)
+            for row in self._rows(sa.select(table).where(*where).order_by(_c.id))
+        ]
+        return sorted(found, key=lambda a: a.id) if items is not None else found
+
+    def latest(self, run: str, items: Iterable[str] | None = None) -> dict[str, Attempt]:
+        latest: dict[str, Attempt] = {}
+        for where in _of_run(run, items):
+            newest = sa.select(sa.func.max(_c.id)).where(*where).group_by(_c.item)
+            for row in self._rows(sa.select(table).where(_c.id.in_(newest))):
+                latest[row.item] = _attempt(row)
+        return latest
+
+    def last_id(self, run: str) -> int:
+        query = sa.select(sa.func.coalesce(sa.func.max(_c.id), 0)).where(_c.run == run)
+        return self._transaction(lambda db: db.execute(query).scalar_one())
+
+    def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
+        query = (
+            sa.select(_c.item, sa.func.min(_c.tier))
+            .where(_c.workload == workload, _c.outcome == "succeeded", _c.tier.is_not(None))
+            .group_by(_c.item)
+        )
+        return {item: tier for item, tier in self._rows(query)}
+
+    def forget(self, run: str, items: Iterable[str] | None = None) -> int:
+        return sum(
+            self._transaction(lambda db, w=where: db.execute(table.delete().where(*w)).rowcount)
+            for where in _of_run(run, items)
+        )
+
+    def runs(self) -> list[str]:
+        query = sa.select(_c.run).distinct().order_by(_c.run)
+        return [run for (run,) in self._rows(query)]
+
+    def close(self) -> None:
+        with self._lock:
+            self._engine.dispose()
+
+    def _rows(self, query: sa.Executable) -> list[sa.Row]:
+        return self._transaction(lambda db: db.execute(query).all())
+
+
+def _of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnElement, ...]]:
+    """WHERE clauses selecting a run's rows, or its items' rows a bounded group at a time."""
+    if items is None:
+        yield (_c.run == run,)
+        return
+    remaining = iter(items)
+    while group := list(islice(remaining, _ITEMS_PER_QUERY)):
+        yield _c.run == run, _c.item.in_(group)
+
+
+def _attempt(row: sa.Row) -> Attempt:
+    return Attempt.model_validate(row._mapping)
+
+
+def _finish_params(attempt_id: int, result: JobResult) -> dict:
+    return {
+        "attempt_id": attempt_id,
+        "outcome": result.outcome.value,
+        "exit_code": result.exit_code,
+        "reason": result.reason,
+        "finished_at": result.finished_at or datetime.now(UTC),
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "message": result.message,
+    }
+
+
+def _engine(url: sa.URL) -> sa.Engine:
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(
+            url, connect_args={"timeout": 30.0, "check_same_thread": False}, pool_size=1
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(
+        url.set(drivername="postgresql+psycopg"), connect_args={"connect_timeout": 10}, pool_size=1
+    )
+
+
+def _sqlite_connect(connection, _record) -> None:
+    """WAL with ``synchronous=NORMAL`` survives the orchestrator being killed at any moment
+    (only a power loss can drop the last transactions); transactions are begun explicitly."""
+    connection.isolation_level = None
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _redact(url: sa.URL) -> str:
+    """The URL without its password, for error messages."""
+    return f"{url.username or ''}@{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
