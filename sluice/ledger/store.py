@@ -57,6 +57,10 @@ class SqlLedger:
     def __init__(self, url: sa.URL) -> None:
         self.url = url
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()  # endings waiting for the next group commit
+        self._commit_lock = threading.Lock()  # held by the thread committing a group
+        self._queued: list[dict] = []
+        self._enqueued = self._committed = 0  # endings ever queued / committed
         self._engine = _engine(url)
         try:
             migrate.upgrade(self._engine)
@@ -101,9 +105,31 @@ class SqlLedger:
         self.finish_many([(attempt_id, result)])
 
     def finish_many(self, ended: Sequence[tuple[int, JobResult]]) -> None:
-        if ended:
-            params = [_finish_params(i, r) for i, r in ended]
-            self._transaction(lambda db: db.execute(_FINISH, params))
+        """Group commit: endings from threads that call at once share one transaction.
+
+        Each call returns only once its own endings are committed: the first
+        caller to get the commit lock writes everything queued so far, and a
+        caller whose endings were written by it has nothing left to do.
+        """
+        if not ended:
+            return
+        with self._queue_lock:
+            self._queued += [_finish_params(i, r) for i, r in ended]
+            self._enqueued += len(ended)
+            mine = self._enqueued
+        with self._commit_lock:
+            if self._committed >= mine:
+                return
+            with self._queue_lock:
+                group, self._queued = self._queued, []
+                upto = self._enqueued
+            try:
+                self._transaction(lambda db: db.execute(_FINISH, group))
+            except BaseException:
+                with self._queue_lock:
+                    self._queued[:0] = group  # the next committer retries them
+                raise
+            self._committed = upto
 
     def attempts(self, run: str, items: Iterable[str] | None = None) -> list[Attempt]:
         found = [
