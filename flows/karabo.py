@@ -21,7 +21,7 @@ from sluice.karabo import standin_ingestor
 from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
-from sluice.ledger import open_ledger
+from sluice.ledger import hold_run, open_ledger
 from sluice.quantity import parse_memory
 from sluice.server import sluice_home
 from tasks.karabo import (
@@ -177,6 +177,7 @@ def karabo_simulation(
         with (
             contextlib.closing(create_backend(kind, namespace=namespace)) as runner,
             contextlib.closing(open_ledger()) as ledger,
+            hold_run(ledger, f"karabo-{settings.obs_id}"),
         ):
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
         for item in todo:

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import os
 
-from sluice.ledger.base import Attempt, Ledger, PlannedAttempt
+from sluice.ledger.base import Attempt, Ledger, PlannedAttempt, RunLeased
+from sluice.ledger.lease import hold_run
 
-__all__ = ["Attempt", "Ledger", "PlannedAttempt", "open_ledger", "default_ledger_url"]
+__all__ = [
+    "Attempt",
+    "Ledger",
+    "PlannedAttempt",
+    "RunLeased",
+    "default_ledger_url",
+    "hold_run",
+    "open_ledger",
+]
 
 
 def default_ledger_url() -> str:

@@ -12,33 +12,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.operations import Operations
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
+SCRIPTS = Path(__file__).with_name("migrations")
+HEAD = "0003"  # the newest revision in SCRIPTS (a test keeps the two in step)
 VERSION_TABLE = "sluice_ledger_version"
 BASELINE = "0001"  # the schema Sluice wrote before it had migrations
 _PG_LOCK = 0x511CE  # advisory lock key: one migrating process at a time
 
-_scripts = ScriptDirectory(str(Path(__file__).with_name("migrations")))
-
-
-def head() -> str:
-    """The newest revision shipped with this Sluice."""
-    return _scripts.get_current_head()
-
 
 def current(connection: sa.Connection) -> str | None:
     """The ledger's revision; None for an empty database or one made before migrations."""
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    if not sa.inspect(connection).has_table(VERSION_TABLE):
+        return None
+    return connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def upgrade(engine: sa.Engine) -> None:
-    """Upgrade the ledger at ``engine`` to :func:`head` (a no-op when it is there already)."""
+    """Upgrade the ledger at ``engine`` to ``HEAD`` (only a version read when it is there)."""
     with engine.connect() as connection:
-        if current(connection) == head():
+        if current(connection) == HEAD:
             return
+    from alembic.operations import Operations
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(SCRIPTS))
     locked = engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE")
     with locked as connection, connection.begin():
         if connection.dialect.name == "postgresql":
@@ -47,11 +45,11 @@ def upgrade(engine: sa.Engine) -> None:
             connection,
             opts={
                 "version_table": VERSION_TABLE,
-                "script": _scripts,
-                "fn": lambda revision, _: _scripts._upgrade_revs("head", revision),
+                "script": scripts,
+                "fn": lambda revision, _: scripts._upgrade_revs(HEAD, revision),
             },
         )
         if context.get_current_revision() is None and sa.inspect(connection).has_table("attempts"):
-            context.stamp(_scripts, BASELINE)
+            context.stamp(scripts, BASELINE)
         with Operations.context(context):
             context.run_migrations()

@@ -56,3 +56,16 @@ attempts = sa.Table(
     sa.Index("attempts_workload", "workload", "outcome"),
     sqlite_autoincrement=True,
 )
+
+#: One row per run being worked on: who holds it, since when, until when.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("run", sa.Text, primary_key=True),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("process_started_at", Timestamp, nullable=False),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("acquired_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult
 from sluice.ledger import migrate
-from sluice.ledger.base import Attempt, PlannedAttempt
+from sluice.ledger.base import Attempt, Holder, PlannedAttempt, RunLeased
 from sluice.ledger.schema import attempts as table
+from sluice.ledger.schema import leases
 
 T = TypeVar("T")
 _ITEMS_PER_QUERY = 10_000  # below SQLite's and PostgreSQL's bound-parameter limits
@@ -169,12 +171,62 @@ class SqlLedger:
         query = sa.select(_c.run).distinct().order_by(_c.run)
         return [run for (run,) in self._rows(query)]
 
+    def acquire(self, run: str, holder: Holder, ttl: float) -> None:
+        now = datetime.now(UTC)
+        mine = {"run": run, **holder.model_dump(), "acquired_at": now}
+        mine["expires_at"] = now + timedelta(seconds=ttl)
+        insert = (
+            _UPSERT[self._engine.dialect.name](leases)
+            .values(mine)
+            .on_conflict_do_nothing(index_elements=["run"])
+            .returning(leases.c.run)
+        )
+        by_run = sa.select(leases).where(leases.c.run == run)
+
+        def take(db: sa.Connection) -> sa.Row | None:
+            if db.execute(insert).first():  # nobody held it
+                return None
+            held = db.execute(by_run).one()
+            other = Holder.model_validate(held._mapping)
+            if other.token != holder.token and held.expires_at > now and not other.is_gone():
+                return held
+            # Take it over only if nobody renewed or took it since we looked.
+            swap = leases.update().where(
+                leases.c.run == run,
+                leases.c.token == other.token,
+                leases.c.expires_at == held.expires_at,
+            )
+            taken = db.execute(swap.values(mine).returning(leases.c.run)).first()
+            return None if taken else db.execute(by_run).one()
+
+        held = self._transaction(take)
+        if held is not None:
+            holder = Holder.model_validate(held._mapping)
+            raise RunLeased(run, holder, held.acquired_at, held.expires_at)
+
+    def renew(self, run: str, holder: Holder, ttl: float) -> bool:
+        expires = datetime.now(UTC) + timedelta(seconds=ttl)
+        extend = (
+            leases.update()
+            .where(leases.c.run == run, leases.c.token == holder.token)
+            .values(expires_at=expires)
+            .returning(leases.c.run)
+        )
+        return self._transaction(lambda db: db.execute(extend).first() is not None)
+
+    def release(self, run: str, holder: Holder) -> None:
+        mine = leases.delete().where(leases.c.run == run, leases.c.token == holder.token)
+        self._transaction(lambda db: db.execute(mine))
+
     def close(self) -> None:
         with self._lock:
             self._engine.dispose()
 
     def _rows(self, query: sa.Executable) -> list[sa.Row]:
         return self._transaction(lambda db: db.execute(query).all())
+
+
+_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def _of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnElement, ...]]:

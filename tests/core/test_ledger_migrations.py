@@ -98,7 +98,7 @@ def test_a_ledger_from_before_migrations_is_upgraded_and_keeps_every_attempt(
         assert new > max(a.id for a in found)
     finally:
         ledger.close()
-    assert revision(ledger_url) == migrate.head()
+    assert revision(ledger_url) == migrate.HEAD
 
 
 def test_postgres_times_become_timestamptz(postgres_server: str) -> None:  # noqa: F811
@@ -144,12 +144,12 @@ def test_two_processes_opening_an_old_ledger_at_once_upgrade_it_once(
     finally:
         for ledger in opened:
             ledger.close()
-    assert revision(ledger_url) == migrate.head()
+    assert revision(ledger_url) == migrate.HEAD
 
 
 def test_a_new_ledger_starts_at_the_newest_revision(ledger_url: str) -> None:  # noqa: F811
     open_ledger(ledger_url).close()
-    assert revision(ledger_url) == migrate.head()
+    assert revision(ledger_url) == migrate.HEAD
 
 
 def test_the_upgraded_schema_is_the_one_queries_are_built_from(ledger_url: str) -> None:  # noqa: F811
@@ -166,3 +166,9 @@ def test_the_upgraded_schema_is_the_one_queries_are_built_from(ledger_url: str) 
     finally:
         engine.dispose()
     assert [d for d in drift if migrate.VERSION_TABLE not in str(d)] == []
+
+
+def test_head_is_the_newest_migration_shipped() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(migrate.SCRIPTS)).get_current_head() == migrate.HEAD
