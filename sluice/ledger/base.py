@@ -32,7 +32,10 @@ class PlannedAttempt(BaseModel):
 
 
 class Attempt(BaseModel):
-    """One recorded attempt; ``outcome`` is None while it runs."""
+    """One recorded attempt; ``outcome`` is None while it runs.
+
+    ``started_at`` is when it was recorded (before submission) and ``finished_at`` when it
+    ended; ``runtime_*`` are the process's, pod's or task's own start and end."""
 
     id: int
     run: str
@@ -48,6 +51,8 @@ class Attempt(BaseModel):
     finished_at: datetime | None
     peak_memory_bytes: int | None
     message: str | None
+    runtime_started_at: datetime | None = None  # the runtime's own start and end, when the
+    runtime_finished_at: datetime | None = None  # backend reported them
 
     @property
     def running(self) -> bool:

@@ -52,6 +52,8 @@ attempts = sa.Table(
     sa.Column("finished_at", Timestamp),
     sa.Column("peak_memory_bytes", sa.BigInteger),
     sa.Column("message", sa.Text),
+    sa.Column("runtime_started_at", Timestamp),  # the runtime's own start, if reported
+    sa.Column("runtime_finished_at", Timestamp),  # and end
     sa.Index("attempts_run_item", "run", "item", "id"),
     sa.Index("attempts_workload", "workload", "outcome"),
     sqlite_autoincrement=True,

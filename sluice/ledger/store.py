@@ -41,6 +41,8 @@ _FINISH = (
                 "finished_at",
                 "peak_memory_bytes",
                 "message",
+                "runtime_started_at",
+                "runtime_finished_at",
             )
         }
     )
@@ -252,6 +254,8 @@ def _finish_params(attempt_id: int, result: JobResult) -> dict:
         "finished_at": result.finished_at or datetime.now(UTC),
         "peak_memory_bytes": result.peak_memory_bytes,
         "message": result.message,
+        "runtime_started_at": result.started_at,
+        "runtime_finished_at": result.finished_at,
     }
 
 
