@@ -7,6 +7,7 @@ dialects differ only in how a connection is set up (``_engine``).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -261,6 +262,8 @@ def _finish_params(attempt_id: int, result: JobResult) -> dict:
 
 def _engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
+        # Private to its user; SQLite gives the -wal and -shm files the same mode.
+        os.close(os.open(url.database, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = sa.create_engine(
             url, connect_args={"timeout": 30.0, "check_same_thread": False}, pool_size=1
         )
