@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sluice.errors import SluiceInputError
 from sluice.ledger.base import Attempt, Ledger, PlannedAttempt, RunLeased
-from sluice.ledger.lease import hold_run
+from sluice.ledger.lease import hold_run, refuse_if_running
 
 __all__ = [
     "Attempt",
@@ -18,6 +18,7 @@ __all__ = [
     "default_ledger_url",
     "hold_run",
     "open_ledger",
+    "refuse_if_running",
 ]
 
 

@@ -42,3 +42,16 @@ def hold_run(ledger: Ledger, run: str, *, ttl: float = LEASE_SECONDS) -> Iterato
         stopped.set()
         renewer.join()
         ledger.release(run, holder)
+
+
+def refuse_if_running(run: str, url: str | None = None) -> None:
+    """Raise ``RunLeased`` now if a live process holds ``run``: a command line's check
+    before it starts a server and a flow run (the flow itself then takes the lease)."""
+    from sluice.ledger import open_ledger
+
+    ledger = open_ledger(url)
+    try:
+        with hold_run(ledger, run):
+            pass
+    finally:
+        ledger.close()
