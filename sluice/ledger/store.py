@@ -66,13 +66,13 @@ class SqlLedger:
         self._commit_lock = threading.Lock()  # held by the thread committing a group
         self._queued: list[dict] = []
         self._enqueued = self._committed = 0  # endings ever queued / committed
-        self._engine = _engine(url)
         try:
+            self._engine = _engine(url)
             migrate.upgrade(self._engine)
-        except sa.exc.OperationalError as exc:
-            self._engine.dispose()
+        except (sa.exc.OperationalError, OSError) as exc:
+            cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
             raise BackendUnavailable(
-                f"ledger database {_redact(url)} is unreachable: {_first_line(exc.orig)}"
+                f"ledger database {_redact(url)} is unreachable: {_first_line(cause)}"
             ) from None
 
     def _transaction(self, work: Callable[[sa.Connection], T]) -> T:
@@ -293,4 +293,6 @@ def _first_line(exc: BaseException) -> str:
 
 def _redact(url: sa.URL) -> str:
     """The URL without its password, for error messages."""
+    if url.get_backend_name() == "sqlite":
+        return str(url.database)
     return f"{url.username or ''}@{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"

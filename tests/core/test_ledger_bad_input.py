@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.errors import SluiceInputError
+from sluice.errors import BackendUnavailable, SluiceInputError
 from sluice.jobs import JobResult, Outcome
 from sluice.ledger import open_ledger
 from tests.bad_input import BadInput, assert_refused
@@ -48,6 +48,14 @@ def test_a_sqlite_path_that_cannot_be_a_ledger_is_one_line(
         open_ledger(url)
     assert named in str(refused.value) and "\n" not in str(refused.value)
     assert list(tmp_path.iterdir()) == []  # no directory made, no file
+
+
+def test_an_unwritable_sqlite_location_is_one_line() -> None:
+    """/proc takes no new files, even from root."""
+    with pytest.raises(BackendUnavailable) as refused:
+        open_ledger("sqlite:////proc/sluice-ledger.db")
+    message = str(refused.value)
+    assert "/proc/sluice-ledger.db is unreachable" in message and "\n" not in message
 
 
 @pytest.mark.parametrize(
