@@ -27,7 +27,7 @@ from sluice.karabo.run_inputs import (
     prepare,
 )
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
-from sluice.ledger import open_ledger
+from sluice.ledger import hold_run, open_ledger
 from sluice.server import sluice_home
 from tasks.karabo import (
     clean_up,
@@ -160,6 +160,7 @@ def karabo_simulation(
                 )
             ) as runner,
             contextlib.closing(open_ledger(ledger_url)) as ledger,
+            hold_run(ledger, f"karabo-{settings.obs_id}"),
         ):
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
         for item in todo:

@@ -10,6 +10,7 @@ chunk) through the admission gate, and report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from enum import StrEnum
@@ -21,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
-from sluice.ledger import open_ledger
+from sluice.ledger import hold_run, open_ledger
 from sluice.server import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
@@ -170,13 +171,13 @@ def stac_batch(
 
     job_kinds = parameterized_jobs(mode)
     runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
-    try:  # the backend is closed however the batch ends
+    ledger = open_ledger(ledger_url)
+    run = f"stac/{batch_name}"
+    with contextlib.closing(runner), hold_run(ledger, run):  # closed however the batch ends
         if backend is StacBackend.NOMAD:
             runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
         limit = ensure_rate_limit(rate_limit_name, wait_seconds)
 
-        ledger = open_ledger(ledger_url)
-        run = f"stac/{batch_name}"
         latest = ledger.latest(run)
         todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
         logger.info(
@@ -234,8 +235,6 @@ def stac_batch(
             if future.state.is_failed():  # its items stay unfinished: silent failures
                 logger.error("%s failed: %s", future.task_run_id, future.state.message)
         progress.finish()
-    finally:
-        runner.close()
 
     home_dir(batch_name).mkdir(parents=True, exist_ok=True)  # no job may have run
     (home_dir(batch_name) / "missing.txt").write_text("".join(f"{m}\n" for m in missing))

@@ -5,6 +5,7 @@ Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
-from sluice.ledger import open_ledger
+from sluice.ledger import hold_run, open_ledger
 from sluice.server import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
@@ -156,7 +157,7 @@ def tiered_index_sweep(
         config, runner, ledger, policy, on_result=_result_printer(progress, quiet)
     )
     chunk_task = run_sweep_chunk.with_options(retries=max_tier + 1 if start_tier is not None else 0)
-    try:
+    with contextlib.closing(runner), hold_run(ledger, config.run):
         if wait_for_batch:
             futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks[:1]]
             for chunk in config.chunks[1:]:
@@ -168,8 +169,6 @@ def tiered_index_sweep(
             future.wait()
             if future.state.is_failed():
                 get_run_logger().error("%s did not finish: %s", chunk.name, future.state.message)
-    finally:
-        runner.close()
     progress.finish()
     summary = publish_sweep_report(execution, Path(report_dir))
     ledger.close()

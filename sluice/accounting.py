@@ -9,10 +9,18 @@ from sluice.quantity import GIB
 
 
 def gib_hours(attempt: Attempt) -> float:
-    """Memory requested x time held, for one finished attempt (0 if unknown)."""
+    """Memory requested x time held, for one finished attempt (0 if unknown).
+
+    Time held is the runtime's own start to end (process start, pod ``startTime``,
+    Nomad task start) when the backend reported them; otherwise, from submission
+    to the recorded end, which also counts time spent queued.
+    """
     if not attempt.memory_bytes or attempt.finished_at is None:
         return 0.0
-    hours = (attempt.finished_at - attempt.started_at).total_seconds() / 3600
+    start, end = attempt.runtime_started_at, attempt.runtime_finished_at
+    if start is None or end is None:
+        start, end = attempt.started_at, attempt.finished_at
+    hours = (end - start).total_seconds() / 3600
     return attempt.memory_bytes / GIB * max(hours, 0.0)
 
 

@@ -2,17 +2,25 @@
 
 This is the one place where the ledger and a backend meet: attempts are
 written *before* submission (so a killed orchestrator knows what may be
-running) and each ending is written as it arrives.
+running) and each ending is written before it is reported. Endings that arrive
+close together are written in one commit (``BATCH_WINDOW``): one commit per job
+rewrote the same database pages thousands of times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sluice.backends.base import Backend
 from sluice.jobs import JobResult, JobSpec
 from sluice.ledger.base import Ledger, PlannedAttempt
+
+BATCH_WINDOW = 0.1  # seconds an ending may wait for others to share its commit
+_END = object()
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,49 @@ def run_jobs(
     by_name = {p.job.name: (p.item, attempt_id) for p, attempt_id in zip(planned, ids, strict=True)}
     backend.submit([p.job for p in planned], replace=replace)
     results: dict[str, JobResult] = {}
-    for result in backend.wait(list(by_name), timeout=timeout):
-        item, attempt_id = by_name[result.name]
-        if classify:
-            result = classify(item, result)
-        ledger.finish(attempt_id, result)
-        results[item] = result
-        if on_result:
-            on_result(item, result)
+    for batch in _batches(backend.wait(list(by_name), timeout=timeout)):
+        ended = [by_name[result.name] for result in batch]
+        for (item, _), result in zip(ended, batch, strict=True):
+            results[item] = classify(item, result) if classify else result
+        ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
+        for item, _ in ended if on_result else ():
+            on_result(item, results[item])
     return results
+
+
+def _batches(results: Iterator[JobResult]) -> Iterator[list[JobResult]]:
+    """``results`` in batches: whatever else ended within ``BATCH_WINDOW`` of a batch's first.
+
+    A thread drains ``results`` so a batch closes on time even while the
+    backend has nothing more to say.
+    """
+    arrived: queue.SimpleQueue = queue.SimpleQueue()
+
+    def drain() -> None:
+        try:
+            for result in results:
+                arrived.put(result)
+            arrived.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            arrived.put(exc)
+
+    threading.Thread(target=drain, name="sluice-endings", daemon=True).start()
+    batch: list[JobResult] = []
+    deadline = None
+    while True:
+        try:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            got = arrived.get(timeout=wait)
+        except queue.Empty:
+            yield batch
+            batch, deadline = [], None
+            continue
+        if isinstance(got, JobResult):
+            batch.append(got)
+            deadline = deadline or time.monotonic() + BATCH_WINDOW
+            continue
+        if batch:
+            yield batch
+        if isinstance(got, BaseException):
+            raise got
+        return

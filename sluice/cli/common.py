@@ -18,6 +18,9 @@ def fail_on_input_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            from sluice.ledger import check_ledger_url
+
+            check_ledger_url()  # a bad $SLUICE_LEDGER_URL is refused before anything starts
             return command(*args, **kwargs)
         except (SluiceInputError, BackendUnavailable) as exc:
             print(f"error: {exc}", file=sys.stderr)

@@ -113,8 +113,10 @@ def stac_batch(
     if prepared.missing:
         print(f"warning: {prepared.missing_message(parameters['benchmark_sources'])}")
     check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
+    from sluice.ledger import refuse_if_running
     from sluice.server import ensure_api
 
+    refuse_if_running(f"stac/{batch_name}")  # a second run of a running batch: one line
     ensure_api()
     from flows.stac_batch import stac_batch as flow
 

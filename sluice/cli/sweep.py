@@ -90,8 +90,10 @@ def sweep(
         return
     if backend is not BackendKind.LOCAL:
         preflight(backend, namespace=namespace, kubernetes_credentials=kubernetes_credentials)
+    from sluice.ledger import refuse_if_running
     from sluice.server import ensure_api
 
+    refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
     ensure_api()
     from flows.sweep import tiered_index_sweep
 

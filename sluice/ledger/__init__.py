@@ -5,36 +5,86 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sluice.ledger.base import Attempt, Ledger, PlannedAttempt
+from sluice.errors import SluiceInputError
+from sluice.ledger.base import Attempt, Ledger, PlannedAttempt, RunLeased
+from sluice.ledger.lease import hold_run, refuse_if_running
 
-__all__ = ["Attempt", "Ledger", "PlannedAttempt", "open_ledger", "default_ledger_url"]
+__all__ = [
+    "Attempt",
+    "Ledger",
+    "check_ledger_url",
+    "PlannedAttempt",
+    "RunLeased",
+    "default_ledger_url",
+    "hold_run",
+    "open_ledger",
+    "refuse_if_running",
+]
+
+
+ENV = "SLUICE_LEDGER_URL"
+_SHOWN = 120  # characters of a bad URL quoted in an error line
 
 
 def default_ledger_url() -> str:
     """``$SLUICE_LEDGER_URL``, else ``sqlite:///$SLUICE_HOME/ledger.db``."""
-    if url := os.environ.get("SLUICE_LEDGER_URL"):
+    if url := os.environ.get(ENV):
         return url
     from sluice.server import sluice_home
 
     return f"sqlite:///{sluice_home() / 'ledger.db'}"
 
 
+def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str:
+    """The ledger URL to open (``url``, else ``$SLUICE_LEDGER_URL``, else the default under
+    ``$SLUICE_HOME``), refused in one line naming its source if it cannot be a ledger.
+
+    A SQLite file outside Sluice's home must be in an existing directory: Sluice does
+    not create it (as whichever user happens to run the flow). Nothing is written here.
+    """
+    if not url and os.environ.get(ENV):
+        url, name = os.environ[ENV], ENV
+    if not url:
+        return default_ledger_url()
+    shown = repr(url if len(url) <= _SHOWN else url[:_SHOWN] + "...")
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.name or path.is_dir():
+            raise SluiceInputError(f"{name} {shown}: a directory, not a SQLite file")
+        if not path.parent.is_dir():
+            raise SluiceInputError(
+                f"{name} {shown}: directory {str(path.parent)!r} does not exist; create it first"
+            )
+    elif not url.startswith(("postgresql://", "postgres://")) and not (
+        url.startswith("block:") and url.removeprefix("block:")
+    ):
+        raise SluiceInputError(
+            f"{name} {shown}: expected sqlite:///PATH, postgresql://USER@HOST/DB or block:NAME"
+        )
+    return url
+
+
 def open_ledger(url: str | None = None) -> Ledger:
-    """Open the ledger at ``url``: ``sqlite:///path``, ``postgresql://...``, or
-    ``block:NAME`` for a saved ``LedgerSettings`` block (which keeps the password secret)."""
-    url = url or default_ledger_url()
+    """Open the ledger at ``url`` (see ``check_ledger_url``): ``sqlite:///path``,
+    ``postgresql://...``, or ``block:NAME`` for a saved ``LedgerSettings`` block (which
+    keeps the password secret). The schema is upgraded to this Sluice's version on open."""
+    if not url and not os.environ.get(ENV):
+        from sluice.server import sluice_home
+
+        sluice_home().mkdir(mode=0o700, parents=True, exist_ok=True)
+    url = check_ledger_url(url)
     if url.startswith("block:"):
         from blocks.ledger import LedgerSettings
 
-        url = LedgerSettings.load(url.removeprefix("block:")).resolved_url()
+        try:
+            block = LedgerSettings.load(url.removeprefix("block:"))
+        except ValueError:
+            raise SluiceInputError(f"ledger {url!r}: no such LedgerSettings block") from None
+        url = check_ledger_url(block.resolved_url(), name=url)
+    import sqlalchemy as sa
+
+    from sluice.ledger.store import SqlLedger
+
     if url.startswith("sqlite:///"):
-        from sluice.ledger.sqlite import SqliteLedger
-
-        return SqliteLedger(Path(url.removeprefix("sqlite:///")))
-    if url.startswith(("postgresql://", "postgres://")):
-        from sluice.ledger.postgres import PostgresLedger
-
-        return PostgresLedger(url)
-    from sluice.errors import SluiceInputError
-
-    raise SluiceInputError(f"ledger URL {url!r}: expected sqlite:///PATH or postgresql://...")
+        return SqlLedger(sa.URL.create("sqlite", database=url.removeprefix("sqlite:///")))
+    return SqlLedger(sa.make_url(url))

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,11 +42,9 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(argv)]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The base URL of a private PostgreSQL cluster (trust auth, localhost only)."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"PostgreSQL binaries not found at {PG_BIN} (apt-get install postgresql)")
+@contextmanager
+def private_postgres(*, fsync: bool = False) -> Iterator[str]:
+    """A private PostgreSQL cluster (trust auth, localhost only, a free port); its base URL."""
     root = Path(tempfile.mkdtemp(prefix="sluice-pg-"))
     data = root / "data"
     if os.geteuid() == 0:
@@ -57,7 +56,9 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync={'on' if fsync else 'off'}"
+    )
     subprocess.run(
         _as_postgres(
             [
@@ -83,6 +84,15 @@ def postgres_server() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The base URL of a private PostgreSQL cluster, started once per session."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL binaries not found at {PG_BIN} (apt-get install postgresql)")
+    with private_postgres() as url:
+        yield url
 
 
 _databases = iter(range(1_000_000))

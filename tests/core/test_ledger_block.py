@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from blocks.ledger import LedgerSettings
+from sluice.errors import SluiceInputError
 from sluice.ledger import PlannedAttempt, open_ledger
 
 
@@ -19,3 +22,8 @@ def test_the_password_joins_the_url_only_when_opened():
     block = LedgerSettings(url="postgresql://sluice@db:5432/ledger", password="p@ss/word")
     assert "p@ss" not in repr(block) and "p@ss" not in block.url
     assert block.resolved_url() == "postgresql://sluice:p%40ss%2Fword@db:5432/ledger"
+
+
+def test_a_missing_block_is_one_line(prefect_api):
+    with pytest.raises(SluiceInputError, match="'block:no-such-ledger': no such LedgerSettings"):
+        open_ledger("block:no-such-ledger")
