@@ -451,3 +451,73 @@ def test_v2_counters_are_read_from_memory_events_and_peak(tmp_path):
     group = MemoryCgroup(tmp_path, 2)
     assert group.oom_kills() == 1
     assert group.peak_bytes() == 64 * MIB
+
+
+SUBMIT_AND_HANG = """
+import sys
+from pathlib import Path
+from sluice.backends.local import LocalBackend
+from sluice.jobs import JobSpec
+
+log_dir, finished, running = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+backend = LocalBackend(parallelism=2, log_dir=log_dir)
+backend.submit(
+    [
+        JobSpec(name="finished", command=["sh", "-c", finished]),
+        JobSpec(name="running", command=["sh", "-c", running]),
+    ]
+)
+sys.stdin.read()  # never records anything: whatever it learnt dies with it
+"""
+
+
+def test_a_job_finished_before_the_orchestrator_is_killed_is_adopted_not_rerun(tmp_path):
+    """Its supervisor recorded the ending; a job still running then is killed and re-run."""
+    finished_fifo, running_fifo = fifo(tmp_path, "finished"), fifo(tmp_path, "running")
+    finished_runs, running_runs = tmp_path / "finished-runs", tmp_path / "running-runs"
+    finished = f"echo run >> {finished_runs}; echo $$ > {finished_fifo}"
+    running = (
+        f"echo run >> {running_runs}; [ $(wc -l < {running_runs}) -ge 2 ] && exit 0; "
+        f"echo $$ > {running_fifo}; exec sleep 300"
+    )
+    orchestrator = subprocess.Popen(
+        [PY, "-c", SUBMIT_AND_HANG, str(tmp_path / "logs"), finished, running],
+        stdin=subprocess.PIPE,
+    )
+    finished_pid, running_pid = int(read_fifo(finished_fifo)), int(read_fifo(running_fifo))
+    assert ended(finished_pid)  # reaped by its supervisor, which records the ending first
+    (supervisor,) = psutil.Process(orchestrator.pid).children()
+    orchestrator.kill()
+    orchestrator.wait()
+    assert not psutil.wait_procs([supervisor], timeout=30)[1]
+    assert ended(running_pid)
+
+    with LocalBackend(parallelism=2, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="finished", command=["sh", "-c", finished]),
+                JobSpec(name="running", command=["sh", "-c", running]),
+            ]
+        )
+        results = {r.name: r for r in backend.wait(["finished", "running"])}
+    assert results["finished"].outcome is Outcome.SUCCEEDED
+    assert results["finished"].started_at <= results["finished"].finished_at
+    assert results["running"].outcome is Outcome.SUCCEEDED
+    assert finished_runs.read_text().count("run") == 1
+    assert running_runs.read_text().count("run") == 2
+
+
+def test_replace_and_delete_forget_a_recorded_ending(backend, tmp_path):
+    runs = tmp_path / "runs"
+    job = JobSpec(name="recorded", command=["sh", "-c", f"echo run >> {runs}"])
+    run_one(backend, job)
+    assert (backend.log_dir / "recorded.status").exists()
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED  # adopted
+    assert runs.read_text().count("run") == 1
+    backend.submit([job], replace=True)
+    list(backend.wait(["recorded"]))
+    assert runs.read_text().count("run") == 2
+    backend.delete(["recorded"])
+    assert not (backend.log_dir / "recorded.status").exists()
+    run_one(backend, job)
+    assert runs.read_text().count("run") == 3
