@@ -5,9 +5,9 @@ the kernel OOM-kills an overrun exactly as in a pod, and the outcome is read
 from the cgroup's OOM-kill counter and the exit status. Where no cgroup can be
 made, ``RLIMIT_AS`` bounds the job instead (see ``docs/local-backend.md``).
 
-Jobs are forked by one supervisor child process (``sluice.backends.supervisor``)
-that joins each job to its cgroup and arms its death signal before the one
-exec, watches it through a pidfd, and records each ending in
+Jobs are spawned by one supervisor child process (``sluice.backends.supervisor``)
+that starts each job inside its cgroup with one vfork + exec, watches it
+through a pidfd, and records each ending in
 ``<log dir>/<name>.status`` before telling this process. A later backend over
 the same log directory adopts those endings, so a job that finished just
 before its orchestrator was killed never runs again. Here, a queue holds jobs
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.backends import supervisor
-from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable
+from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.server import sluice_home
@@ -242,7 +242,7 @@ class LocalBackend:
 
     def _start_supervisor(self) -> subprocess.Popen[bytes]:
         parent, version = (self._cgroups.path, self._cgroups.version) if self._cgroups else ("-", 0)
-        prefix = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+        prefix = self._cgroup_prefix = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-"
         try:
             return subprocess.Popen(
                 [sys.executable, "-I", supervisor.__file__, str(self.log_dir), str(parent)]
@@ -282,6 +282,9 @@ class LocalBackend:
                 job = self._running.pop(message["id"])
                 self._ended(job, result.model_copy(update={"name": job.name}))
                 self._dispatch()
+        if self._cgroups is not None:  # the supervisor was killed: end what it left
+            for path in self._cgroups.path.glob(f"{self._cgroup_prefix}*"):
+                MemoryCgroup(path, self._cgroups.version).remove()
         with self._lock:  # the supervisor exited: nothing it ran or would run can end any more
             outcome = Outcome.CANCELLED if self._closing else Outcome.LOST
             self._broken = True

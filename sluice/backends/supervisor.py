@@ -9,11 +9,12 @@ its stdin and stdout, one JSON object per line:
 - out: ``{"id", "outcome", "exit_code", "peak", "message", "started_at",
   "finished_at"}`` once per started job, and ``{"warning": text}``.
 
-It is single-threaded and standard library only, so forking it is cheap and
-safe. Each attempt is one fork and one exec: the child joins the job's memory
-cgroup (or sets ``RLIMIT_AS``), arms ``PR_SET_PDEATHSIG`` on the supervisor,
-takes its own process group, points stdout and stderr at ``<name>.log`` and
-execs the command.
+It is single-threaded and standard library only. Each attempt is one
+``posix_spawn`` (vfork + exec: nothing of this process is copied) in its own
+process group, stdout and stderr on ``<name>.log``; for the instant of the
+spawn the supervisor itself stands in the job's memory cgroup and working
+directory, so the child starts inside them before its first instruction. The
+``RLIMIT_AS`` fallback adds one ``sh -c 'ulimit -v'`` exec.
 
 A job that ends on its own (or at its own deadline) has its ending written to
 ``<log dir>/<name>.status`` (a temporary file renamed into place) *before*
@@ -24,19 +25,20 @@ orchestrator stops (cancel, wait timeout) get no status file.
 When stdin closes (the orchestrator closed the backend, exited or was killed),
 every job is SIGKILLed with its process group and cgroup; one that had already
 ended on its own is still recorded. Then the cgroups are removed and the
-supervisor exits. Its jobs die with it if it is killed (their death signal).
+supervisor exits. If the supervisor itself is killed, the orchestrator (or,
+if it is gone too, the next backend to start) kills and removes its cgroups.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import errno
 import itertools
 import json
 import os
 import re
-import resource
 import select
+import shutil
 import signal
 import sys
 import time
@@ -45,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 STATUS_SUFFIX = ".status"
-START_FAILED = 125
-_PR_SET_PDEATHSIG = 1
+# RLIMIT_AS fallback: the limit (KiB) is $0, the command follows; the one extra exec.
+_RLIMIT_WRAPPER = 'ulimit -v "$0" || exit 125; exec "$@"'
 # Signals a process does not send itself: death by one of these without an OOM kill is "lost".
 _EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
 # How an allocation failure under RLIMIT_AS usually shows (Python, C++, C/glibc).
@@ -174,7 +176,7 @@ def classify(
     return "failed", exit_code, message
 
 
-def allocation_failed(log_path: Path, start: int) -> bool:
+def allocation_failed(log_path: str, start: int) -> bool:
     """Whether this attempt's output ends with an allocation failure (RLIMIT_AS mode only)."""
     try:
         with open(log_path, "rb") as output:
@@ -185,9 +187,19 @@ def allocation_failed(log_path: Path, start: int) -> bool:
         return False
 
 
-def write_status(path: Path, ending: dict[str, Any]) -> None:
+def _join(procs_file: Path) -> None:
+    """Move this process into the cgroup whose ``cgroup.procs`` is ``procs_file``."""
+    fd = os.open(procs_file, os.O_WRONLY)
+    try:
+        os.write(fd, b"0")
+    finally:
+        os.close(fd)
+
+
+def write_status(path: str, ending: dict[str, Any]) -> None:
     """Write ``ending`` to ``path`` atomically: readers see all of it or nothing."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    directory, name = os.path.split(path)
+    temporary = os.path.join(directory, f".{name}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, json.dumps(ending).encode())
@@ -211,22 +223,24 @@ def read_status(path: Path) -> dict[str, Any] | None:
 class _Job:
     """One started job: its request and its current attempt."""
 
-    def __init__(self, request: dict[str, Any], log_dir: Path) -> None:
+    def __init__(self, request: dict[str, Any], log_dir: str, base_env: dict[str, str]) -> None:
         self.id: int = request["id"]
         self.name: str = request["name"]
         self.argv: list[str] = request["argv"]
-        self.env = dict(os.environ)
-        for key, value in request["env"].items():  # None: unset since the supervisor started
-            if value is None:
-                self.env.pop(key, None)
-            else:
-                self.env[key] = value
+        self.env = base_env
+        if request["env"]:
+            self.env = dict(base_env)
+            for key, value in request["env"].items():  # None: unset since the supervisor started
+                if value is None:
+                    self.env.pop(key, None)
+                else:
+                    self.env[key] = value
         self.cwd: str | None = request["cwd"]
         self.memory: int | None = request["memory"]
         timeout = request["timeout"]
         self.deadline = None if timeout is None else time.monotonic() + timeout
         self.backoff: int = request["backoff"]
-        self.log = log_dir / f"{self.name}.log"
+        self.log = f"{log_dir}/{self.name}.log"
         self.attempt = 0
         self.stop: str | None = None
         self.record = True  # whether its ending goes to a status file
@@ -234,7 +248,6 @@ class _Job:
         self.peak: int | None = None
         self.pid: int | None = None
         self.pidfd = -1
-        self.errors = -1  # read end of the exec-error pipe
         self.log_start = 0
         self.cgroup: MemoryCgroup | None = None
 
@@ -243,7 +256,7 @@ class Supervisor:
     """Forks, watches, classifies and records local jobs (see the module docstring)."""
 
     def __init__(self, log_dir: Path, cgroup_parent: Path | None, version: int, prefix: str):
-        self.log_dir = log_dir
+        self.log_dir = str(log_dir)
         self.cgroup_parent = cgroup_parent
         self.version = version
         self.prefix = prefix
@@ -253,12 +266,15 @@ class Supervisor:
         self.poller = select.poll()
         self.output = bytearray()
         self.writing = False
-        self.pid = os.getpid()
-        self.prctl = ctypes.CDLL(None, use_errno=True).prctl
+        self.home_dir = os.getcwd()
+        self.base_env = dict(os.environ)
+        self.home_cgroup = -1
+        if cgroup_parent is not None:
+            self.home_cgroup = os.open(cgroup_parent / "cgroup.procs", os.O_WRONLY)
+        self.executables: dict[tuple[str, str], str] = {}
 
     def serve(self) -> None:
         """Run until stdin closes, then end every job and clean up."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the orchestrator's to handle
         os.set_blocking(1, False)
         self.poller.register(0, select.POLLIN)
         pending = b""
@@ -281,7 +297,7 @@ class Supervisor:
 
     def _handle(self, request: dict[str, Any]) -> None:
         if request["op"] == "start":
-            job = _Job(request, self.log_dir)
+            job = _Job(request, self.log_dir, self.base_env)
             self.jobs[job.id] = job
             self._spawn(job)
         elif (job := self.jobs.get(request["id"])) is not None and job.stop is None:
@@ -321,22 +337,13 @@ class Supervisor:
             if job.attempt > 1:
                 os.write(log_fd, f"\n--- sluice: attempt {job.attempt} ---\n".encode())
             job.log_start = os.fstat(log_fd).st_size
-            errors_read, errors_write = os.pipe()
             started_at = time.time()
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                os.close(errors_read)
-                os.close(errors_write)
-                return self._finish(job, "failed", None, f"could not start: {exc}")
-            if pid == 0:
-                self._child(job, log_fd, errors_write)
-            os.close(errors_write)
+            pid = self._start_process(job, log_fd)
+        except OSError as exc:
+            return self._finish(job, "failed", None, f"could not start: {exc}")
         finally:
             os.close(log_fd)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)  # as the child does: a kill right now reaches its group
-        job.pid, job.errors = pid, errors_read
+        job.pid = pid
         job.started_at = job.started_at or started_at
         job.pidfd = os.pidfd_open(pid)
         self.by_fd[job.pidfd] = job
@@ -344,40 +351,51 @@ class Supervisor:
         if job.stop is not None:
             self._kill(job)
 
-    def _child(self, job: _Job, log_fd: int, errors: int) -> None:
-        """In the forked child: limit, arm the death signal, redirect, exec. Never returns."""
-        step = "could not start"
+    def _start_process(self, job: _Job, log_fd: int) -> int:
+        """posix_spawn (vfork + exec: one exec, no copy of this process) the job.
+
+        The child inherits its cgroup and working directory from this single-threaded
+        process, so for the instant of the spawn the supervisor itself stands in the
+        job's cgroup and directory: the job is inside before its first instruction.
+        """
+        argv = job.argv
+        if job.cgroup is None and job.memory is not None:
+            argv = ["/bin/sh", "-c", _RLIMIT_WRAPPER, str(max(1, job.memory // 1024)), *argv]
+        executable = self._resolve(argv[0], job.env.get("PATH", os.defpath))
+        if job.cgroup is not None:
+            _join(job.cgroup.procs_file)
         try:
-            os.setpgid(0, 0)
-            if job.cgroup is not None:
-                step = "could not join its memory cgroup"
-                fd = os.open(job.cgroup.procs_file, os.O_WRONLY)
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-            elif job.memory is not None:
-                step = "could not set RLIMIT_AS"
-                limit = max(4096, job.memory)
-                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            step = "could not arm its death signal"
-            if self.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-            if os.getppid() != self.pid:
-                os._exit(START_FAILED)  # the supervisor is already gone
-            for number in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
-                signal.signal(number, signal.SIG_DFL)
-            step = "could not start"
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(log_fd, 1)
-            os.dup2(log_fd, 2)
             if job.cwd is not None:
                 os.chdir(job.cwd)
-            os.execvpe(job.argv[0], job.argv, job.env)
-        except BaseException as exc:  # noqa: BLE001 - the child must always _exit
-            with contextlib.suppress(BaseException):
-                os.write(errors, f"{step}: {exc}".encode())
+            return os.posix_spawn(
+                executable,
+                argv,
+                job.env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                    (os.POSIX_SPAWN_DUP2, log_fd, 2),
+                ],
+                setpgroup=0,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+            )
         finally:
-            os._exit(START_FAILED)
+            if job.cwd is not None:
+                os.chdir(self.home_dir)
+            if job.cgroup is not None:
+                os.write(self.home_cgroup, b"0")
+
+    def _resolve(self, program: str, path: str) -> str:
+        """``program`` looked up in ``path`` as execvp would (found ones are remembered)."""
+        if "/" in program:
+            return program
+        key = (program, path)
+        if key not in self.executables:
+            found = shutil.which(program, path=path)
+            if found is None:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+            self.executables[key] = found
+        return self.executables[key]
 
     def _kill(self, job: _Job) -> None:
         if job.pid is not None:
@@ -397,8 +415,6 @@ class Supervisor:
         _, status, usage = os.wait4(job.pid, 0)
         finished_at = time.time()
         job.pid = None
-        error = os.read(job.errors, 4096).decode(errors="replace")
-        os.close(job.errors)
         cgroup, job.cgroup = job.cgroup, None
         if cgroup is not None:
             oom_kills, peak = cgroup.oom_kills(), cgroup.peak_bytes()
@@ -413,10 +429,7 @@ class Supervisor:
         stop = job.stop
         if stop == "lost" and (oom_kills or status != signal.SIGKILL):
             stop = None  # it ended on its own before the supervisor's last kill landed
-        if error and stop is None:
-            outcome, exit_code, message = "failed", None, error
-        else:
-            outcome, exit_code, message = classify(status, stop, oom_kills, cgroup is not None)
+        outcome, exit_code, message = classify(status, stop, oom_kills, cgroup is not None)
         if outcome == "failed" and job.stop is None and job.attempt <= job.backoff:
             return self._spawn(job)
         if job.attempt > 1:
@@ -442,7 +455,7 @@ class Supervisor:
         }
         # The orchestrator's own stops are not endings of the job's making: nothing to adopt.
         if job.record or outcome != job.stop:
-            write_status(self.log_dir / f"{job.name}{STATUS_SUFFIX}", ending)
+            write_status(f"{self.log_dir}/{job.name}{STATUS_SUFFIX}", ending)
         del self.jobs[job.id]
         self._send(ending)
 
