@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -521,3 +522,22 @@ def test_replace_and_delete_forget_a_recorded_ending(backend, tmp_path):
     assert not (backend.log_dir / "recorded.status").exists()
     run_one(backend, job)
     assert runs.read_text().count("run") == 3
+
+
+def test_started_at_is_the_process_start_not_the_submission(tmp_path):
+    """A queued job's clock starts when its process does (GiB-hours are charged from it)."""
+    gate = fifo(tmp_path, "gate")
+    with LocalBackend(parallelism=1, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="first", command=["sh", "-c", f"read line < {gate}"]),
+                JobSpec(name="second", command=["true"]),
+            ]
+        )
+        submitted = datetime.now(UTC)
+        with open(gate, "w") as opener:  # blocks until "first" runs and opens it
+            opener.write("go\n")
+        results = {r.name: r for r in backend.wait(["first", "second"])}
+    first, second = results["first"], results["second"]
+    assert submitted < first.finished_at
+    assert first.finished_at <= second.started_at <= second.finished_at
