@@ -366,7 +366,11 @@ class Supervisor:
             _join(job.cgroup.procs_file)
         try:
             if job.cwd is not None:
-                os.chdir(job.cwd)
+                try:
+                    os.chdir(job.cwd)
+                except OSError as exc:
+                    why = f"working directory {job.cwd}: {exc.strerror}"
+                    raise OSError(exc.errno, why) from None
             return os.posix_spawn(
                 executable,
                 argv,

@@ -14,13 +14,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+from kubernetes import client, config
 
 from sluice.backends.base import Backend
 from sluice.backends.cgroups import CgroupParent, CgroupUnavailable, MemoryCgroup, locate
+from sluice.backends.expansion import expand, expand_env
 from sluice.backends.local import LocalBackend
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec, Outcome
 from sluice.ledger import open_ledger
+from sluice.sweep.chunks import Chunk
+from sluice.sweep.execution import SweepConfig, build_job
+from tests.k8s_double import start_double
 
 MIB = 2**20
 PY = sys.executable
@@ -541,3 +546,102 @@ def test_started_at_is_the_process_start_not_the_submission(tmp_path):
     first, second = results["first"], results["second"]
     assert submitted < first.finished_at
     assert first.finished_at <= second.started_at <= second.finished_at
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$(VAR_A)", "A"),
+        ("___$(VAR_B)___", "___B___"),
+        ("$(VAR_A)-$(VAR_B)", "A-B"),
+        ("$$(VAR_A)", "$(VAR_A)"),  # escaped
+        ("$$$(VAR_A)", "$A"),
+        ("$(UNKNOWN)", "$(UNKNOWN)"),  # unknown: as written
+        ("$(VAR_A", "$(VAR_A"),  # unclosed
+        ("$()", "$()"),
+        ("$VAR_A", "$VAR_A"),  # shell syntax is not a reference
+        ("${VAR_A}", "${VAR_A}"),
+        ("echo $$ > /dev/null", "echo $ > /dev/null"),
+        ("ends with $", "ends with $"),
+        ("no refs", "no refs"),
+    ],
+)
+def test_variable_references_expand_as_the_kubelet_does(text, expected):
+    assert expand(text, {"VAR_A": "A", "VAR_B": "B"}) == expected
+
+
+def test_env_values_see_only_the_entries_above_them():
+    env = expand_env([("A", "a"), ("B", "$(A)-$(C)"), ("C", "c"), ("D", "$(C)$(B)")])
+    assert env == {"A": "a", "B": "a-$(C)", "C": "c", "D": "ca-$(C)"}
+
+
+CONTAINER = {
+    "name": "work",
+    "image": "python:3.11",
+    "command": ["sh", "-c", 'printf "%s|" "$@"; pwd', "sh"],
+    "args": ["$(GREETING)", "$$(GREETING)", "$(UNKNOWN)", "$(SECOND)", "$(", "a$b"],
+    "env": [
+        {"name": "GREETING", "value": "hello"},
+        {"name": "SECOND", "value": "$(GREETING) world"},
+    ],
+}
+EXPANDED = "hello|$(GREETING)|$(UNKNOWN)|hello world|$(|a$b|"
+
+
+def test_a_sweep_job_runs_locally_as_its_pod_would(backend, tmp_path):
+    """workingDir honoured, $(VAR) expanded in command, args and env, $$ escapes."""
+    container = {**CONTAINER, "workingDir": str(tmp_path)}
+    template = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "t"},
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
+    sweep = SweepConfig(
+        run="r",
+        workload="w",
+        template=template,
+        namespace="ns",
+        job_name_prefix="p",
+        indexes=[0],
+        chunks=[Chunk(number=0, indexes=[0], label=None)],
+        schedule=None,
+    )
+    job = build_job(sweep, sweep.chunks[0], 0, None, "p-0")
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED
+    assert backend.logs("p-0") == f"{EXPANDED}{tmp_path}\n"
+    missing = job.model_copy(update={"name": "p-1", "workdir": str(tmp_path / "missing")})
+    result = run_one(backend, missing)
+    assert result.outcome is Outcome.FAILED
+    assert result.message == (
+        f"could not start: [Errno 2] working directory {tmp_path / 'missing'}: "
+        "No such file or directory"
+    )
+
+
+def test_the_kubernetes_double_runs_a_container_as_a_kubelet_would(tmp_path):
+    double = start_double(work_dir=tmp_path / "double")
+    try:
+        batch = client.BatchV1Api(config.new_client_from_config(str(double.kubeconfig)))
+        for name, workdir in [("fine", tmp_path), ("nowhere", tmp_path / "missing")]:
+            container = {**CONTAINER, "workingDir": str(workdir)}
+            pod = {"restartPolicy": "Never", "containers": [container]}
+            manifest = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name},
+                "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+            }
+            batch.create_namespaced_job("biodiversity", manifest)
+        double.wait_for(lambda: double.job("fine")["status"].get("succeeded"))
+        (pod,) = double.pods_of("fine")
+        core = client.CoreV1Api(config.new_client_from_config(str(double.kubeconfig)))
+        log = core.read_namespaced_pod_log(pod["metadata"]["name"], "biodiversity")
+        assert log == f"{EXPANDED}{tmp_path}\n"
+        double.wait_for(lambda: double.job("nowhere")["status"].get("failed"))
+        (pod,) = double.pods_of("nowhere")
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert terminated["reason"] == "StartError"
+        assert f'chdir to cwd ("{tmp_path / "missing"}")' in terminated["message"]
+    finally:
+        double.close()
