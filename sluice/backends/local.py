@@ -18,6 +18,7 @@ ending to the one waiter that asked for it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import json
 import logging
@@ -44,13 +45,6 @@ from sluice.server import sluice_home
 log = logging.getLogger(__name__)
 
 CGROUPS_ENV = "SLUICE_LOCAL_CGROUPS"
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 def _now() -> datetime:
@@ -111,7 +105,13 @@ class LocalBackend:
         self._waiters: dict[str, list[queue.SimpleQueue[JobResult]]] = {}
         self._closing = self._broken = False
         self._supervisor = self._start_supervisor()
-        self._reader = threading.Thread(target=self._read_endings, name="sluice-local", daemon=True)
+        # The reader runs in its creator's context: its warnings land in the same flow run's logs.
+        self._reader = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._read_endings,),
+            name="sluice-local",
+            daemon=True,
+        )
         self._reader.start()
 
     @property
@@ -387,7 +387,7 @@ class LocalBackend:
         if wanted is None:
             wanted = {"off": False, "on": True}.get(os.environ.get(CGROUPS_ENV, "").strip().lower())
         if wanted is False:
-            _warn_once(
+            log.warning(
                 "local backend: memory cgroups switched off; job memory is bounded by "
                 "RLIMIT_AS (address space, not resident memory) and OOM is only recognised "
                 "from the job's output"
@@ -398,7 +398,7 @@ class LocalBackend:
         except (CgroupUnavailable, OSError) as exc:
             if wanted:
                 raise BackendUnavailable(f"local backend: no memory cgroup: {exc}") from None
-            _warn_once(
+            log.warning(
                 f"local backend: no memory cgroup ({exc}); job memory is bounded by RLIMIT_AS "
                 "(address space, not resident memory) and OOM is only recognised from the "
                 "job's output"

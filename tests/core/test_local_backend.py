@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -645,3 +646,30 @@ def test_the_kubernetes_double_runs_a_container_as_a_kubelet_would(tmp_path):
         assert f'chdir to cwd ("{tmp_path / "missing"}")' in terminated["message"]
     finally:
         double.close()
+
+
+def test_backend_warnings_reach_the_flow_run_logs(prefect_api, tmp_path):
+    """A warning of the backend (here: the RLIMIT_AS fallback) is in the flow run's logs."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.context import get_run_context
+    from prefect.logging.handlers import APILogWorker
+
+    import flows  # noqa: F401 - importing the flows routes Sluice's loggers
+
+    @flow
+    def with_fallback() -> str:
+        with LocalBackend(parallelism=1, log_dir=tmp_path / "logs", cgroups=False) as backend:
+            run_one(backend, JobSpec(name="quiet", command=["true"]))
+        return str(get_run_context().flow_run.id)
+
+    flow_run_id = with_fallback()
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as prefect:
+        logs = prefect.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+    warnings = [log for log in logs if "RLIMIT_AS" in log.message]
+    assert len(warnings) == 1
+    assert warnings[0].name == "sluice.backends.local" and warnings[0].level == logging.WARNING
