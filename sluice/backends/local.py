@@ -63,6 +63,7 @@ class _Job:
     id: int
     spec: JobSpec | None  # dropped once handed to the supervisor
     env: dict[str, str | None]  # the orchestrator's environment changes since start
+    fresh: bool = False  # replaces any recorded ending of its name
     running: bool = False
     ended: bool = False
     reported: bool = True  # False once replaced: its ending is nobody's business
@@ -145,7 +146,7 @@ class LocalBackend:
                 self._unclaimed.pop(spec.name, None)
                 if replace:
                     self._status_path(spec.name).unlink(missing_ok=True)
-                job = _Job(spec.name, next(self._ids), spec, env)
+                job = _Job(spec.name, next(self._ids), spec, env, fresh=replace)
                 self._active[spec.name] = job
                 self._queue.append(job)
             self._dispatch()
@@ -320,6 +321,7 @@ class LocalBackend:
                     "memory": spec.memory_bytes,
                     "timeout": spec.timeout_seconds,
                     "backoff": spec.backoff_limit,
+                    "fresh": job.fresh,
                 }
             )
 

@@ -262,6 +262,7 @@ class Supervisor:
         self.prefix = prefix
         self.sequence = itertools.count(1)
         self.jobs: dict[int, _Job] = {}
+        self.current: dict[str, int] = {}  # job name -> id of its latest start
         self.by_fd: dict[int, _Job] = {}
         self.poller = select.poll()
         self.output = bytearray()
@@ -299,6 +300,10 @@ class Supervisor:
         if request["op"] == "start":
             job = _Job(request, self.log_dir, self.base_env)
             self.jobs[job.id] = job
+            self.current[job.name] = job.id  # a replaced run of the name records nothing
+            if request.get("fresh"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._status_path(job.name))
             self._spawn(job)
         elif (job := self.jobs.get(request["id"])) is not None and job.stop is None:
             job.stop, job.record = request["reason"], False
@@ -457,11 +462,17 @@ class Supervisor:
             "started_at": job.started_at,
             "finished_at": finished_at or time.time(),
         }
+        latest = self.current.get(job.name) == job.id
+        if latest:
+            del self.current[job.name]
         # The orchestrator's own stops are not endings of the job's making: nothing to adopt.
-        if job.record or outcome != job.stop:
-            write_status(f"{self.log_dir}/{job.name}{STATUS_SUFFIX}", ending)
+        if latest and (job.record or outcome != job.stop):
+            write_status(self._status_path(job.name), ending)
         del self.jobs[job.id]
         self._send(ending)
+
+    def _status_path(self, name: str) -> str:
+        return f"{self.log_dir}/{name}{STATUS_SUFFIX}"
 
     # -- answers -----------------------------------------------------------------
 
