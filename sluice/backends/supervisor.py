@@ -419,8 +419,10 @@ class Supervisor:
         del self.by_fd[job.pidfd]
         os.close(job.pidfd)
         # Until reaped the job is a zombie holding its pid, so its group is still its own:
-        # end whatever it left running there, as a container's end does.
-        self._kill(job)
+        # end whatever it left running there, as a container's end does (and, below, in
+        # its cgroup, which is killed as it is removed).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(job.pid, signal.SIGKILL)
         _, status, usage = os.wait4(job.pid, 0)
         finished_at = time.time()
         job.pid = None
@@ -503,10 +505,10 @@ class Supervisor:
         for job in list(self.jobs.values()):
             if job.pid is not None:
                 self._ended(job)
-        if self.output:
-            os.set_blocking(1, True)
-            with contextlib.suppress(OSError):
-                os.write(1, self.output)
+        os.set_blocking(1, True)
+        with contextlib.suppress(OSError):
+            while self.output:
+                del self.output[: os.write(1, self.output)]
         if self.cgroup_parent is not None:
             for path in self.cgroup_parent.glob(f"{self.prefix}*"):
                 MemoryCgroup(path, self.version).remove()
