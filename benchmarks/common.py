@@ -31,6 +31,9 @@ def embedded_server():
     try:
         yield home
     finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)  # before the server goes, not at exit against it
         server.stop(home)
 
 
