@@ -7,8 +7,8 @@ made, ``RLIMIT_AS`` bounds the job instead (see ``docs/local-backend.md``).
 
 Jobs are spawned by one supervisor child process (``sluice.backends.supervisor``)
 that starts each job inside its cgroup with one vfork + exec, watches it
-through a pidfd, and records each ending in
-``<log dir>/<name>.status`` before telling this process. A later backend over
+through a pidfd, and records each ending with ``<log dir>/<name>.log`` (see
+``supervisor.record_ending``) before telling this process. A later backend over
 the same log directory adopts those endings, so a job that finished just
 before its orchestrator was killed never runs again. Here, a queue holds jobs
 until one of ``parallelism`` slots is free, and one reader thread hands each
@@ -74,7 +74,7 @@ class LocalBackend:
 
     Args:
         parallelism: How many jobs run at once (more queue inside the backend).
-        log_dir: Where ``<job name>.log`` and ``.status`` files go; default
+        log_dir: Where ``<job name>.log`` files (and their recorded endings) go; default
             ``$SLUICE_HOME/logs/local``.
         cgroups: Require memory cgroups (True), force the ``RLIMIT_AS`` fallback (False),
             or (None) follow ``$SLUICE_LOCAL_CGROUPS`` (``off`` or ``on``), else use
@@ -145,7 +145,7 @@ class LocalBackend:
                     self._stop(old, Outcome.CANCELLED)
                 self._unclaimed.pop(spec.name, None)
                 if replace:
-                    self._status_path(spec.name).unlink(missing_ok=True)
+                    supervisor.forget_ending(str(self.log_dir), spec.name)
                 job = _Job(spec.name, next(self._ids), spec, env, fresh=replace)
                 self._active[spec.name] = job
                 self._queue.append(job)
@@ -212,7 +212,7 @@ class LocalBackend:
             for name in names:
                 if (job := self._active.get(name)) is not None:
                     self._stop(job, Outcome.CANCELLED)
-                self._status_path(name).unlink(missing_ok=True)
+                supervisor.forget_ending(str(self.log_dir), name)
 
     def active_count(self, prefix: str = "") -> int:
         """Jobs named ``prefix``... that are queued or running (admission control)."""
@@ -351,7 +351,7 @@ class LocalBackend:
             self._unclaimed[job.name] = result
 
     def _adopt(self, name: str) -> bool:
-        """Whether ``name`` already ended here or in an earlier backend (its status file)."""
+        """Whether ``name`` already ended here or in an earlier backend (its record)."""
         if name in self._unclaimed:
             return True
         result = self._recorded(name)
@@ -360,7 +360,7 @@ class LocalBackend:
         return result is not None
 
     def _recorded(self, name: str) -> JobResult | None:
-        ending = supervisor.read_status(self._status_path(name))
+        ending = supervisor.recorded_ending(str(self.log_dir), name)
         if ending is None:
             return None
         return JobResult(
@@ -372,9 +372,6 @@ class LocalBackend:
             peak_memory_bytes=ending.get("peak"),
             message=ending.get("message"),
         )
-
-    def _status_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}{supervisor.STATUS_SUFFIX}"
 
     def _environment_changes(self) -> dict[str, str | None]:
         """What changed in this process's environment since the supervisor started."""

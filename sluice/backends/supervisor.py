@@ -16,11 +16,11 @@ spawn the supervisor itself stands in the job's memory cgroup and working
 directory, so the child starts inside them before its first instruction. The
 ``RLIMIT_AS`` fallback adds one ``sh -c 'ulimit -v'`` exec.
 
-A job that ends on its own (or at its own deadline) has its ending written to
-``<log dir>/<name>.status`` (a temporary file renamed into place) *before*
-the orchestrator is told: the record outlives the orchestrator, so a resumed
-orchestrator adopts the ending instead of running the job again. Jobs the
-orchestrator stops (cancel, wait timeout) get no status file.
+A job that ends on its own (or at its own deadline) has its ending recorded
+atomically with its log (``record_ending``) *before* the orchestrator is told:
+the record outlives the orchestrator, so a resumed orchestrator adopts the
+ending instead of running the job again. Jobs the orchestrator stops (cancel,
+wait timeout) get no record.
 
 When stdin closes (the orchestrator closed the backend, exited or was killed),
 every job is SIGKILLed with its process group and cgroup; one that had already
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+ENDING_ATTRIBUTE = "user.sluice.ending"
 STATUS_SUFFIX = ".status"
 # RLIMIT_AS fallback: the limit (KiB) is $0, the command follows; the one extra exec.
 _RLIMIT_WRAPPER = 'ulimit -v "$0" || exit 125; exec "$@"'
@@ -196,25 +197,51 @@ def _join(procs_file: Path) -> None:
         os.close(fd)
 
 
-def write_status(path: str, ending: dict[str, Any]) -> None:
-    """Write ``ending`` to ``path`` atomically: readers see all of it or nothing."""
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.tmp")
+def record_ending(log_dir: str, name: str, ending: dict[str, Any]) -> None:
+    """Record how job ``name`` ended, atomically: readers see all of it or nothing.
+
+    As the ``user.sluice.ending`` extended attribute of ``<name>.log`` (one
+    ``setxattr``, no new file), or where the filesystem has no user attributes as
+    ``<name>.status``, written to a temporary file and renamed into place.
+    """
+    data = json.dumps(ending).encode()
+    try:
+        os.setxattr(f"{log_dir}/{name}.log", ENDING_ATTRIBUTE, data)
+        return
+    except OSError:
+        pass
+    temporary = f"{log_dir}/.{name}{STATUS_SUFFIX}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, json.dumps(ending).encode())
+        os.write(fd, data)
     finally:
         os.close(fd)
-    os.replace(temporary, path)
+    os.replace(temporary, f"{log_dir}/{name}{STATUS_SUFFIX}")
 
 
-def read_status(path: Path) -> dict[str, Any] | None:
-    """A recorded ending, or None when there is none (or it cannot be read)."""
+def recorded_ending(log_dir: str, name: str) -> dict[str, Any] | None:
+    """How job ``name`` ended as recorded by ``record_ending``, or None."""
     try:
-        ending = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = os.getxattr(f"{log_dir}/{name}.log", ENDING_ATTRIBUTE)
+    except OSError:
+        try:
+            with open(f"{log_dir}/{name}{STATUS_SUFFIX}", "rb") as status:
+                data = status.read()
+        except OSError:
+            return None
+    try:
+        ending = json.loads(data)
+    except ValueError:
         return None
     return ending if isinstance(ending, dict) and "outcome" in ending else None
+
+
+def forget_ending(log_dir: str, name: str) -> None:
+    """Remove the recorded ending of job ``name`` (its log stays)."""
+    with contextlib.suppress(OSError):
+        os.removexattr(f"{log_dir}/{name}.log", ENDING_ATTRIBUTE)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"{log_dir}/{name}{STATUS_SUFFIX}")
 
 
 # -- the supervisor ----------------------------------------------------------------
@@ -243,7 +270,7 @@ class _Job:
         self.log = f"{log_dir}/{self.name}.log"
         self.attempt = 0
         self.stop: str | None = None
-        self.record = True  # whether its ending goes to a status file
+        self.record = True  # whether its ending is recorded for a later backend
         self.started_at: float | None = None
         self.peak: int | None = None
         self.pid: int | None = None
@@ -302,8 +329,7 @@ class Supervisor:
             self.jobs[job.id] = job
             self.current[job.name] = job.id  # a replaced run of the name records nothing
             if request.get("fresh"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self._status_path(job.name))
+                forget_ending(self.log_dir, job.name)
             self._spawn(job)
         elif (job := self.jobs.get(request["id"])) is not None and job.stop is None:
             job.stop, job.record = request["reason"], False
@@ -341,6 +367,9 @@ class Supervisor:
         try:
             if job.attempt > 1:
                 os.write(log_fd, f"\n--- sluice: attempt {job.attempt} ---\n".encode())
+            else:  # a truncated log keeps its attributes: no earlier ending may stay on it
+                with contextlib.suppress(OSError):
+                    os.removexattr(log_fd, ENDING_ATTRIBUTE)
             job.log_start = os.fstat(log_fd).st_size
             started_at = time.time()
             pid = self._start_process(job, log_fd)
@@ -469,12 +498,9 @@ class Supervisor:
             del self.current[job.name]
         # The orchestrator's own stops are not endings of the job's making: nothing to adopt.
         if latest and (job.record or outcome != job.stop):
-            write_status(self._status_path(job.name), ending)
+            record_ending(self.log_dir, job.name, ending)
         del self.jobs[job.id]
         self._send(ending)
-
-    def _status_path(self, name: str) -> str:
-        return f"{self.log_dir}/{name}{STATUS_SUFFIX}"
 
     # -- answers -----------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
@@ -21,6 +22,7 @@ from sluice.backends.base import Backend
 from sluice.backends.cgroups import CgroupParent, CgroupUnavailable, MemoryCgroup, locate
 from sluice.backends.expansion import expand, expand_env
 from sluice.backends.local import LocalBackend
+from sluice.backends.supervisor import forget_ending, record_ending, recorded_ending
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec, Outcome
 from sluice.ledger import open_ledger
@@ -518,14 +520,14 @@ def test_replace_and_delete_forget_a_recorded_ending(backend, tmp_path):
     runs = tmp_path / "runs"
     job = JobSpec(name="recorded", command=["sh", "-c", f"echo run >> {runs}"])
     run_one(backend, job)
-    assert (backend.log_dir / "recorded.status").exists()
+    assert recorded_ending(str(backend.log_dir), "recorded")["outcome"] == "succeeded"
     assert run_one(backend, job).outcome is Outcome.SUCCEEDED  # adopted
     assert runs.read_text().count("run") == 1
     backend.submit([job], replace=True)
     list(backend.wait(["recorded"]))
     assert runs.read_text().count("run") == 2
     backend.delete(["recorded"])
-    assert not (backend.log_dir / "recorded.status").exists()
+    assert recorded_ending(str(backend.log_dir), "recorded") is None
     run_one(backend, job)
     assert runs.read_text().count("run") == 3
 
@@ -673,3 +675,14 @@ def test_backend_warnings_reach_the_flow_run_logs(prefect_api, tmp_path):
     warnings = [log for log in logs if "RLIMIT_AS" in log.message]
     assert len(warnings) == 1
     assert warnings[0].name == "sluice.backends.local" and warnings[0].level == logging.WARNING
+
+
+def test_an_ending_is_recorded_in_a_status_file_where_the_log_takes_no_attribute(tmp_path):
+    """No log to carry the attribute (as on a filesystem without user xattrs): a file."""
+    ending = {"id": 1, "outcome": "oom", "exit_code": 137}
+    record_ending(str(tmp_path), "lonely", ending)
+    assert json.loads((tmp_path / "lonely.status").read_text()) == ending
+    assert recorded_ending(str(tmp_path), "lonely") == ending
+    forget_ending(str(tmp_path), "lonely")
+    assert recorded_ending(str(tmp_path), "lonely") is None
+    assert list(tmp_path.iterdir()) == []
