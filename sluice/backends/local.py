@@ -211,7 +211,7 @@ class LocalBackend:
         with self._lock:
             for name in names:
                 if (job := self._active.get(name)) is not None:
-                    self._stop(job, Outcome.CANCELLED)
+                    self._stop(job, Outcome.CANCELLED, forget=True)
                 supervisor.forget_ending(str(self.log_dir), name)
 
     def active_count(self, prefix: str = "") -> int:
@@ -327,12 +327,14 @@ class LocalBackend:
 
     # -- helpers (callers hold the lock) ----------------------------------------
 
-    def _stop(self, job: _Job, reason: Outcome) -> None:
-        """End ``job`` as ``reason``: report it now if queued, else have it killed."""
+    def _stop(self, job: _Job, reason: Outcome, *, forget: bool = False) -> None:
+        """End ``job`` as ``reason``: report it now if queued, else have it killed
+        (``forget``: and never record its ending, even one that beats the kill)."""
         if job.ended:
             return
         if job.running:
-            self._send({"op": "stop", "id": job.id, "reason": reason.value})
+            request = {"op": "stop", "id": job.id, "reason": reason.value}
+            self._send({**request, "forget": job.name} if forget else request)
         else:
             self._ended(job, JobResult(name=job.name, outcome=reason, finished_at=_now()))
 

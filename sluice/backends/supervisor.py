@@ -331,7 +331,12 @@ class Supervisor:
             if request.get("fresh"):
                 forget_ending(self.log_dir, job.name)
             self._spawn(job)
-        elif (job := self.jobs.get(request["id"])) is not None and job.stop is None:
+            return
+        number, name = request["id"], request.get("forget")
+        if name and self.current.get(name, number) == number:
+            self.current.pop(name, None)  # deleted: no ending of this run is recorded, even now
+            forget_ending(self.log_dir, name)
+        if (job := self.jobs.get(number)) is not None and job.stop is None:
             job.stop, job.record = request["reason"], False
             self._kill(job)
 
