@@ -7,7 +7,6 @@ so a later orchestrator can tell which ones a dead predecessor left behind.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from sluice.backends.watchdog import kill_cgroup, remove_cgroup
+from sluice.backends.supervisor import MemoryCgroup
 
 log = logging.getLogger(__name__)
 
@@ -27,42 +26,6 @@ _OWNER = re.compile(rf"^{PREFIX}(\d+)-")
 
 class CgroupUnavailable(RuntimeError):
     """No memory cgroup can be made here (the reason is the message)."""
-
-
-@dataclass(frozen=True)
-class MemoryCgroup:
-    """One job attempt's memory cgroup."""
-
-    path: Path
-    version: int
-
-    @property
-    def procs_file(self) -> Path:
-        return self.path / "cgroup.procs"
-
-    def oom_kills(self) -> int:
-        """How many processes the kernel's OOM killer killed in this cgroup."""
-        source = "memory.oom_control" if self.version == 1 else "memory.events"
-        return _keyed(self.path / source).get("oom_kill", 0)
-
-    def peak_bytes(self) -> int | None:
-        """The highest memory usage seen, where the kernel records it."""
-        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
-        try:
-            return int((self.path / name).read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def kill(self) -> None:
-        """SIGKILL every process in the cgroup (including ones that left the job's group)."""
-        kill_cgroup(self.path)
-
-    def remove(self) -> bool:
-        """Kill what is left and remove the cgroup; False if it is still busy."""
-        if remove_cgroup(self.path):
-            return True
-        log.warning("memory cgroup %s still busy; the next start will remove it", self.path)
-        return False
 
 
 @dataclass(frozen=True)
@@ -89,16 +52,7 @@ class CgroupParent:
 
     def create(self, name: str, memory_bytes: int | None) -> MemoryCgroup:
         """Make the child cgroup ``name`` with a hard limit of ``memory_bytes`` (None: none)."""
-        path = self.path / name
-        path.mkdir()
-        group = MemoryCgroup(path, self.version)
-        try:
-            if memory_bytes is not None:
-                self._limit(path, memory_bytes)
-        except OSError:
-            group.remove()
-            raise
-        return group
+        return MemoryCgroup.create(self.path / name, self.version, memory_bytes)
 
     def sweep_stale(self) -> int:
         """Kill and remove job cgroups whose orchestrator process is gone; returns how many."""
@@ -113,23 +67,11 @@ class CgroupParent:
                 continue
             if MemoryCgroup(child, self.version).remove():
                 removed += 1
+            else:
+                log.warning("memory cgroup %s still busy; the next start will remove it", child)
         if removed:
             log.info("removed %d memory cgroup(s) left by a dead orchestrator", removed)
         return removed
-
-    def _limit(self, path: Path, memory_bytes: int) -> None:
-        if self.version == 1:
-            (path / "memory.limit_in_bytes").write_text(str(memory_bytes))
-            # Memory+swap at the same figure: the job cannot dodge the limit by swapping.
-            if (path / "memory.memsw.limit_in_bytes").exists():
-                (path / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
-        else:
-            (path / "memory.max").write_text(str(memory_bytes))
-            if (path / "memory.swap.max").exists():
-                (path / "memory.swap.max").write_text("0")
-            if (path / "memory.oom.group").exists():
-                # One OOM kill ends the whole job, as in a Kubernetes container on cgroup v2.
-                (path / "memory.oom.group").write_text("1")
 
     def _delegate_memory_v2(self) -> None:
         control = self.path / "cgroup.subtree_control"
@@ -198,16 +140,6 @@ def _under_mount(mount: tuple[str, str], cgroup_path: str) -> Path:
     root, mount_point = mount
     relative = os.path.relpath(cgroup_path, root) if cgroup_path.startswith(root) else cgroup_path
     return Path(os.path.normpath(os.path.join(mount_point, relative.lstrip("/"))))
-
-
-def _keyed(path: Path) -> dict[str, int]:
-    values: dict[str, int] = {}
-    with contextlib.suppress(OSError):
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            with contextlib.suppress(ValueError):
-                values[key] = int(value)
-    return values
 
 
 def _alive(pid: int) -> bool:

@@ -5,31 +5,25 @@ the kernel OOM-kills an overrun exactly as in a pod, and the outcome is read
 from the cgroup's OOM-kill counter and the exit status. Where no cgroup can be
 made, ``RLIMIT_AS`` bounds the job instead (see ``docs/local-backend.md``).
 
-Processes are started by a fixed pool of ``parallelism`` worker threads (the
-parallelism bound), each through a tiny wrapper::
-
-    setpriv --pdeathsig KILL -- /bin/sh -c <_WRAPPER> sluice-job \
-        <orchestrator pid> <cgroup.procs | -> <RLIMIT_AS KiB | -> <command...>
-
-so the job is inside its cgroup (or under its rlimit) before it execs, and
-dies with its worker thread even if the orchestrator is SIGKILLed (the wrapper
-exits if the orchestrator died before the death signal was armed). A watchdog
-child (``sluice.backends.watchdog``) kills what is left, grandchildren
-included, when the orchestrator's end of its pipe closes. Workers watch their
-process through a pidfd with the job's deadline as poll timeout: no per-job
-polling.
+Jobs are spawned by one supervisor child process (``sluice.backends.supervisor``)
+that starts each job inside its cgroup with one vfork + exec, watches it
+through a pidfd, and records each ending with ``<log dir>/<name>.log`` (see
+``supervisor.record_ending``) before telling this process. A later backend over
+the same log directory adopts those endings, so a job that finished just
+before its orchestrator was killed never runs again. Here, a queue holds jobs
+until one of ``parallelism`` slots is free, and one reader thread hands each
+ending to the one waiter that asked for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
+import json
 import logging
 import os
-import re
-import select
-import shutil
-import signal
+import queue
 import subprocess
 import sys
 import threading
@@ -37,11 +31,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sluice.backends import watchdog
+from sluice.backends import supervisor
 from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult, JobSpec, Outcome
@@ -50,55 +45,28 @@ from sluice.server import sluice_home
 log = logging.getLogger(__name__)
 
 CGROUPS_ENV = "SLUICE_LOCAL_CGROUPS"
-WRAPPER_FAILED = 125
-_WRAPPER = (
-    '[ "$PPID" = "$1" ] || exit 125; '
-    '[ "$2" = - ] || echo $$ > "$2" || exit 125; '
-    '[ "$3" = - ] || ulimit -v "$3" || exit 125; '
-    'shift 3; exec "$@"'
-)
-# Signals a process does not send itself: death by one of these without an OOM kill is "lost".
-_EXTERNAL_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT}
-# How an allocation failure under RLIMIT_AS usually shows (Python, C++, C/glibc).
-_ALLOCATION_FAILURE = re.compile(
-    rb"MemoryError|std::bad_alloc|Cannot allocate memory|(?i:out of memory)"
-)
-_LOG_TAIL_BYTES = 8192
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
 @dataclass(eq=False)
 class _Job:
-    """One submitted job's state; guarded by the backend lock."""
+    """One submitted job until it ends; guarded by the backend lock."""
 
-    spec: JobSpec
+    name: str
+    id: int
+    spec: JobSpec | None  # dropped once handed to the supervisor
+    env: dict[str, str | None]  # the orchestrator's environment changes since start
+    fresh: bool = False  # replaces any recorded ending of its name
     running: bool = False
-    pid: int | None = None
-    cgroup: MemoryCgroup | None = None
-    stop: Outcome | None = None  # TIMEOUT or CANCELLED once Sluice decided to end it
-    deleted: bool = False
-    result: JobResult | None = None
-
-
-@dataclass
-class _Attempt:
-    """How one process run ended."""
-
-    outcome: Outcome
-    exit_code: int | None = None
-    peak_memory_bytes: int | None = None
-    message: str | None = None
-    started_at: datetime = field(default_factory=_now)
+    ended: bool = False
+    reported: bool = True  # False once replaced: its ending is nobody's business
 
 
 class LocalBackend:
@@ -106,7 +74,8 @@ class LocalBackend:
 
     Args:
         parallelism: How many jobs run at once (more queue inside the backend).
-        log_dir: Where ``<job name>.log`` files go; default ``$SLUICE_HOME/logs/local``.
+        log_dir: Where ``<job name>.log`` files (and their recorded endings) go; default
+            ``$SLUICE_HOME/logs/local``.
         cgroups: Require memory cgroups (True), force the ``RLIMIT_AS`` fallback (False),
             or (None) follow ``$SLUICE_LOCAL_CGROUPS`` (``off`` or ``on``), else use
             cgroups where the machine offers them.
@@ -127,29 +96,24 @@ class LocalBackend:
         self.log_dir = Path(log_dir) if log_dir else sluice_home() / "logs" / "local"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._cgroups = self._cgroup_parent(cgroups)
-        self._setpriv = shutil.which("setpriv")
-        if not self._setpriv:
-            _warn_once(
-                "setpriv not found: local jobs will not die with the orchestrator if it is "
-                "killed (install util-linux)"
-            )
-        self._cgroup_prefix = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-"
-        self._sequence = itertools.count(1)
+        self._environment = dict(os.environ)
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)
-        self._done = threading.Condition(self._lock)
-        self._watchdog = self._start_watchdog()
-        self._jobs: dict[str, _Job] = {}
-        self._active: dict[str, _Job] = {}  # queued or running
+        self._active: dict[str, _Job] = {}  # queued or running, by name
+        self._running: dict[int, _Job] = {}  # handed to the supervisor, by id
         self._queue: deque[_Job] = deque()
-        self._finished: list[str] = []
-        self._closing = False
-        self._workers = [
-            threading.Thread(target=self._work_loop, name=f"sluice-local-{i}", daemon=True)
-            for i in range(self.parallelism)
-        ]
-        for worker in self._workers:
-            worker.start()
+        self._unclaimed: dict[str, JobResult] = {}  # ended, no waiter has taken it yet
+        self._waiters: dict[str, list[queue.SimpleQueue[JobResult]]] = {}
+        self._closing = self._broken = False
+        self._supervisor = self._start_supervisor()
+        # The reader runs in its creator's context: its warnings land in the same flow run's logs.
+        self._reader = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(self._read_endings,),
+            name="sluice-local",
+            daemon=True,
+        )
+        self._reader.start()
 
     @property
     def memory_limits(self) -> str:
@@ -162,80 +126,93 @@ class LocalBackend:
         """Nothing to reach: the machine is here."""
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
-        """Queue ``jobs``; a name already known is adopted unless ``replace``."""
+        """Queue ``jobs``; a name queued, running or recorded as ended is adopted unless
+        ``replace``."""
         names = []
+        env = self._environment_changes()
         with self._lock:
             if self._closing:
                 raise RuntimeError("LocalBackend is closed")
+            if self._broken:
+                raise BackendUnavailable("local backend: its supervisor process ended")
             for spec in jobs:
                 names.append(spec.name)
-                old = self._jobs.get(spec.name)
-                if old is not None and not old.deleted and not replace:
+                old = self._active.get(spec.name)
+                if not replace and (old is not None or self._adopt(spec.name)):
                     continue
-                job = _Job(spec)
-                self._jobs[spec.name] = self._active[spec.name] = job
                 if old is not None:
+                    old.reported = False
                     self._stop(old, Outcome.CANCELLED)
+                self._unclaimed.pop(spec.name, None)
+                if replace:
+                    supervisor.forget_ending(str(self.log_dir), spec.name)
+                job = _Job(spec.name, next(self._ids), spec, env, fresh=replace)
+                self._active[spec.name] = job
                 self._queue.append(job)
-                self._work.notify()
+            self._dispatch()
         return names
 
     def wait(self, names: Iterable[str], *, timeout: float | None = None) -> Iterator[JobResult]:
         """Yield each named job's result as it ends; kill and report TIMEOUT after ``timeout``."""
-        pending = dict.fromkeys(names)
         deadline = None if timeout is None else time.monotonic() + timeout
+        mailbox: queue.SimpleQueue[JobResult] = queue.SimpleQueue()
+        pending: set[str] = set()
         ready: list[JobResult] = []
         with self._lock:
-            cursor = len(self._finished)
-            for name in list(pending):
-                job = self._jobs.get(name)
-                if job is None:
+            for name in names:
+                if name in pending:
+                    continue
+                if name in self._active:
+                    self._waiters.setdefault(name, []).append(mailbox)
+                    pending.add(name)
+                elif (ended := self._unclaimed.pop(name, None) or self._recorded(name)) is not None:
+                    ready.append(ended)
+                else:
                     ready.append(
                         JobResult(
                             name=name,
                             outcome=Outcome.LOST,
-                            message="unknown to this local backend (started by another process?)",
+                            message="unknown to this local backend and no ending recorded",
                         )
                     )
-                elif job.result is None:
-                    continue
-                else:
-                    ready.append(job.result)
-                del pending[name]
-        yield from ready
-        while pending:
-            with self._lock:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    remaining = deadline = None
-                    for name in pending:
-                        self._stop(self._jobs[name], Outcome.TIMEOUT)
-                if cursor == len(self._finished):
-                    self._done.wait(remaining)
-                ready = []
-                for name in self._finished[cursor:]:
-                    job = self._jobs.get(name)
-                    if name in pending and job is not None and job.result is not None:
-                        ready.append(job.result)
-                        del pending[name]
-                cursor = len(self._finished)
+        try:
             yield from ready
+            while pending:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    result = mailbox.get(timeout=remaining)
+                except queue.Empty:
+                    deadline = None
+                    with self._lock:
+                        for name in pending:
+                            if (job := self._active.get(name)) is not None:
+                                self._stop(job, Outcome.TIMEOUT)
+                    continue
+                if result.name in pending:
+                    pending.discard(result.name)
+                    yield result
+        finally:
+            with self._lock:
+                for name in pending:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._waiters[name].remove(mailbox)
+                        if not self._waiters[name]:
+                            del self._waiters[name]
 
     def logs(self, name: str) -> str:
         """What the job printed (stdout and stderr, every attempt), or ""."""
         try:
-            return self._log_path(name).read_text(errors="replace")
+            return (self.log_dir / f"{name}.log").read_text(errors="replace")
         except OSError:
             return ""
 
     def delete(self, names: Iterable[str]) -> None:
-        """Stop the named jobs (reported CANCELLED); a later submit starts them afresh."""
+        """Stop the named jobs (reported CANCELLED) and forget their recorded endings."""
         with self._lock:
             for name in names:
-                job = self._jobs.get(name)
-                if job is not None:
-                    job.deleted = True
-                    self._stop(job, Outcome.CANCELLED)
+                if (job := self._active.get(name)) is not None:
+                    self._stop(job, Outcome.CANCELLED, forget=True)
+                supervisor.forget_ending(str(self.log_dir), name)
 
     def active_count(self, prefix: str = "") -> int:
         """Jobs named ``prefix``... that are queued or running (admission control)."""
@@ -245,19 +222,16 @@ class LocalBackend:
             return sum(1 for name in self._active if name.startswith(prefix))
 
     def close(self) -> None:
-        """Cancel everything queued or running, and wait for the workers to clean up."""
+        """Cancel everything queued or running, and wait for the supervisor to clean up."""
         with self._lock:
             self._closing = True
             for job in list(self._active.values()):
                 self._stop(job, Outcome.CANCELLED)
-            self._work.notify_all()
-        for worker in self._workers:
-            if worker is not threading.current_thread():
-                worker.join()
-        if self._watchdog is not None:
-            self._watchdog.stdin.close()
-            self._watchdog.wait()
-            self._watchdog = None
+            with contextlib.suppress(OSError):
+                self._supervisor.stdin.close()
+        if self._reader is not threading.current_thread():
+            self._reader.join()
+        self._supervisor.wait()
 
     def __enter__(self) -> LocalBackend:
         return self
@@ -265,242 +239,156 @@ class LocalBackend:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- workers ---------------------------------------------------------------
+    # -- the supervisor ----------------------------------------------------------
 
-    def _work_loop(self) -> None:
-        while True:
-            with self._lock:
-                while not self._queue and not self._closing:
-                    self._work.wait()
-                if not self._queue:
-                    return
-                job = self._queue.popleft()
-                if job.result is not None:
-                    continue
-                job.running = True
-            try:
-                result = self._run(job)
-            except Exception as exc:  # a bug here must not hang every waiter
-                log.exception("local job %s: unexpected error", job.spec.name)
-                result = JobResult(name=job.spec.name, outcome=Outcome.LOST, message=repr(exc))
-            with self._lock:
-                self._publish(job, result)
-
-    def _run(self, job: _Job) -> JobResult:
-        """Run the job's attempts: a FAILED one is re-run up to ``backoff_limit`` times."""
-        spec = job.spec
-        deadline = None if spec.timeout_seconds is None else time.monotonic() + spec.timeout_seconds
-        started_at = None
-        peak = None
-        for number in range(1, spec.backoff_limit + 2):
-            attempt = self._attempt(job, number, deadline)
-            started_at = started_at or attempt.started_at
-            if attempt.peak_memory_bytes is not None:
-                peak = max(peak or 0, attempt.peak_memory_bytes)
-            if attempt.outcome is not Outcome.FAILED or job.stop is not None:
-                break
-        return JobResult(
-            name=spec.name,
-            outcome=attempt.outcome,
-            exit_code=attempt.exit_code,
-            started_at=started_at,
-            finished_at=_now(),
-            peak_memory_bytes=peak,
-            message=attempt.message if number == 1 else f"attempt {number}: {attempt.message}",
-        )
-
-    def _attempt(self, job: _Job, number: int, deadline: float | None) -> _Attempt:
-        spec = job.spec
-        with self._lock:
-            if job.stop is not None:
-                return _Attempt(job.stop, message="stopped before it started")
-        cgroup = None
-        if self._cgroups is not None:
-            name = f"{self._cgroup_prefix}{next(self._sequence)}-{spec.name}"
-            cgroup = self._cgroups.create(name, spec.memory_bytes)
-        try:
-            return self._run_process(job, number, deadline, cgroup)
-        finally:
-            if cgroup is not None:
-                with self._lock:
-                    job.cgroup = None
-                cgroup.remove()
-
-    def _run_process(
-        self, job: _Job, number: int, deadline: float | None, cgroup: MemoryCgroup | None
-    ) -> _Attempt:
-        spec = job.spec
-        log_path = self._log_path(spec.name)
-        attempt = _Attempt(Outcome.FAILED)
-        with open(log_path, "ab" if number > 1 else "wb") as out:
-            if number > 1:
-                out.write(f"\n--- sluice: attempt {number} ---\n".encode())
-                out.flush()
-            log_start = out.tell()
-            try:
-                proc = subprocess.Popen(
-                    self._argv(spec, cgroup),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, **spec.env},
-                    cwd=spec.workdir,
-                    process_group=0,
-                )
-            except OSError as exc:
-                attempt.message = f"could not start: {exc}"
-                return attempt
-        with self._lock:
-            job.pid, job.cgroup = proc.pid, cgroup
-            self._tell_watchdog(f"+{proc.pid}")
-            if job.stop is not None:
-                self._kill(job)
-        status, rusage = self._reap(job, proc, deadline)
-        with self._lock:
-            stop = job.stop
-        if cgroup is not None:
-            oom_kills, attempt.peak_memory_bytes = cgroup.oom_kills(), cgroup.peak_bytes()
-        else:
-            attempt.peak_memory_bytes = rusage.ru_maxrss * 1024
-            oom_kills = int(status != 0 and _allocation_failed(log_path, log_start))
-        self._classify(attempt, status, stop, oom_kills, cgroup is not None)
-        return attempt
-
-    def _reap(
-        self, job: _Job, proc: subprocess.Popen[bytes], deadline: float | None
-    ) -> tuple[int, os.struct_rusage]:
-        """Wait for the process to end, killing it at ``deadline``."""
-        pidfd = os.pidfd_open(proc.pid)
-        try:
-            poller = select.poll()
-            poller.register(pidfd, select.POLLIN)
-            while True:
-                wait_ms = None if deadline is None else max(0, (deadline - time.monotonic()) * 1e3)
-                if poller.poll(wait_ms):
-                    break
-                with self._lock:
-                    self._stop(job, Outcome.TIMEOUT)
-                deadline = None
-        finally:
-            os.close(pidfd)
-        with self._lock:
-            # Until reaped the job is a zombie holding its pid, so its group is still its own:
-            # end whatever it left running there, as a container's end does.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            self._tell_watchdog(f"-{proc.pid}")
-            job.pid = None
-        _, status, rusage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        return status, rusage
-
-    @staticmethod
-    def _classify(
-        attempt: _Attempt, status: int, stop: Outcome | None, oom_kills: int, cgroup: bool
-    ) -> None:
-        code = os.waitstatus_to_exitcode(status)
-        signalled = code < 0
-        attempt.exit_code = 128 - code if signalled else code
-        if code == 0:
-            attempt.outcome, attempt.message = Outcome.SUCCEEDED, None
-        elif stop is not None:
-            attempt.outcome = stop
-            attempt.message = "deadline passed" if stop is Outcome.TIMEOUT else "deleted"
-        elif oom_kills:
-            attempt.outcome = Outcome.OOM
-            attempt.message = (
-                f"OOM-killed by the kernel in its memory cgroup ({oom_kills} kill(s))"
-                if cgroup
-                else "allocation failed under RLIMIT_AS (read from the job's output)"
-            )
-        elif signalled and -code in _EXTERNAL_SIGNALS:
-            attempt.outcome = Outcome.LOST
-            attempt.message = f"killed by {signal.Signals(-code).name} from outside Sluice"
-        else:
-            attempt.outcome = Outcome.FAILED
-            attempt.message = (
-                f"died of {signal.Signals(-code).name}" if signalled else f"exit code {code}"
-            )
-            if not signalled and code == WRAPPER_FAILED:
-                attempt.message += " (or the wrapper could not apply the memory limit)"
-
-    # -- helpers (callers hold the lock where noted) --------------------------
-
-    def _stop(self, job: _Job, reason: Outcome) -> None:
-        """End ``job`` as ``reason`` (lock held): report it now if queued, else kill it."""
-        if job.result is not None:
-            return
-        if job.stop is None:
-            job.stop = reason
-        if not job.running:
-            self._publish(job, JobResult(name=job.spec.name, outcome=reason, finished_at=_now()))
-        else:
-            self._kill(job)
-
-    def _kill(self, job: _Job) -> None:
-        """SIGKILL the job's process group and cgroup (lock held)."""
-        if job.pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(job.pid, signal.SIGKILL)
-        if job.cgroup is not None:
-            job.cgroup.kill()
-
-    def _publish(self, job: _Job, result: JobResult) -> None:
-        """Record ``job``'s result and wake waiters (lock held)."""
-        if job.result is not None:
-            return
-        job.result = result
-        if self._active.get(job.spec.name) is job:
-            del self._active[job.spec.name]
-        if self._jobs.get(job.spec.name) is job:
-            self._finished.append(job.spec.name)
-            self._done.notify_all()
-
-    def _argv(self, spec: JobSpec, cgroup: MemoryCgroup | None) -> list[str]:
-        argv = [self._setpriv, "--pdeathsig", "KILL", "--"] if self._setpriv else []
-        procs = str(cgroup.procs_file) if cgroup is not None else "-"
-        rlimit = "-"
-        if cgroup is None and spec.memory_bytes is not None:
-            rlimit = str(max(1, spec.memory_bytes // 1024))
-        wrapper = ["/bin/sh", "-c", _WRAPPER, "sluice-job", str(os.getpid()), procs, rlimit]
-        return [*argv, *wrapper, *spec.command]
-
-    def _start_watchdog(self) -> subprocess.Popen[str] | None:
-        parent = str(self._cgroups.path) if self._cgroups is not None else "-"
+    def _start_supervisor(self) -> subprocess.Popen[bytes]:
+        parent, version = (self._cgroups.path, self._cgroups.version) if self._cgroups else ("-", 0)
+        prefix = self._cgroup_prefix = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}-"
         try:
             return subprocess.Popen(
-                [sys.executable, "-I", watchdog.__file__, parent, self._cgroup_prefix],
+                [sys.executable, "-I", supervisor.__file__, str(self.log_dir), str(parent)]
+                + [str(version), prefix],
                 stdin=subprocess.PIPE,
-                text=True,
+                stdout=subprocess.PIPE,
                 process_group=0,
+                env=self._environment,
             )
         except OSError as exc:
-            _warn_once(
-                f"local backend: no watchdog ({exc}); a killed orchestrator may leave "
-                "its jobs' own child processes running"
-            )
-            return None
+            raise BackendUnavailable(f"local backend: cannot start its supervisor: {exc}") from None
 
-    def _tell_watchdog(self, line: str) -> None:
-        """Send the watchdog ``+pgid`` / ``-pgid`` (lock held)."""
-        if self._watchdog is None:
-            return
+    def _send(self, request: dict[str, Any]) -> None:
+        """One request to the supervisor (lock held; it never blocks on its own output)."""
         try:
-            self._watchdog.stdin.write(line + "\n")
-            self._watchdog.stdin.flush()
-        except OSError as exc:
-            _warn_once(f"local backend: watchdog gone ({exc}); continuing without it")
-            self._watchdog = None
+            self._supervisor.stdin.write(json.dumps(request).encode() + b"\n")
+            self._supervisor.stdin.flush()
+        except (OSError, ValueError):
+            pass  # it is gone: the reader thread reports every running job lost
 
-    def _log_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
+    def _read_endings(self) -> None:
+        for line in self._supervisor.stdout:
+            message = json.loads(line)
+            if "warning" in message:
+                log.warning("local backend: %s", message["warning"])
+                continue
+            result = JobResult(
+                name="-",
+                outcome=Outcome(message["outcome"]),
+                exit_code=message["exit_code"],
+                started_at=_time(message["started_at"]),
+                finished_at=_time(message["finished_at"]),
+                peak_memory_bytes=message["peak"],
+                message=message["message"],
+            )
+            with self._lock:
+                job = self._running.pop(message["id"])
+                self._ended(job, result.model_copy(update={"name": job.name}))
+                self._dispatch()
+        if self._cgroups is not None:  # the supervisor was killed: end what it left
+            for path in self._cgroups.path.glob(f"{self._cgroup_prefix}*"):
+                MemoryCgroup(path, self._cgroups.version).remove()
+        with self._lock:  # the supervisor exited: nothing it ran or would run can end any more
+            outcome = Outcome.CANCELLED if self._closing else Outcome.LOST
+            self._broken = True
+            for job in list(self._active.values()):
+                self._ended(
+                    job,
+                    JobResult(
+                        name=job.name,
+                        outcome=outcome,
+                        finished_at=_now(),
+                        message="the local supervisor ended",
+                    ),
+                )
+            self._running.clear()
+            self._queue.clear()
+
+    def _dispatch(self) -> None:
+        """Hand queued jobs to the supervisor while slots are free (lock held)."""
+        while self._queue and len(self._running) < self.parallelism:
+            job = self._queue.popleft()
+            if job.ended:
+                continue
+            spec, job.spec, job.running = job.spec, None, True
+            self._running[job.id] = job
+            self._send(
+                {
+                    "op": "start",
+                    "id": job.id,
+                    "name": job.name,
+                    "argv": spec.command,
+                    "env": {**job.env, **spec.env} if job.env else spec.env,
+                    "cwd": spec.workdir,
+                    "memory": spec.memory_bytes,
+                    "timeout": spec.timeout_seconds,
+                    "backoff": spec.backoff_limit,
+                    "fresh": job.fresh,
+                }
+            )
+
+    # -- helpers (callers hold the lock) ----------------------------------------
+
+    def _stop(self, job: _Job, reason: Outcome, *, forget: bool = False) -> None:
+        """End ``job`` as ``reason``: report it now if queued, else have it killed
+        (``forget``: and never record its ending, even one that beats the kill)."""
+        if job.ended:
+            return
+        if job.running:
+            request = {"op": "stop", "id": job.id, "reason": reason.value}
+            self._send({**request, "forget": job.name} if forget else request)
+        else:
+            self._ended(job, JobResult(name=job.name, outcome=reason, finished_at=_now()))
+
+    def _ended(self, job: _Job, result: JobResult) -> None:
+        """Record ``job``'s ending and hand it to whoever waits for it."""
+        job.ended = True
+        if self._active.get(job.name) is job:
+            del self._active[job.name]
+        if not job.reported:
+            return
+        mailboxes = self._waiters.pop(job.name, None)
+        if mailboxes:
+            for mailbox in mailboxes:
+                mailbox.put(result)
+        else:
+            self._unclaimed[job.name] = result
+
+    def _adopt(self, name: str) -> bool:
+        """Whether ``name`` already ended here or in an earlier backend (its record)."""
+        if name in self._unclaimed:
+            return True
+        result = self._recorded(name)
+        if result is not None:
+            self._unclaimed[name] = result
+        return result is not None
+
+    def _recorded(self, name: str) -> JobResult | None:
+        ending = supervisor.recorded_ending(str(self.log_dir), name)
+        if ending is None:
+            return None
+        return JobResult(
+            name=name,
+            outcome=Outcome(ending["outcome"]),
+            exit_code=ending.get("exit_code"),
+            started_at=_time(ending.get("started_at")),
+            finished_at=_time(ending.get("finished_at")),
+            peak_memory_bytes=ending.get("peak"),
+            message=ending.get("message"),
+        )
+
+    def _environment_changes(self) -> dict[str, str | None]:
+        """What changed in this process's environment since the supervisor started."""
+        if os.environ == self._environment:
+            return {}
+        changes: dict[str, str | None] = {k: None for k in self._environment if k not in os.environ}
+        changes.update((k, v) for k, v in os.environ.items() if self._environment.get(k) != v)
+        return changes
 
     @staticmethod
     def _cgroup_parent(wanted: bool | None) -> CgroupParent | None:
         if wanted is None:
             wanted = {"off": False, "on": True}.get(os.environ.get(CGROUPS_ENV, "").strip().lower())
         if wanted is False:
-            _warn_once(
+            log.warning(
                 "local backend: memory cgroups switched off; job memory is bounded by "
                 "RLIMIT_AS (address space, not resident memory) and OOM is only recognised "
                 "from the job's output"
@@ -511,7 +399,7 @@ class LocalBackend:
         except (CgroupUnavailable, OSError) as exc:
             if wanted:
                 raise BackendUnavailable(f"local backend: no memory cgroup: {exc}") from None
-            _warn_once(
+            log.warning(
                 f"local backend: no memory cgroup ({exc}); job memory is bounded by RLIMIT_AS "
                 "(address space, not resident memory) and OOM is only recognised from the "
                 "job's output"
@@ -519,14 +407,3 @@ class LocalBackend:
             return None
         parent.sweep_stale()
         return parent
-
-
-def _allocation_failed(log_path: Path, start: int) -> bool:
-    """Whether this attempt's output ends with an allocation failure (RLIMIT_AS mode only)."""
-    try:
-        with open(log_path, "rb") as output:
-            size = output.seek(0, os.SEEK_END)
-            output.seek(max(start, size - _LOG_TAIL_BYTES))
-            return bool(_ALLOCATION_FAILURE.search(output.read()))
-    except OSError:
-        return False

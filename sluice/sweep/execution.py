@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.backends.base import Backend
+from sluice.backends.expansion import expand_command
 from sluice.backends.kubernetes.manifests import first_container
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
@@ -80,16 +81,18 @@ def build_job(
     container = first_container(manifest)
     limits = container.get("resources", {}).get("limits", {})
     deadline = manifest["spec"].get("activeDeadlineSeconds")
+    env = container_env(manifest)
     return JobSpec(
         name=name,
-        command=container_argv(manifest),
-        env=container_env(manifest),
+        command=expand_command(container_argv(manifest), env),
+        env=env,
         memory_bytes=parse_memory(limits["memory"]) if "memory" in limits else None,
         cpu=parse_cpu(limits["cpu"]) if "cpu" in limits else None,
         labels=manifest["metadata"]["labels"],
         annotations=manifest["metadata"].get("annotations", {}),
         timeout_seconds=float(deadline) if deadline else None,
         backoff_limit=config.backoff_limit,
+        workdir=container.get("workingDir"),
         image=container.get("image"),
         template=manifest,
     )

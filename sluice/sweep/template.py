@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from sluice.backends.expansion import expand_env
 from sluice.backends.kubernetes.manifests import clean_template, first_container
 from sluice.errors import SluiceInputError
 
@@ -64,12 +65,10 @@ def container_argv(template: dict[str, Any]) -> list[str]:
 
 
 def container_env(template: dict[str, Any]) -> dict[str, str]:
-    """The first container's literal env values (``valueFrom`` entries cannot run locally)."""
-    return {
-        e["name"]: str(e["value"])
-        for e in first_container(template).get("env") or []
-        if "value" in e
-    }
+    """The first container's literal env values, ``$(VAR)`` expanded as the kubelet does
+    (``valueFrom`` entries cannot run locally)."""
+    entries = first_container(template).get("env") or []
+    return expand_env((e["name"], str(e["value"])) for e in entries if "value" in e)
 
 
 def workload_fingerprint(template: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import select
 import signal
@@ -9,17 +11,24 @@ import subprocess
 import sys
 import textwrap
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 import pytest
+from kubernetes import client, config
 
 from sluice.backends.base import Backend
 from sluice.backends.cgroups import CgroupParent, CgroupUnavailable, MemoryCgroup, locate
+from sluice.backends.expansion import expand, expand_env
 from sluice.backends.local import LocalBackend
+from sluice.backends.supervisor import forget_ending, record_ending, recorded_ending
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec, Outcome
 from sluice.ledger import open_ledger
+from sluice.sweep.chunks import Chunk
+from sluice.sweep.execution import SweepConfig, build_job
+from tests.k8s_double import start_double
 
 MIB = 2**20
 PY = sys.executable
@@ -451,3 +460,229 @@ def test_v2_counters_are_read_from_memory_events_and_peak(tmp_path):
     group = MemoryCgroup(tmp_path, 2)
     assert group.oom_kills() == 1
     assert group.peak_bytes() == 64 * MIB
+
+
+SUBMIT_AND_HANG = """
+import sys
+from pathlib import Path
+from sluice.backends.local import LocalBackend
+from sluice.jobs import JobSpec
+
+log_dir, finished, running = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+backend = LocalBackend(parallelism=2, log_dir=log_dir)
+backend.submit(
+    [
+        JobSpec(name="finished", command=["sh", "-c", finished]),
+        JobSpec(name="running", command=["sh", "-c", running]),
+    ]
+)
+sys.stdin.read()  # never records anything: whatever it learnt dies with it
+"""
+
+
+def test_a_job_finished_before_the_orchestrator_is_killed_is_adopted_not_rerun(tmp_path):
+    """Its supervisor recorded the ending; a job still running then is killed and re-run."""
+    finished_fifo, running_fifo = fifo(tmp_path, "finished"), fifo(tmp_path, "running")
+    finished_runs, running_runs = tmp_path / "finished-runs", tmp_path / "running-runs"
+    finished = f"echo run >> {finished_runs}; echo $$ > {finished_fifo}"
+    running = (
+        f"echo run >> {running_runs}; [ $(wc -l < {running_runs}) -ge 2 ] && exit 0; "
+        f"echo $$ > {running_fifo}; exec sleep 300"
+    )
+    orchestrator = subprocess.Popen(
+        [PY, "-c", SUBMIT_AND_HANG, str(tmp_path / "logs"), finished, running],
+        stdin=subprocess.PIPE,
+    )
+    finished_pid, running_pid = int(read_fifo(finished_fifo)), int(read_fifo(running_fifo))
+    assert ended(finished_pid)  # reaped by its supervisor, which records the ending first
+    (supervisor,) = psutil.Process(orchestrator.pid).children()
+    orchestrator.kill()
+    orchestrator.wait()
+    assert not psutil.wait_procs([supervisor], timeout=30)[1]
+    assert ended(running_pid)
+
+    with LocalBackend(parallelism=2, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="finished", command=["sh", "-c", finished]),
+                JobSpec(name="running", command=["sh", "-c", running]),
+            ]
+        )
+        results = {r.name: r for r in backend.wait(["finished", "running"])}
+    assert results["finished"].outcome is Outcome.SUCCEEDED
+    assert results["finished"].started_at <= results["finished"].finished_at
+    assert results["running"].outcome is Outcome.SUCCEEDED
+    assert finished_runs.read_text().count("run") == 1
+    assert running_runs.read_text().count("run") == 2
+
+
+def test_replace_and_delete_forget_a_recorded_ending(backend, tmp_path):
+    runs = tmp_path / "runs"
+    job = JobSpec(name="recorded", command=["sh", "-c", f"echo run >> {runs}"])
+    run_one(backend, job)
+    assert recorded_ending(str(backend.log_dir), "recorded")["outcome"] == "succeeded"
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED  # adopted
+    assert runs.read_text().count("run") == 1
+    backend.submit([job], replace=True)
+    list(backend.wait(["recorded"]))
+    assert runs.read_text().count("run") == 2
+    backend.delete(["recorded"])
+    assert recorded_ending(str(backend.log_dir), "recorded") is None
+    run_one(backend, job)
+    assert runs.read_text().count("run") == 3
+
+
+def test_started_at_is_the_process_start_not_the_submission(tmp_path):
+    """A queued job's clock starts when its process does (GiB-hours are charged from it)."""
+    gate = fifo(tmp_path, "gate")
+    with LocalBackend(parallelism=1, log_dir=tmp_path / "logs") as backend:
+        backend.submit(
+            [
+                JobSpec(name="first", command=["sh", "-c", f"read line < {gate}"]),
+                JobSpec(name="second", command=["true"]),
+            ]
+        )
+        submitted = datetime.now(UTC)
+        with open(gate, "w") as opener:  # blocks until "first" runs and opens it
+            opener.write("go\n")
+        results = {r.name: r for r in backend.wait(["first", "second"])}
+    first, second = results["first"], results["second"]
+    assert submitted < first.finished_at
+    assert first.finished_at <= second.started_at <= second.finished_at
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$(VAR_A)", "A"),
+        ("___$(VAR_B)___", "___B___"),
+        ("$(VAR_A)-$(VAR_B)", "A-B"),
+        ("$$(VAR_A)", "$(VAR_A)"),  # escaped
+        ("$$$(VAR_A)", "$A"),
+        ("$(UNKNOWN)", "$(UNKNOWN)"),  # unknown: as written
+        ("$(VAR_A", "$(VAR_A"),  # unclosed
+        ("$()", "$()"),
+        ("$VAR_A", "$VAR_A"),  # shell syntax is not a reference
+        ("${VAR_A}", "${VAR_A}"),
+        ("echo $$ > /dev/null", "echo $ > /dev/null"),
+        ("ends with $", "ends with $"),
+        ("no refs", "no refs"),
+    ],
+)
+def test_variable_references_expand_as_the_kubelet_does(text, expected):
+    assert expand(text, {"VAR_A": "A", "VAR_B": "B"}) == expected
+
+
+def test_env_values_see_only_the_entries_above_them():
+    env = expand_env([("A", "a"), ("B", "$(A)-$(C)"), ("C", "c"), ("D", "$(C)$(B)")])
+    assert env == {"A": "a", "B": "a-$(C)", "C": "c", "D": "ca-$(C)"}
+
+
+CONTAINER = {
+    "name": "work",
+    "image": "python:3.11",
+    "command": ["sh", "-c", 'printf "%s|" "$@"; pwd', "sh"],
+    "args": ["$(GREETING)", "$$(GREETING)", "$(UNKNOWN)", "$(SECOND)", "$(", "a$b"],
+    "env": [
+        {"name": "GREETING", "value": "hello"},
+        {"name": "SECOND", "value": "$(GREETING) world"},
+    ],
+}
+EXPANDED = "hello|$(GREETING)|$(UNKNOWN)|hello world|$(|a$b|"
+
+
+def test_a_sweep_job_runs_locally_as_its_pod_would(backend, tmp_path):
+    """workingDir honoured, $(VAR) expanded in command, args and env, $$ escapes."""
+    container = {**CONTAINER, "workingDir": str(tmp_path)}
+    template = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "t"},
+        "spec": {"template": {"spec": {"containers": [container]}}},
+    }
+    sweep = SweepConfig(
+        run="r",
+        workload="w",
+        template=template,
+        namespace="ns",
+        job_name_prefix="p",
+        indexes=[0],
+        chunks=[Chunk(number=0, indexes=[0], label=None)],
+        schedule=None,
+    )
+    job = build_job(sweep, sweep.chunks[0], 0, None, "p-0")
+    assert run_one(backend, job).outcome is Outcome.SUCCEEDED
+    assert backend.logs("p-0") == f"{EXPANDED}{tmp_path}\n"
+    missing = job.model_copy(update={"name": "p-1", "workdir": str(tmp_path / "missing")})
+    result = run_one(backend, missing)
+    assert result.outcome is Outcome.FAILED
+    assert result.message == (
+        f"could not start: [Errno 2] working directory {tmp_path / 'missing'}: "
+        "No such file or directory"
+    )
+
+
+def test_the_kubernetes_double_runs_a_container_as_a_kubelet_would(tmp_path):
+    double = start_double(work_dir=tmp_path / "double")
+    try:
+        batch = client.BatchV1Api(config.new_client_from_config(str(double.kubeconfig)))
+        for name, workdir in [("fine", tmp_path), ("nowhere", tmp_path / "missing")]:
+            container = {**CONTAINER, "workingDir": str(workdir)}
+            pod = {"restartPolicy": "Never", "containers": [container]}
+            manifest = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name},
+                "spec": {"backoffLimit": 0, "template": {"spec": pod}},
+            }
+            batch.create_namespaced_job("biodiversity", manifest)
+        double.wait_for(lambda: double.job("fine")["status"].get("succeeded"))
+        (pod,) = double.pods_of("fine")
+        core = client.CoreV1Api(config.new_client_from_config(str(double.kubeconfig)))
+        log = core.read_namespaced_pod_log(pod["metadata"]["name"], "biodiversity")
+        assert log == f"{EXPANDED}{tmp_path}\n"
+        double.wait_for(lambda: double.job("nowhere")["status"].get("failed"))
+        (pod,) = double.pods_of("nowhere")
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert terminated["reason"] == "StartError"
+        assert f'chdir to cwd ("{tmp_path / "missing"}")' in terminated["message"]
+    finally:
+        double.close()
+
+
+def test_backend_warnings_reach_the_flow_run_logs(prefect_api, tmp_path):
+    """A warning of the backend (here: the RLIMIT_AS fallback) is in the flow run's logs."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.context import get_run_context
+    from prefect.logging.handlers import APILogWorker
+
+    import flows  # noqa: F401 - importing the flows routes Sluice's loggers
+
+    @flow
+    def with_fallback() -> str:
+        with LocalBackend(parallelism=1, log_dir=tmp_path / "logs", cgroups=False) as backend:
+            run_one(backend, JobSpec(name="quiet", command=["true"]))
+        return str(get_run_context().flow_run.id)
+
+    flow_run_id = with_fallback()
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as prefect:
+        logs = prefect.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+    warnings = [log for log in logs if "RLIMIT_AS" in log.message]
+    assert len(warnings) == 1
+    assert warnings[0].name == "sluice.backends.local" and warnings[0].level == logging.WARNING
+
+
+def test_an_ending_is_recorded_in_a_status_file_where_the_log_takes_no_attribute(tmp_path):
+    """No log to carry the attribute (as on a filesystem without user xattrs): a file."""
+    ending = {"id": 1, "outcome": "oom", "exit_code": 137}
+    record_ending(str(tmp_path), "lonely", ending)
+    assert json.loads((tmp_path / "lonely.status").read_text()) == ending
+    assert recorded_ending(str(tmp_path), "lonely") == ending
+    forget_ending(str(tmp_path), "lonely")
+    assert recorded_ending(str(tmp_path), "lonely") is None
+    assert list(tmp_path.iterdir()) == []

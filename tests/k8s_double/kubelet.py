@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sluice.backends.expansion import expand, expand_command
 from sluice.backends.local import LocalBackend
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.quantity import parse_memory
@@ -145,17 +146,26 @@ class Kubelet:
                 "failed to create containerd task: failed to create shim task: OCI runtime "
                 f'create failed: exec: "{argv[0]}": executable file not found in $PATH: unknown'
             )
+        workdir = container.get("workingDir")
+        if workdir is not None and not Path(workdir).is_dir():
+            raise _StartError(
+                "failed to create containerd task: failed to create shim task: OCI runtime "
+                f'create failed: chdir to cwd ("{workdir}") set in config.json failed: '
+                "no such file or directory: unknown"
+            )
         limit = ((container.get("resources") or {}).get("limits") or {}).get("memory")
-        env = {"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"]}
+        declared: dict[str, str] = {}  # what $(VAR) sees: the container's own list, in order
         for var in container.get("env") or ():
-            env[var["name"]] = _env_value(pod, var)
+            declared[var["name"]] = (
+                expand(str(var["value"]), declared) if "value" in var else _env_value(pod, var)
+            )
         name = f"pod{next(self.names)}"
         spec = JobSpec(
             name=name,
-            command=argv,
-            env=env,
+            command=expand_command(argv, declared),
+            env={"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"], **declared},
             memory_bytes=parse_memory(limit) if limit else None,
-            workdir=container.get("workingDir"),
+            workdir=workdir,
         )
         with self.lock:
             if self.backend is None:
@@ -309,8 +319,6 @@ def _termination(result: JobResult) -> tuple[int, str, str | None]:
 
 
 def _env_value(pod: Obj, var: Obj) -> str:
-    if "value" in var:
-        return str(var["value"])
     ref = (var.get("valueFrom") or {}).get("fieldRef")
     if not ref:
         return ""
