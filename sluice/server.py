@@ -128,8 +128,21 @@ def ensure_api() -> str:
     server = start(home, port)
     os.environ.update(server_environment(home))
     os.environ["PREFECT_API_URL"] = server.api_url
+    _refresh_prefect_settings()
     print(f"Prefect UI: {server.ui_url}", file=sys.stderr)
     return server.api_url
+
+
+def _refresh_prefect_settings() -> None:
+    """Make an already imported Prefect re-read its settings from the environment.
+
+    Prefect builds its settings context when first imported; a command that imported it
+    before the API URL was set would otherwise start Prefect's temporary server.
+    """
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
 
 
 def stop(home: Path) -> None:

@@ -1,5 +1,7 @@
 """The ``sluice`` console script: one thin subcommand group per flow."""
 
+import os
+
 import typer
 
 from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
@@ -21,4 +23,7 @@ chunkedgraph.register(app)
 
 
 def main() -> None:
+    # A Prefect client used before the embedded server's URL is set must fail loudly,
+    # never start Prefect's per-process temporary server (a second database, seconds).
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
     app()
