@@ -16,6 +16,8 @@ from tests.conftest import free_port
 from tests.core.sweep_workload import write_template
 from tests.stac.conftest import bucket, s3_endpoint, stac_api, stac_fixture  # noqa: F401
 
+STAC_FIXTURES = ("stac_fixture", "stac_api", "bucket")  # the STAC tests' real servers
+
 
 def test_started_on_demand_reused_and_stopped(tmp_path, monkeypatch):
     port = free_port()
@@ -68,9 +70,8 @@ def _sluice(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_no_command_starts_a_temporary_prefect_server(
-    tmp_path, stac_fixture, stac_api, bucket
-):
+def test_no_command_starts_a_temporary_prefect_server(tmp_path, request):
+    fixture_dir, stac_url, s3_bucket = map(request.getfixturevalue, STAC_FIXTURES)
     port = free_port()
     env = _as_a_user(tmp_path, port)
     template = write_template(tmp_path / "job.yaml", DONE_LOG=str(tmp_path / "done.log"))
@@ -82,8 +83,8 @@ def test_no_command_starts_a_temporary_prefect_server(
             "--schedule-start-gi", "0.0625", "--report-dir", str(tmp_path / "sweep"),
         ],
         "stac-batch": [
-            "stac-batch", "--batch_name", "plain", "--output_root", f"s3://{bucket}/out",
-            "--hand_index_path", str(stac_fixture / "hand_index"), "--stac_api_url", stac_api,
+            "stac-batch", "--batch_name", "plain", "--output_root", f"s3://{s3_bucket}/out",
+            "--hand_index_path", str(fixture_dir / "hand_index"), "--stac_api_url", stac_url,
             "--benchmark_sources", "nws-fim-collection", "--item_list", str(items),
             "--use-local-creds", "--wait_seconds", "0", "--report_dir", str(tmp_path / "stac"),
         ],
