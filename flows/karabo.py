@@ -23,7 +23,7 @@ from sluice.karabo.ingest import Fate, fate, targets
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import open_ledger
 from sluice.quantity import parse_memory
-from sluice.server import sluice_home
+from sluice.settings import sluice_home
 from tasks.karabo import (
     clean_up,
     estimate_resources,

@@ -22,7 +22,7 @@ from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import open_ledger
-from sluice.server import sluice_home
+from sluice.settings import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.prepare import prepare_batch

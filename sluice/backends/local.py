@@ -45,11 +45,10 @@ from sluice.backends import watchdog
 from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult, JobSpec, Outcome
-from sluice.server import sluice_home
+from sluice.settings import sluice_home, sluice_settings
 
 log = logging.getLogger(__name__)
 
-CGROUPS_ENV = "SLUICE_LOCAL_CGROUPS"
 WRAPPER_FAILED = 125
 _WRAPPER = (
     '[ "$PPID" = "$1" ] || exit 125; '
@@ -498,7 +497,7 @@ class LocalBackend:
     @staticmethod
     def _cgroup_parent(wanted: bool | None) -> CgroupParent | None:
         if wanted is None:
-            wanted = {"off": False, "on": True}.get(os.environ.get(CGROUPS_ENV, "").strip().lower())
+            wanted = {"off": False, "on": True}.get(sluice_settings().local_cgroups or "")
         if wanted is False:
             _warn_once(
                 "local backend: memory cgroups switched off; job memory is bounded by "

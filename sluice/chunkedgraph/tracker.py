@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.errors import SluiceInputError
-from sluice.server import sluice_home
+from sluice.settings import sluice_home
 
 DONE = 1
 FAILED = 2

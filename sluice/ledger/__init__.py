@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sluice.ledger.base import Attempt, Ledger, PlannedAttempt
@@ -12,11 +11,10 @@ __all__ = ["Attempt", "Ledger", "PlannedAttempt", "open_ledger", "default_ledger
 
 def default_ledger_url() -> str:
     """``$SLUICE_LEDGER_URL``, else ``sqlite:///$SLUICE_HOME/ledger.db``."""
-    if url := os.environ.get("SLUICE_LEDGER_URL"):
-        return url
-    from sluice.server import sluice_home
+    from sluice.settings import sluice_settings
 
-    return f"sqlite:///{sluice_home() / 'ledger.db'}"
+    settings = sluice_settings()
+    return settings.ledger_url or f"sqlite:///{settings.home / 'ledger.db'}"
 
 
 def open_ledger(url: str | None = None) -> Ledger:

@@ -31,11 +31,10 @@ def check_batch_name(name: str) -> str:
 
 def default_root() -> Path:
     """``$SLUICE_WATERSHEDS_ROOT``, else ``$SLUICE_HOME/watersheds``."""
-    if root := os.environ.get("SLUICE_WATERSHEDS_ROOT"):
-        return Path(root)
-    from sluice.server import sluice_home
+    from sluice.settings import sluice_settings
 
-    return sluice_home() / "watersheds"
+    settings = sluice_settings()
+    return settings.watersheds_root or settings.home / "watersheds"
 
 
 class Summary(BaseModel):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
+import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import httpx
+import pytest
 from typer.testing import CliRunner
 
 from sluice import server
@@ -19,35 +22,121 @@ from tests.stac.conftest import bucket, s3_endpoint, stac_api, stac_fixture  # n
 STAC_FIXTURES = ("stac_fixture", "stac_api", "bucket")  # the STAC tests' real servers
 
 
-def test_started_on_demand_reused_and_stopped(tmp_path, monkeypatch):
-    port = free_port()
-    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SLUICE_SERVER_PORT", str(port))
-    for key in ["PREFECT_API_URL", *server.server_environment(tmp_path)]:
-        monkeypatch.delenv(key, raising=False)  # restored after the test
-    runner = CliRunner()
-    assert runner.invoke(app, ["server", "status"]).exit_code == 1
+@pytest.fixture(autouse=True)
+def _prefect_settings_restored():
+    """Tests here point Prefect at servers they stop: re-read the settings afterwards."""
+    yield
+    server.refresh_prefect_settings()
 
+
+@pytest.fixture
+def private(tmp_path, monkeypatch) -> Path:
+    """A private SLUICE_HOME and port, and no Prefect settings (restored after the test)."""
+    monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SLUICE_SERVER_PORT", str(free_port()))
+    for key in ["PREFECT_API_URL", "PREFECT_API_AUTH_STRING", *server.server_environment(tmp_path)]:
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path / "home"
+
+
+def _cli(*argv: str):
+    return CliRunner().invoke(app, list(argv))
+
+
+def test_started_on_demand_private_reused_and_stopped(private, capsys):
+    assert _cli("server", "status").exit_code == 1
     api_url = server.ensure_api()
+    assert "Starting the embedded Prefect server" in capsys.readouterr().err
+    port = int(os.environ["SLUICE_SERVER_PORT"])
     assert api_url == f"http://127.0.0.1:{port}/api" and server.is_healthy(api_url)
-    pid = (tmp_path / "home" / "server.pid").read_text()
-    monkeypatch.delenv("PREFECT_API_URL")
+
+    # Private: the credential is in a file only this user reads, and the API needs it.
+    assert stat.S_IMODE(server.profiles_path(private).stat().st_mode) == 0o600
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    secret_filter = httpx.post(f"{api_url}/block_documents/filter", json={"include_secrets": True})
+    assert secret_filter.status_code == 401
+    assert server.credential(private) not in os.environ.values()
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # Sluice's clients use the credential
+        assert client.api_healthcheck() is None
+        assert client.read_block_documents() == []
+
+    pid = (private / "server.pid").read_text()
+    os.environ.pop("PREFECT_API_URL")
     assert server.ensure_api() == api_url
-    assert (tmp_path / "home" / "server.pid").read_text() == pid, "a second server was started"
-    assert "running" in runner.invoke(app, ["server", "status"]).stdout
+    assert "Starting" not in capsys.readouterr().err
+    assert (private / "server.pid").read_text() == pid, "a second server was started"
+    assert "running" in _cli("server", "status").stdout
 
-    assert runner.invoke(app, ["server", "stop"]).exit_code == 0
-    deadline = time.monotonic() + 60
-    while server.is_healthy(api_url):
-        assert time.monotonic() < deadline, "the server did not stop"
-        time.sleep(0.1)
+    stopped = _cli("server", "stop")
+    assert stopped.exit_code == 0 and "stopped the embedded Prefect server" in stopped.stdout
+    assert not server.is_healthy(api_url)
+    assert "no embedded server is running" in _cli("server", "stop").stdout
 
 
-def test_an_explicit_api_url_is_respected(tmp_path, monkeypatch):
+def test_an_explicit_api_url_is_respected_and_said(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SLUICE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
     monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example:4200/api")
     assert server.ensure_api() == "http://prefect.example:4200/api"
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == [
+        "Prefect API: http://prefect.example:4200/api (PREFECT_API_URL; not the embedded server)"
+    ]
     assert not (tmp_path / "home").exists()
+
+
+def test_someone_elses_server_is_neither_used_nor_stopped(private, prefect_api, monkeypatch):
+    port = httpx.URL(prefect_api).port
+    monkeypatch.setenv("SLUICE_SERVER_PORT", str(port))
+    started = _cli("server", "start")
+    assert started.exit_code == 2
+    assert started.stderr.strip() == (
+        f"error: port {port} is taken by another Prefect server, not the embedded server of "
+        f"{private}; set SLUICE_SERVER_PORT to a free port, or PREFECT_API_URL to use that server"
+    )
+    status = _cli("server", "status")
+    assert status.exit_code == 1 and "answered by another Prefect server" in status.stdout
+    stopped = _cli("server", "stop")
+    assert stopped.exit_code == 0 and "no embedded server is running" in stopped.stdout
+    assert server.is_healthy(prefect_api), "someone else's server was stopped"
+
+
+def test_a_port_taken_by_another_program_is_one_line(private, monkeypatch):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("SLUICE_SERVER_PORT", str(port))
+        result = _cli("server", "start")
+    assert (
+        result.exit_code == 2
+        and result.exception is None
+        or isinstance(result.exception, SystemExit)
+    )
+    assert result.stderr.strip().splitlines() == [
+        f"error: port {port} is taken by another program, not the embedded server of {private}; "
+        "set SLUICE_SERVER_PORT to a free port, or PREFECT_API_URL to use that server"
+    ]
+
+
+@pytest.mark.parametrize("content", ["{pid}", "garbage\x1b[31m", "99999999", "-1", ""])
+def test_a_stale_or_garbage_pid_file_kills_nothing(private, content):
+    bystander = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        private.mkdir(parents=True)
+        (private / "server.pid").write_text(content.format(pid=bystander.pid))
+        result = _cli("server", "stop")
+        assert result.exit_code == 0 and result.exception is None, result.output
+        assert result.stdout.count("\n") == 1 and "no process was signalled" in result.stdout
+        assert "Traceback" not in result.output
+        assert bystander.poll() is None, "an unrelated process was killed"
+        assert not (private / "server.pid").exists()
+        assert _cli("server", "status").exit_code == 1
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 SLUICE = Path(sys.executable).with_name("sluice")
