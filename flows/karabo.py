@@ -218,7 +218,9 @@ def s3_client_from_block(name: str):
     """An S3 client from a prefect-aws ``AwsCredentials`` block (secrets stay in the block)."""
     from prefect_aws import AwsCredentials
 
-    return AwsCredentials.load(name).get_s3_client()
+    from sluice.server import load_block
+
+    return load_block(AwsCredentials, name, "--aws-credentials-block").get_s3_client()
 
 
 def free_bytes(path: Path) -> int:

@@ -31,6 +31,7 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -261,13 +262,17 @@ def _configured_by_sluice() -> bool:
     return os.environ.get("PREFECT_PROFILE") == PROFILE
 
 
+_announced: set[str] = set()
+
+
 def ensure_api() -> str:
     """Point this process at a Prefect API: ``PREFECT_API_URL`` if set, else the embedded one.
 
     Returns the API URL. Prefect, if already imported, re-reads its settings.
     """
     if url := os.environ.get("PREFECT_API_URL"):
-        if not _configured_by_sluice():
+        if not _configured_by_sluice() and url not in _announced:
+            _announced.add(url)
             print(f"Prefect API: {url} (PREFECT_API_URL; not the embedded server)", file=sys.stderr)
         return url
     settings = sluice_settings()
@@ -275,6 +280,24 @@ def ensure_api() -> str:
     use(server)
     print(f"Prefect UI: {server.ui_url}", file=sys.stderr)
     return server.api_url
+
+
+BlockT = TypeVar("BlockT")
+
+
+def load_block(block_type: type[BlockT], name: str, flag: str) -> BlockT:
+    """The saved block ``name``, looked up in the API this process uses (the embedded server
+    is started first when no ``PREFECT_API_URL`` is set). A block that is not there, or an
+    API that cannot be reached, is one line naming ``flag``."""
+    url = ensure_api()
+    try:
+        return block_type.load(name)  # type: ignore[attr-defined]
+    except ValueError:
+        raise SluiceInputError(
+            f"{flag} {name!r}: no such {block_type.__name__} block on {url}"
+        ) from None
+    except (httpx.HTTPError, OSError) as error:
+        raise ServerUnavailable(f"{flag} {name!r}: cannot read it from {url}: {error}") from None
 
 
 def use(server: EmbeddedServer) -> None:

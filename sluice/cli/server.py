@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import typer
 
@@ -66,6 +67,20 @@ def stop() -> None:
     record = server.read_record(settings.home)
     ours = record is not None and record.port is not None
     print(server.stop(settings.home) + ("" if ours else _port_note(settings.server_port)))
+
+
+@app.command("env")
+@fail_on_input_errors
+def env_exports() -> None:
+    """Print shell exports that point `prefect` and Python at this home's server:
+    eval "$(sluice server env)". The credential stays in its 0600 profile, never printed."""
+    settings = sluice_settings()
+    record = server.read_record(settings.home)
+    port = record.port if record is not None and record.port else settings.server_port
+    embedded = server.EmbeddedServer(home=settings.home, port=port)
+    exports = {**server.server_environment(settings.home), "PREFECT_API_URL": embedded.api_url}
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
 
 
 def register(root: typer.Typer) -> None:

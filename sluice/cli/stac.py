@@ -154,8 +154,9 @@ def stac_purge(
 
     if nomad_block:
         from blocks.nomad import NomadCluster
+        from sluice.server import load_block
 
-        settings = NomadCluster.load(nomad_block).settings()
+        settings = load_block(NomadCluster, nomad_block, "--nomad_block").settings()
     else:
         settings = NomadSettings.from_environment()
     report = purge_dispatched(NomadApi(settings))

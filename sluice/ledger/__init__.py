@@ -23,8 +23,10 @@ def open_ledger(url: str | None = None) -> Ledger:
     url = url or default_ledger_url()
     if url.startswith("block:"):
         from blocks.ledger import LedgerSettings
+        from sluice.server import load_block
 
-        url = LedgerSettings.load(url.removeprefix("block:")).resolved_url()
+        name = url.removeprefix("block:")
+        url = load_block(LedgerSettings, name, "ledger URL block:").resolved_url()
     if url.startswith("sqlite:///"):
         from sluice.ledger.sqlite import SqliteLedger
 

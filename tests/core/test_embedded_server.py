@@ -17,6 +17,7 @@ from sluice import server
 from sluice.cli import app
 from tests.conftest import free_port
 from tests.core.sweep_workload import write_template
+from tests.nomad_double.fixture import nomad_api  # noqa: F401
 from tests.stac.conftest import bucket, s3_endpoint, stac_api, stac_fixture  # noqa: F401
 
 STAC_FIXTURES = ("stac_fixture", "stac_api", "bucket")  # the STAC tests' real servers
@@ -189,3 +190,25 @@ def test_no_command_starts_a_temporary_prefect_server(tmp_path, request):
         _sluice(env, "server", "stop")
     databases = {p.relative_to(tmp_path) for p in tmp_path.rglob("*.db")}
     assert databases == {Path("home/prefect/prefect.db"), Path("home/ledger.db")}
+
+
+def test_blocks_are_looked_up_in_the_embedded_server(private, request, monkeypatch):
+    from blocks.nomad import NomadCluster
+
+    nomad = request.getfixturevalue("nomad_api")
+    server.ensure_api()
+    NomadCluster(address=nomad.url, token=nomad.token).save("saved")
+    for key in ["PREFECT_API_URL", *server.server_environment(private)]:  # a fresh command
+        monkeypatch.delenv(key)
+    server.refresh_prefect_settings()
+    try:
+        found = _cli("stac-purge", "--nomad_block", "saved")
+        assert found.exit_code == 0 and found.stdout.startswith("purged 0"), found.output
+        missing = _cli("stac-purge", "--nomad_block", "nowhere")
+        assert missing.exit_code == 2, missing.output
+        assert missing.stderr.strip().splitlines() == [
+            f"error: --nomad_block 'nowhere': no such NomadCluster block on "
+            f"http://127.0.0.1:{os.environ['SLUICE_SERVER_PORT']}/api"
+        ]
+    finally:
+        server.stop(private)
