@@ -22,6 +22,7 @@ from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import open_ledger
+from sluice.names import BATCH_NAME
 from sluice.settings import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
@@ -65,7 +66,7 @@ class StacBatchIncomplete(WorkIncomplete):
 
 
 def home_dir(batch: str) -> Path:
-    return sluice_home() / "stac" / batch
+    return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
 
 
 @flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))

@@ -38,7 +38,7 @@ import httpx
 from sluice.errors import SluiceInputError
 from sluice.settings import sluice_settings
 
-START_TIMEOUT_SECONDS = 120.0
+START_TIMEOUT_SECONDS = 300.0  # a loaded 2-core machine has taken 75 s
 STOP_TIMEOUT_SECONDS = 30.0
 PROFILE = "sluice-embedded"  # the Prefect profile holding the embedded server's credential
 USER = "sluice"
@@ -253,7 +253,13 @@ def start(home: Path, port: int, timeout: float = START_TIMEOUT_SECONDS) -> Embe
                 start_new_session=True,
             )
         pid_path(home).write_text(str(process.pid))
-        _wait_until_ours(server, process.pid, timeout)
+        try:
+            _wait_until_ours(server, process.pid, timeout)
+        except ServerUnavailable:  # leave nothing behind that nobody would stop
+            _terminate(process.pid)
+            process.wait()
+            pid_path(home).unlink(missing_ok=True)
+            raise
         print(f"Started it in {time.monotonic() - began:.1f} s.", file=sys.stderr)
         return server
 
@@ -333,6 +339,18 @@ def _drain_prefect_queues() -> None:
         EventsWorker.drain_all(timeout=10)
 
 
+def _terminate(pid: int) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it has not gone in time."""
+    with contextlib.suppress(ProcessLookupError):
+        kill = os.killpg if os.getpgid(pid) == pid else os.kill
+        kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            kill(pid, signal.SIGKILL)
+
+
 def stop(home: Path) -> str:
     """Stop this home's server (its whole process group); say what was done."""
     record = read_record(home)
@@ -348,15 +366,6 @@ def stop(home: Path) -> str:
     pid = record.pid
     assert pid is not None
     _drain_prefect_queues()
-    group = os.getpgid(pid) == pid
-    kill = os.killpg if group else os.kill
-    with contextlib.suppress(ProcessLookupError):
-        kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            kill(pid, signal.SIGKILL)
+    _terminate(pid)
     pid_path(home).unlink(missing_ok=True)
     return f"stopped the embedded Prefect server of {home} (pid {pid}, port {record.port})"

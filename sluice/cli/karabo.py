@@ -96,6 +96,7 @@ def run(
 ) -> None:
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
     from sluice.karabo.settings import KaraboSettings
+    from sluice.names import DIRECTORY
     from sluice.server import ensure_api
 
     settings = {
@@ -112,6 +113,9 @@ def run(
         "rucio_lifetime": rucio_lifetime,
     }
     products = _products(product)
+    for flag, directory in (("--scratch-dir", scratch_dir), ("--report-dir", report_dir)):
+        if directory is not None:
+            DIRECTORY.check(directory, flag)
     check_id = obs_id if obs_id is not None else "check"
     KaraboSettings.parse(  # bad input fails here, before a server or a job is started
         **settings,

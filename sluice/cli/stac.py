@@ -55,6 +55,11 @@ def stac_batch(
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
     from flows.stac_batch import Mode, OnMissing, StacBackend
     from sluice.errors import SluiceInputError
+    from sluice.names import BATCH_NAME, DIRECTORY
+
+    BATCH_NAME.check(batch_name, "--batch_name")
+    if report_dir is not None:
+        DIRECTORY.check(report_dir, "--report_dir")
 
     def choice(enum, value: str, flag: str):
         try:
@@ -129,6 +134,10 @@ def stac_report(
 ) -> None:
     """Write a batch's report from the ledger and saved logs (local_reports.py)."""
     from flows.stac_batch import home_dir, saved_logs
+    from sluice.names import BATCH_NAME, DIRECTORY
+
+    BATCH_NAME.check(batch_name, "--batch_name")
+    DIRECTORY.check(report_dir, "--report_dir")
     from sluice.ledger import open_ledger
     from sluice.stac.inputs import read_item_list
     from sluice.stac.reports import build_report, write_report

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.errors import SluiceInputError
+from sluice.names import OBS_ID
 
 HOURLY_PATTERN = "%Y%m%dT%H%M%S_SKAMID_Karabo_test_hourly"
 
@@ -59,7 +60,7 @@ class KaraboSettings(BaseModel):
     ivoid_authority: str = "test.skao"
     ivoid_path: str = "/~"
     obs_collection: str = "SKAO/SKAMID"
-    obs_id: str = Field(min_length=1)
+    obs_id: OBS_ID.type  # type: ignore[valid-type]
     file_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$")
     products: tuple[Product, ...] = (Product.DIRTY, Product.CLEANED)
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sluice.errors import SluiceInputError
+from sluice.names import RUNID
 from sluice.watersheds.template import RunidTemplate, TemplateEvaluationError
-
-MAX_RUNID_BYTES = 255
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,9 @@ def runid_problem(runid: str) -> str | None:
     """Why ``runid`` cannot be a directory name under ``runs/``, or None."""
     if not runid:
         return "empty runid"
-    if "/" in runid or "\\" in runid:
-        return f"runid {runid!r} contains a path separator"
-    if any(unicodedata.category(c) == "Cc" for c in runid):
-        return f"runid {runid!r} contains a control character"
-    if runid.startswith("."):
-        return f"runid {runid!r} starts with a dot"
-    if ".." in runid:
-        return f"runid {runid!r} contains '..'"
-    if len(runid.encode("utf-8")) > MAX_RUNID_BYTES:
-        return f"runid is longer than {MAX_RUNID_BYTES} bytes"
-    return None
+    if (problem := RUNID.problem(runid)) is None:
+        return None
+    return f"runid {runid[:80]!r} {problem}"
 
 
 def _ring_area(ring: Any) -> float:
