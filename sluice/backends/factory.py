@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sluice.backends.base import Backend
+if TYPE_CHECKING:  # the CLI imports the enums below; the backends load on first use
+    from sluice.backends.base import Backend
 
 
 class BackendKind(StrEnum):

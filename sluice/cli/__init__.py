@@ -8,7 +8,6 @@ import typer.core
 
 from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
 from sluice.cli.common import fail_on_input_errors, set_debug
-from sluice.settings import sluice_settings
 
 # Plain Click help: option names are never cut to fit 80 columns (Rich's tables cut them).
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
@@ -32,6 +31,8 @@ def root(
     ] = False,
 ) -> None:
     """Sluice: Prefect flows that meter huge batch sweeps into Kubernetes, Nomad or this machine."""
+    from sluice.settings import sluice_settings
+
     set_debug(debug)
     sluice_settings()  # every SLUICE_* variable checked once, before any command runs
 

@@ -7,15 +7,17 @@ import shlex
 
 import typer
 
-from sluice import server
 from sluice.cli.common import fail_on_input_errors
-from sluice.settings import sluice_settings
+
+# sluice.server and sluice.settings load inside the commands: `sluice --help` stays quick.
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 
 
 def _elsewhere() -> str:
     """A note when flows would use another server (``PREFECT_API_URL``)."""
+    from sluice import server
+
     url = os.environ.get("PREFECT_API_URL")
     if url and os.environ.get("PREFECT_PROFILE") != server.PROFILE:
         return f"; note: PREFECT_API_URL={url} is set, so flows use that server instead"
@@ -23,6 +25,8 @@ def _elsewhere() -> str:
 
 
 def _port_note(port: int) -> str:
+    from sluice import server
+
     if server.is_healthy(f"http://127.0.0.1:{port}/api"):
         return f"; port {port} is answered by another Prefect server (not this home's)"
     return ""
@@ -32,6 +36,9 @@ def _port_note(port: int) -> str:
 @fail_on_input_errors
 def start() -> None:
     """Start the embedded server (or find it running) and print its UI address."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
     settings = sluice_settings()
     started = server.start(settings.home, settings.server_port)
     print(f"Prefect UI: {started.ui_url}{_elsewhere()}")
@@ -42,6 +49,9 @@ def start() -> None:
 @fail_on_input_errors
 def status() -> None:
     """Say whether this home's embedded server runs and answers (exit 1 when not)."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
     settings = sluice_settings()
     record = server.read_record(settings.home)
     if record is not None and record.pid is not None and record.port is not None:
@@ -63,6 +73,9 @@ def status() -> None:
 @fail_on_input_errors
 def stop() -> None:
     """Stop the embedded server started under $SLUICE_HOME, and say what was done."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
     settings = sluice_settings()
     record = server.read_record(settings.home)
     ours = record is not None and record.port is not None
@@ -74,6 +87,9 @@ def stop() -> None:
 def env_exports() -> None:
     """Print shell exports that point `prefect` and Python at this home's server:
     eval "$(sluice server env)". The credential stays in its 0600 profile, never printed."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
     settings = sluice_settings()
     record = server.read_record(settings.home)
     port = record.port if record is not None and record.port else settings.server_port

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import pytest
+import typer.core
 import typer.main
 from typer.testing import CliRunner
 
@@ -18,10 +18,10 @@ from tests.core.sweep_workload import write_template
 SLUICE = Path(sys.executable).with_name("sluice")
 
 
-def _commands(group: click.Group, path: tuple[str, ...] = ()):
+def _commands(group: typer.core.TyperGroup, path: tuple[str, ...] = ()):
     for name, command in group.commands.items():
         yield (*path, name), command
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             yield from _commands(command, (*path, name))
 
 
