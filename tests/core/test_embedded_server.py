@@ -212,3 +212,37 @@ def test_blocks_are_looked_up_in_the_embedded_server(private, request, monkeypat
         ]
     finally:
         server.stop(private)
+
+
+EXIT_SCRIPT = """
+import sys
+from pathlib import Path
+
+from sluice import server
+
+home = Path(sys.argv[1])
+server.use(server.start(home, int(sys.argv[2])))
+from prefect import flow, get_run_logger
+
+
+@flow
+def chatty():
+    for line in range(300):
+        get_run_logger().info("line %d", line)
+
+
+chatty()
+print(server.stop(home))
+"""
+
+
+def test_stopping_the_server_sends_queued_logs_first(tmp_path):
+    """Stopping the server while Prefect's log queue still holds lines used to leave the
+    process retrying them at exit ("Error logging to API", about a minute)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    script = [sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "home"), str(free_port())]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "stopped the embedded Prefect server" in done.stdout, done.stdout
+    assert "Error logging to API" not in done.stderr, done.stderr
+    assert "All connection attempts failed" not in done.stderr, done.stderr
