@@ -22,6 +22,7 @@ from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import open_ledger
+from sluice.names import ObsId
 from sluice.quantity import parse_memory
 from sluice.settings import sluice_home
 from tasks.karabo import (
@@ -68,7 +69,7 @@ def karabo_simulation(
     ivoid_authority: str = "test.skao",
     ivoid_path: str = "/~",
     obs_collection: str = "SKAO/SKAMID",
-    obs_id: str | None = None,
+    obs_id: ObsId | None = None,
     file_prefix: str | None = None,
     products: list[Product] = [Product.DIRTY, Product.CLEANED],  # noqa: B006 (UI default)
     staging: str | None = None,

@@ -22,7 +22,7 @@ from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import open_ledger
-from sluice.names import BATCH_NAME
+from sluice.names import BATCH_NAME, BatchName
 from sluice.settings import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
@@ -71,7 +71,7 @@ def home_dir(batch: str) -> Path:
 
 @flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
 def stac_batch(
-    batch_name: str,
+    batch_name: BatchName,
     output_root: str,
     hand_index_path: str,
     stac_api_url: str,

@@ -84,3 +84,8 @@ RUNID = NameKind(255)
 KUBERNETES_NAMESPACE = NameKind(63, DNS1123_LABEL, "a DNS-1123 label (a-z, 0-9, '-')")
 JOB_NAME_PREFIX = NameKind(50, re.compile(r"[a-z0-9][-a-z0-9]*"), "a-z, 0-9 or '-' (DNS-1123)")
 DIRECTORY = NameKind(4096, path_component=False)
+
+# Flow-parameter types: the Prefect UI form and a direct call refuse what the CLI refuses.
+BatchName = BATCH_NAME.type
+TableName = TABLE_NAME.type
+ObsId = OBS_ID.type
