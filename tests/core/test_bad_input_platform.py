@@ -40,7 +40,8 @@ COMMANDS = [
     ]
     + [pytest.param("SLUICE_SERVER_PORT", "abc", argv, id=" ".join(argv)) for argv in COMMANDS],
 )
-def test_bad_sluice_variables(tmp_path, variable, value, argv):
+def test_bad_sluice_variables(tmp_path, monkeypatch, variable, value, argv):
+    monkeypatch.chdir(tmp_path)  # a relative --report_dir that was not refused would land here
     case = BadInput(argv, variable)
     line = assert_refused(case, tmp_path / "home", env={variable: value}, watched=[tmp_path])
     assert line.startswith(f"error: {variable}=")
