@@ -72,11 +72,17 @@ def prefect_api(home: Path) -> Iterator[None]:
 
 def count_task_runs(flow_run_id) -> int:
     """Task runs the server recorded for the flow run (``POST /task_runs/count``)."""
-    import httpx
+    import base64
 
+    import httpx
+    from prefect.settings import PREFECT_API_AUTH_STRING
+
+    auth = PREFECT_API_AUTH_STRING.value()  # the embedded server's credential, if any
+    headers = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
     response = httpx.post(
         f"{os.environ['PREFECT_API_URL']}/task_runs/count",
         json={"flow_runs": {"id": {"any_": [str(flow_run_id)]}}},
+        headers=headers,
         timeout=30,
     )
     response.raise_for_status()

@@ -45,6 +45,7 @@ from sluice.chunkedgraph.tracker import (
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, validate
+from sluice.names import TableName
 from tasks.chunkedgraph import run_chunk_batch
 from tasks.reports import artifact_key
 
@@ -139,7 +140,7 @@ def publish_report(table: str, state: TableState, directory: Path) -> None:
 
 @flow(name="chunkedgraph-ingest", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def chunkedgraph_ingest(
-    table: str,
+    table: TableName,
     dataset: str,
     test: bool = False,
     work: ChunkWork = ChunkWork(),  # noqa: B008 - a frozen pydantic default

@@ -28,7 +28,8 @@ from sluice.karabo.run_inputs import (
 )
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import hold_run, open_ledger
-from sluice.server import sluice_home
+from sluice.names import ObsId
+from sluice.settings import sluice_home
 from tasks.karabo import (
     clean_up,
     estimate_resources,
@@ -61,7 +62,7 @@ def karabo_simulation(
     ivoid_authority: str = "test.skao",
     ivoid_path: str = "/~",
     obs_collection: str = "SKAO/SKAMID",
-    obs_id: str | None = None,
+    obs_id: ObsId | None = None,
     file_prefix: str | None = None,
     products: list[Product] = [Product.DIRTY, Product.CLEANED],  # noqa: B006 (UI default)
     staging: str | None = None,
@@ -255,4 +256,6 @@ def s3_client_from_block(name: str):
     """An S3 client from a prefect-aws ``AwsCredentials`` block (secrets stay in the block)."""
     from prefect_aws import AwsCredentials
 
-    return AwsCredentials.load(name).get_s3_client()
+    from sluice.server import load_block
+
+    return load_block(AwsCredentials, name, "--aws-credentials-block").get_s3_client()

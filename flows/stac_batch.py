@@ -23,7 +23,8 @@ from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
-from sluice.server import sluice_home
+from sluice.names import BATCH_NAME, BatchName
+from sluice.settings import sluice_home
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.prepare import prepare_batch
@@ -66,12 +67,12 @@ class StacBatchIncomplete(WorkIncomplete):
 
 
 def home_dir(batch: str) -> Path:
-    return sluice_home() / "stac" / batch
+    return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
 
 
 @flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
 def stac_batch(
-    batch_name: str,
+    batch_name: BatchName,
     output_root: str,
     hand_index_path: str,
     stac_api_url: str,

@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
-from sluice.server import sluice_home
+from sluice.settings import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
 from sluice.sweep.execution import SweepConfig, SweepExecution, first_jobs

@@ -50,7 +50,10 @@ def _s3_client(aws_credentials_block: str | None):
         return None
     from prefect_aws import AwsCredentials
 
-    return AwsCredentials.load(aws_credentials_block).get_client("s3")
+    from sluice.server import load_block
+
+    credentials = load_block(AwsCredentials, aws_credentials_block, "--aws-credentials-block")
+    return credentials.get_client("s3")
 
 
 @flow(name="create-watershed-batch")

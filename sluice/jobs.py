@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from sluice.names import DNS1123_LABEL
 
 
 class Outcome(StrEnum):
@@ -65,7 +64,7 @@ class JobSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _dns_name(cls, name: str) -> str:
-        if not _DNS1123.match(name):
+        if not DNS1123_LABEL.fullmatch(name):
             raise ValueError(f"job name {name!r} is not a DNS-1123 label")
         return name
 

@@ -56,7 +56,10 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real ``prefect server start`` in a private home, as the embedded default uses."""
+    """A real ``prefect server start`` in a private home, as the embedded default runs it
+    (with its basic-auth credential). This process and the processes it starts are its
+    clients. Returns the API URL with the credential as userinfo, so a plain
+    ``httpx.post(f"{prefect_api}/...")`` authenticates too."""
     home = tmp_path_factory.mktemp("sluice-home")
     started = server.start(home, free_port())
     env = {**server.server_environment(home), "PREFECT_API_URL": started.api_url}
@@ -64,19 +67,15 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
     os.environ.update(env)
     # Prefect read its settings when first imported (at collection): re-read them, or
     # in-process flows and task threads quietly use a temporary ephemeral server.
-    from prefect.context import refresh_global_settings_context
-    from prefect.logging.handlers import APILogWorker
-
-    refresh_global_settings_context()
-    yield started.api_url
-    APILogWorker.drain_all(timeout=5)
+    server.refresh_prefect_settings()
+    yield str(httpx.URL(started.api_url).copy_with(userinfo=server.credential(home).encode()))
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    refresh_global_settings_context()
-    server.stop(home)
+    server.stop(home)  # sends this process's queued logs first, while the server answers
+    server.refresh_prefect_settings()
 
 
 @pytest.fixture

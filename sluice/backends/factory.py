@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sluice.backends.base import Backend
-from sluice.errors import SluiceInputError
+if TYPE_CHECKING:  # the CLI imports the enums below; the backends load on first use
+    from sluice.backends.base import Backend
 
 
 class BackendKind(StrEnum):
@@ -55,9 +56,12 @@ def create_backend(
         if kubernetes_credentials:
             from prefect_kubernetes.credentials import KubernetesCredentials
 
-            access = ClusterAccess.from_credentials(
-                KubernetesCredentials.load(kubernetes_credentials)
+            from sluice.server import load_block
+
+            credentials = load_block(
+                KubernetesCredentials, kubernetes_credentials, "--kubernetes-credentials"
             )
+            access = ClusterAccess.from_credentials(credentials)
         return KubernetesBackend(
             namespace=namespace,
             mode=kubernetes_mode.value,
@@ -70,10 +74,8 @@ def create_backend(
     options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
     if nomad_cluster:
         from blocks.nomad import NomadCluster
+        from sluice.server import load_block
 
-        try:
-            cluster = NomadCluster.load(nomad_cluster)
-        except ValueError:
-            raise SluiceInputError(f"--nomad_block {nomad_cluster!r}: no such block") from None
+        cluster = load_block(NomadCluster, nomad_cluster, "--nomad_block")
         return NomadBackend.from_block(cluster, **options)
     return NomadBackend(NomadSettings.from_environment(), **options)

@@ -40,11 +40,10 @@ from sluice.backends import supervisor
 from sluice.backends.cgroups import PREFIX, CgroupParent, CgroupUnavailable, MemoryCgroup
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult, JobSpec, Outcome
-from sluice.server import sluice_home
+from sluice.settings import sluice_home, sluice_settings
 
 log = logging.getLogger(__name__)
 
-CGROUPS_ENV = "SLUICE_LOCAL_CGROUPS"
 
 
 def _now() -> datetime:
@@ -386,7 +385,7 @@ class LocalBackend:
     @staticmethod
     def _cgroup_parent(wanted: bool | None) -> CgroupParent | None:
         if wanted is None:
-            wanted = {"off": False, "on": True}.get(os.environ.get(CGROUPS_ENV, "").strip().lower())
+            wanted = {"off": False, "on": True}.get(sluice_settings().local_cgroups or "")
         if wanted is False:
             log.warning(
                 "local backend: memory cgroups switched off; job memory is bounded by "

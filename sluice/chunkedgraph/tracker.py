@@ -30,7 +30,8 @@ from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.errors import SluiceInputError
-from sluice.server import sluice_home
+from sluice.names import TABLE_NAME
+from sluice.settings import sluice_home
 
 DONE = 1
 FAILED = 2
@@ -46,9 +47,7 @@ def tables_root() -> Path:
 
 
 def table_dir(table: str) -> Path:
-    if not table or "/" in table or table.startswith("."):
-        raise SluiceInputError(f"table {table!r}: not a valid table name")
-    return tables_root() / table
+    return tables_root() / TABLE_NAME.check(table, "table")
 
 
 def existing_table_dir(table: str) -> Path:

@@ -1,15 +1,40 @@
 """The ``sluice`` console script: one thin subcommand group per flow."""
 
+import os
+from typing import Annotated
+
 import typer
+import typer.core
 
 from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
+from sluice.cli.common import fail_on_input_errors, set_debug
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Plain Click help: option names are never cut to fit 80 columns (Rich's tables cut them).
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+
+
+def _usage_name(argument: typer.core.TyperArgument) -> str:
+    """Click's usage convention, ``BATCH`` / ``[BATCH]``, instead of Typer's ``{batch}``."""
+    name = (argument.metavar or argument.name or "").upper()
+    name = name if argument.required else f"[{name}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+typer.core.TyperArgument._usage_display_name = _usage_name
 
 
 @app.callback()
-def root() -> None:
+@fail_on_input_errors
+def root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of expected failures and bad input.")
+    ] = False,
+) -> None:
     """Sluice: Prefect flows that meter huge batch sweeps into Kubernetes, Nomad or this machine."""
+    from sluice.settings import sluice_settings
+
+    set_debug(debug)
+    sluice_settings()  # every SLUICE_* variable checked once, before any command runs
 
 
 sweep.register(app)
@@ -21,4 +46,7 @@ chunkedgraph.register(app)
 
 
 def main() -> None:
+    # A Prefect client used before the embedded server's URL is set must fail loudly,
+    # never start Prefect's per-process temporary server (a second database, seconds).
+    os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
     app()

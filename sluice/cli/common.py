@@ -1,9 +1,12 @@
-"""What every `sluice` command shares: bad input and unreachable backends as one line."""
+"""What every `sluice` command shares: bad input and unreachable backends as one line,
+work that ended failed as one summary line (tracebacks only for bugs, or with --debug)."""
 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
+import traceback
 from collections.abc import Callable
 
 import typer
@@ -11,25 +14,53 @@ import typer
 from sluice.errors import BackendUnavailable, SluiceInputError, WorkIncomplete
 
 
+class _ExpectedFailures(logging.Filter):
+    """Drops Prefect's "Encountered exception" record (with its traceback) when a run ends
+    with ``WorkIncomplete``: the run's state and the command's summary line report it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], WorkIncomplete))
+
+
+_EXPECTED_FAILURES = _ExpectedFailures()
+_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+_debug = False
+
+
+def set_debug(debug: bool) -> None:
+    """``sluice --debug``: show tracebacks of expected failures and refused input too."""
+    global _debug
+    _debug = debug
+
+
 def fail_on_input_errors(command: Callable) -> Callable:
     """Print ``error: <one line>`` and exit 2 on bad input or an unreachable backend;
-    exit 1 when the work ran but did not all succeed."""
+    exit 1 with one summary line when the work ran but did not all succeed."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        for name in _RUN_LOGGERS:  # adding twice is a no-op
+            logger = logging.getLogger(name)
+            (logger.removeFilter if _debug else logger.addFilter)(_EXPECTED_FAILURES)
         try:
             from sluice.ledger import check_ledger_url
 
             check_ledger_url()  # a bad $SLUICE_LEDGER_URL is refused before anything starts
             return command(*args, **kwargs)
         except (SluiceInputError, BackendUnavailable) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _report(exc, "error")
             raise typer.Exit(2) from None
         except WorkIncomplete as exc:
-            print(f"incomplete: {exc}", file=sys.stderr)
+            _report(exc, "incomplete")
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _report(error: Exception, label: str) -> None:
+    if _debug:
+        traceback.print_exception(error, file=sys.stderr)
+    print(f"{label}: {error}", file=sys.stderr)
 
 
 def preflight(kind: str, **settings) -> None:

@@ -128,6 +128,11 @@ def run(  # noqa: PLR0913 - one option per flow parameter
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
     from sluice.karabo.run_inputs import parse_json_object, parse_toleration
     from sluice.karabo.settings import parse_start
+    from sluice.names import DIRECTORY
+
+    for flag, directory in (("--scratch-dir", scratch_dir), ("--report-dir", report_dir)):
+        if directory is not None:
+            DIRECTORY.check(directory, flag)
 
     params = {
         "sky_model": sky_model,

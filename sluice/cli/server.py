@@ -3,39 +3,100 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import typer
 
-from sluice import server
+from sluice.cli.common import fail_on_input_errors
+
+# sluice.server and sluice.settings load inside the commands: `sluice --help` stays quick.
 
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 
 
-def _port() -> int:
-    return int(os.environ.get("SLUICE_SERVER_PORT", server.DEFAULT_PORT))
+def _elsewhere() -> str:
+    """A note when flows would use another server (``PREFECT_API_URL``)."""
+    from sluice import server
+
+    url = os.environ.get("PREFECT_API_URL")
+    if url and os.environ.get("PREFECT_PROFILE") != server.PROFILE:
+        return f"; note: PREFECT_API_URL={url} is set, so flows use that server instead"
+    return ""
+
+
+def _port_note(port: int) -> str:
+    from sluice import server
+
+    if server.is_healthy(f"http://127.0.0.1:{port}/api"):
+        return f"; port {port} is answered by another Prefect server (not this home's)"
+    return ""
 
 
 @app.command()
+@fail_on_input_errors
 def start() -> None:
     """Start the embedded server (or find it running) and print its UI address."""
-    started = server.start(server.sluice_home(), _port())
-    print(f"Prefect UI: {started.ui_url}")
+    from sluice import server
+    from sluice.settings import sluice_settings
+
+    settings = sluice_settings()
+    started = server.start(settings.home, settings.server_port)
+    print(f"Prefect UI: {started.ui_url}{_elsewhere()}")
+    print(f"UI sign-in: the PREFECT_API_AUTH_STRING in {server.profiles_path(settings.home)}")
 
 
 @app.command()
+@fail_on_input_errors
 def status() -> None:
-    """Say whether the embedded server answers."""
-    embedded = server.EmbeddedServer(home=server.sluice_home(), port=_port())
-    if not server.is_healthy(embedded.api_url):
-        print(f"not running (would listen on {embedded.ui_url})")
+    """Say whether this home's embedded server runs and answers (exit 1 when not)."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
+    settings = sluice_settings()
+    record = server.read_record(settings.home)
+    if record is not None and record.pid is not None and record.port is not None:
+        found = server.EmbeddedServer(home=settings.home, port=record.port)
+        if server.answers_as_ours(found):
+            print(f"running: {found.ui_url} (pid {record.pid}, home {settings.home}){_elsewhere()}")
+            return
+        print(f"starting or not answering: pid {record.pid}, port {record.port}{_elsewhere()}")
         raise typer.Exit(1)
-    print(f"running: {embedded.ui_url}")
+    port = settings.server_port
+    print(
+        f"not running for {settings.home} (would listen on http://127.0.0.1:{port})"
+        f"{_port_note(port)}{_elsewhere()}"
+    )
+    raise typer.Exit(1)
 
 
 @app.command()
+@fail_on_input_errors
 def stop() -> None:
-    """Stop the embedded server started under $SLUICE_HOME."""
-    server.stop(server.sluice_home())
+    """Stop the embedded server started under $SLUICE_HOME, and say what was done."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
+    settings = sluice_settings()
+    record = server.read_record(settings.home)
+    ours = record is not None and record.port is not None
+    print(server.stop(settings.home) + ("" if ours else _port_note(settings.server_port)))
+
+
+@app.command("env")
+@fail_on_input_errors
+def env_exports() -> None:
+    """Print shell exports that point `prefect` and Python at this home's server:
+    eval "$(sluice server env)". The credential stays in its 0600 profile, never printed."""
+    from sluice import server
+    from sluice.settings import sluice_settings
+
+    settings = sluice_settings()
+    record = server.read_record(settings.home)
+    port = record.port if record is not None and record.port else settings.server_port
+    embedded = server.EmbeddedServer(home=settings.home, port=port)
+    exports = {**server.server_environment(settings.home), "PREFECT_API_URL": embedded.api_url}
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
 
 
 def register(root: typer.Typer) -> None:

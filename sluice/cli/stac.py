@@ -56,6 +56,11 @@ def stac_batch(
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
     from flows.stac_batch import Mode, OnMissing, StacBackend
     from sluice.errors import SluiceInputError
+    from sluice.names import BATCH_NAME, DIRECTORY
+
+    BATCH_NAME.check(batch_name, "--batch_name")
+    if report_dir is not None:
+        DIRECTORY.check(report_dir, "--report_dir")
 
     def choice(enum, value: str, flag: str):
         try:
@@ -132,6 +137,10 @@ def stac_report(
 ) -> None:
     """Write a batch's report from the ledger and saved logs (local_reports.py)."""
     from flows.stac_batch import home_dir, saved_logs
+    from sluice.names import BATCH_NAME, DIRECTORY
+
+    BATCH_NAME.check(batch_name, "--batch_name")
+    DIRECTORY.check(report_dir, "--report_dir")
     from sluice.ledger import open_ledger
     from sluice.stac.inputs import read_item_list
     from sluice.stac.reports import build_report, write_report
@@ -190,8 +199,9 @@ def stac_purge(
         raise SluiceInputError(f"--batch-delay {batch_delay}: expected 0 to 3600 seconds")
     if nomad_block:
         from blocks.nomad import NomadCluster
+        from sluice.server import load_block
 
-        settings = NomadCluster.load(nomad_block).settings()
+        settings = load_block(NomadCluster, nomad_block, "--nomad_block").settings()
     else:
         settings = NomadSettings(address=nomad_addr, token=nomad_token, namespace=namespace)
     prefixes = [job_name] if job_name else list(SEED_PREFIXES)

@@ -78,8 +78,10 @@ def sweep(
         indexes=_indexes(indexes, ctx.args),
         tier=_tier(tier),
     )
+    from sluice.names import DIRECTORY
     from sluice.sweep.config import check_dry_run, resolve_config
 
+    DIRECTORY.check(report_dir, "--report-dir")
     check_dry_run(dry_run, backend)
     accepted = inspect.signature(resolve_config).parameters
     config, start_tier, _ = resolve_config(**{k: v for k, v in parameters.items() if k in accepted})

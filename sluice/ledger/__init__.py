@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sluice.errors import SluiceInputError
@@ -28,11 +27,10 @@ _SHOWN = 120  # characters of a bad URL quoted in an error line
 
 def default_ledger_url() -> str:
     """``$SLUICE_LEDGER_URL``, else ``sqlite:///$SLUICE_HOME/ledger.db``."""
-    if url := os.environ.get(ENV):
-        return url
-    from sluice.server import sluice_home
+    from sluice.settings import sluice_settings
 
-    return f"sqlite:///{sluice_home() / 'ledger.db'}"
+    settings = sluice_settings()
+    return settings.ledger_url or f"sqlite:///{settings.home / 'ledger.db'}"
 
 
 def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str:
@@ -42,8 +40,10 @@ def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str
     A SQLite file outside Sluice's home must be in an existing directory: Sluice does
     not create it (as whichever user happens to run the flow). Nothing is written here.
     """
-    if not url and os.environ.get(ENV):
-        url, name = os.environ[ENV], ENV
+    from sluice.settings import sluice_settings
+
+    if not url and (configured := sluice_settings().ledger_url):
+        url, name = configured, ENV
     if not url:
         return default_ledger_url()
     shown = repr(url if len(url) <= _SHOWN else url[:_SHOWN] + "...")
@@ -68,18 +68,17 @@ def open_ledger(url: str | None = None) -> Ledger:
     """Open the ledger at ``url`` (see ``check_ledger_url``): ``sqlite:///path``,
     ``postgresql://...``, or ``block:NAME`` for a saved ``LedgerSettings`` block (which
     keeps the password secret). The schema is upgraded to this Sluice's version on open."""
-    if not url and not os.environ.get(ENV):
-        from sluice.server import sluice_home
+    from sluice.settings import sluice_settings
 
-        sluice_home().mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings = sluice_settings()
+    if not url and not settings.ledger_url:
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = check_ledger_url(url)
     if url.startswith("block:"):
         from blocks.ledger import LedgerSettings
+        from sluice.server import load_block
 
-        try:
-            block = LedgerSettings.load(url.removeprefix("block:"))
-        except ValueError:
-            raise SluiceInputError(f"ledger {url!r}: no such LedgerSettings block") from None
+        block = load_block(LedgerSettings, url.removeprefix("block:"), "ledger URL block:")
         url = check_ledger_url(block.resolved_url(), name=url)
     import sqlalchemy as sa
 

@@ -40,12 +40,9 @@ def resolve_credentials(use_local_creds: bool, block_name: str | None) -> AwsCre
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
     if block_name:
-        try:
-            return AwsCredentials.load(block_name)
-        except ValueError as exc:
-            raise SluiceInputError(
-                f"--aws_credentials_block {block_name!r}: no such AwsCredentials block"
-            ) from exc
+        from sluice.server import load_block
+
+        return load_block(AwsCredentials, block_name, "--aws_credentials_block")
     return AwsCredentials()
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Literal
 
 from sluice.errors import SluiceInputError
+from sluice.names import DNS1123_LABEL, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
 from sluice.quantity import parse_cpu, parse_duration, parse_memory
 from sluice.sweep.chunks import make_chunks
 from sluice.sweep.execution import SweepConfig
@@ -15,7 +15,6 @@ from sluice.sweep.template import load_source_job, load_template_file, workload_
 from sluice.tiers import TierSchedule
 
 DEFAULT_TEMPLATE = "wetlands/job.yaml"
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class DryRun(StrEnum):
@@ -67,7 +66,9 @@ def resolve_config(
         parse_cpu(cpu, what="--cpu")
     if backoff_limit < 0:
         raise SluiceInputError(f"--backoff-limit {backoff_limit}: must not be negative")
-    if not _DNS1123.match(f"{job_name_prefix}-{10**6}-a99"):
+    KUBERNETES_NAMESPACE.check(namespace, "--namespace")
+    JOB_NAME_PREFIX.check(job_name_prefix, "--job-name-prefix")
+    if not DNS1123_LABEL.fullmatch(f"{job_name_prefix}-{10**6}-a99"):
         raise SluiceInputError(
             f"--job-name-prefix {job_name_prefix!r}: Job names must be lowercase DNS-1123 labels"
             " (a-z, 0-9, '-'), at most 50 characters for the prefix"

@@ -21,7 +21,7 @@ RESERVED_NAMES = {"resources", "runs", "logs"}
 
 def check_batch_name(name: str) -> str:
     """3-29 lowercase letters, digits, ``-``, ``_``; starting with a letter or digit."""
-    if not BATCH_NAME.match(name or "") or name in RESERVED_NAMES:
+    if not BATCH_NAME.fullmatch(name or "") or name in RESERVED_NAMES:
         raise SluiceInputError(
             f"batch name {name!r}: use 3-29 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit (not resources/runs/logs)"
@@ -31,11 +31,10 @@ def check_batch_name(name: str) -> str:
 
 def default_root() -> Path:
     """``$SLUICE_WATERSHEDS_ROOT``, else ``$SLUICE_HOME/watersheds``."""
-    if root := os.environ.get("SLUICE_WATERSHEDS_ROOT"):
-        return Path(root)
-    from sluice.server import sluice_home
+    from sluice.settings import sluice_settings
 
-    return sluice_home() / "watersheds"
+    settings = sluice_settings()
+    return settings.watersheds_root or settings.home / "watersheds"
 
 
 class Summary(BaseModel):

@@ -77,8 +77,11 @@ def test_every_karabo_parameter_is_in_the_custom_run_form(deployed, prefect_api,
         for d in httpx.post(f"{prefect_api}/deployments/filter", json={}).json()
         if d["name"] == "local" and d["entrypoint"] == "flows.karabo.karabo_simulation"
     ]
-    ui = prefect_api.removesuffix("/api")
-
+    api = httpx.URL(prefect_api)
+    ui = str(api.copy_with(userinfo=b"")).removesuffix("/api")
+    browser.get(ui)  # sign in as the UI's login form does: the auth string, base64'd
+    sign_in = "localStorage.setItem('prefect-password', btoa(arguments[0]))"
+    browser.execute_script(sign_in, f"{api.username}:{api.password}")
     browser.get(f"{ui}/deployments/deployment/{deployment['id']}/run")
     names = list(schema["properties"])
     WebDriverWait(browser, 120).until(

@@ -1,0 +1,91 @@
+"""One validator per kind of name a user gives Sluice.
+
+Names become directories (batches, tables, runids, obs ids), ledger runs, labels and job
+names, so every kind refuses what could escape or mislead: path separators and ``..``
+where the name becomes a path component, newlines, control and invisible formatting
+characters (bidi overrides, zero-width joiners), and values longer than the kind allows
+(counted in UTF-8 bytes, as file systems do). A refusal is one line naming the input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from sluice.errors import SluiceInputError
+
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+"""A Kubernetes object name or namespace (RFC 1123 label): match with ``fullmatch``."""
+
+# Unicode categories never wanted in a name: controls (newline, escape), formatting
+# (bidi overrides, zero-width), line/paragraph separators, surrogates, private use.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co"}
+_WORD = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_WORD_HELP = "letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+@dataclass(frozen=True)
+class NameKind:
+    """The rules of one kind of name."""
+
+    max_bytes: int
+    pattern: re.Pattern[str] | None = None
+    help: str = ""
+    path_component: bool = True
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not a name of this kind, or None."""
+        if not isinstance(value, str):
+            return f"expected text, got {type(value).__name__}"
+        if not value:
+            return "empty"
+        if len(value.encode("utf-8", "surrogatepass")) > self.max_bytes:
+            return f"longer than {self.max_bytes} bytes"
+        if any(unicodedata.category(c) in _INVISIBLE for c in value):
+            return "contains a control character or an invisible one (e.g. a bidi override)"
+        if self.path_component:
+            if "/" in value or "\\" in value:
+                return "contains a path separator"
+            if value.startswith("."):
+                return "starts with a dot"
+            if ".." in value:
+                return "contains '..'"
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            return f"use {self.help}"
+        return None
+
+    def check(self, value: str, what: str) -> str:
+        """``value`` if it is a name of this kind; else one line naming ``what``."""
+        if (problem := self.problem(value)) is not None:
+            shown = repr(value[:80] + "…" if len(value) > 80 else value)
+            raise SluiceInputError(f"{what} {shown}: {problem}")
+        return value
+
+    def _validate(self, value: str) -> str:
+        if (problem := self.problem(value)) is not None:
+            raise ValueError(problem)
+        return value
+
+    @property
+    def type(self) -> object:
+        """A pydantic type for a model field or flow parameter of this kind (the error names
+        the field; the UI form refuses what the CLI refuses)."""
+        return Annotated[str, AfterValidator(self._validate)]
+
+
+BATCH_NAME = NameKind(128, re.compile(_WORD), _WORD_HELP)
+TABLE_NAME = NameKind(128, re.compile(_WORD), _WORD_HELP)
+OBS_ID = NameKind(128, re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*"), _WORD_HELP + " (or ':', '+')")
+RUNID = NameKind(255)
+KUBERNETES_NAMESPACE = NameKind(63, DNS1123_LABEL, "a DNS-1123 label (a-z, 0-9, '-')")
+JOB_NAME_PREFIX = NameKind(50, re.compile(r"[a-z0-9][-a-z0-9]*"), "a-z, 0-9 or '-' (DNS-1123)")
+DIRECTORY = NameKind(4096, path_component=False)
+
+# Flow-parameter types: the Prefect UI form and a direct call refuse what the CLI refuses.
+BatchName = BATCH_NAME.type
+TableName = TABLE_NAME.type
+ObsId = OBS_ID.type
