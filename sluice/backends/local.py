@@ -45,7 +45,6 @@ from sluice.settings import sluice_home, sluice_settings
 log = logging.getLogger(__name__)
 
 
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
