@@ -132,6 +132,8 @@ def test_tier_auto_starts_each_index_at_its_lowest_succeeded_tier(sweep_env):
 
 
 def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
+    """One chunk of 8, one job at a time: killed while index 3 runs, all 8 attempts are
+    recorded and 4-7 never started. The resumed reports count no failure (issue 15.5)."""
     tmp = sweep_env["tmp"]
     marker, release = tmp / "marker", tmp / "release"
     template = write_template(
@@ -154,9 +156,6 @@ def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
         "t",
         "--count",
         "8",
-        "--chunk-size",
-        "4",
-        "--wait-for-batch",
         "--tier",
         "0",
         "--schedule-start-gi",
@@ -187,9 +186,14 @@ def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
     assert sorted(sweep_env["done_log"].read_text().split(), key=int) == [str(i) for i in range(8)]
     latest = ledger.latest("sweep/test/t")
     assert {a.outcome for a in latest.values()} == {Outcome.SUCCEEDED}
+    # the interrupted job and the ones never started are re-attached under their names and
+    # continue their attempts: no failure, no extra attempt, nothing charged twice
     index3 = ledger.attempts("sweep/test/t", ["3"])
-    assert [a.outcome for a in index3] == [Outcome.LOST, Outcome.SUCCEEDED]
-    assert index3[0].job_name == index3[1].job_name == "t-3"
+    assert [(a.outcome, a.job_name) for a in index3] == [(Outcome.SUCCEEDED, "t-3")]
+    reports = sweep_env["report_dir"]
+    assert not list(reports.glob("tier*-failures.txt"))
+    summary = json.loads((reports / "summary.json").read_text())
+    assert (summary["attempts"], summary["failed"], summary["gib_hours_failed"]) == (8, 0, 0)
 
 
 def _finished(ledger) -> int:
