@@ -22,14 +22,18 @@ def read_text_file(path: str | Path, *, what: str, max_bytes: int) -> str:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except (OSError, ValueError) as exc:
         raise SluiceInputError(f"{named}: cannot read ({_reason(exc)})") from None
+    info = os.fstat(fd)
+    problem = None
+    if stat.S_ISDIR(info.st_mode):
+        problem = "is a directory, not a file"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = "not a regular file (a FIFO, device or socket)"
+    elif info.st_size > max_bytes:
+        problem = f"larger than {max_bytes // 1024} KiB"
+    if problem:
+        os.close(fd)
+        raise SluiceInputError(f"{named}: {problem}")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise SluiceInputError(f"{named}: is a directory, not a file")
-        if not stat.S_ISREG(info.st_mode):
-            raise SluiceInputError(f"{named}: not a regular file (a FIFO, device or socket)")
-        if info.st_size > max_bytes:
-            raise SluiceInputError(f"{named}: larger than {max_bytes // 1024} KiB")
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise SluiceInputError(f"{named}: larger than {max_bytes // 1024} KiB")

@@ -12,6 +12,7 @@ import yaml
 from sluice.backends.kubernetes.manifests import clean_template, first_container
 from sluice.errors import SluiceInputError
 from sluice.inputs import read_text_file
+from sluice.quantity import parse_cpu, parse_memory
 
 MAX_TEMPLATE_BYTES = 1024 * 1024  # the API server's object size limit is 1.5 MiB
 MAX_TEMPLATE_NODES = 100_000  # after YAML aliases are expanded
@@ -107,6 +108,10 @@ def _check_container(container: Any, where: str) -> None:
         isinstance(section or {}, dict) for section in resources.values()
     ):
         raise SluiceInputError(f"{where}.resources must map requests/limits to quantities")
+    for kind, section in resources.items():
+        for key, parse in (("memory", parse_memory), ("cpu", parse_cpu)):
+            if key in (section or {}):
+                parse(section[key], what=f"{where}.resources.{kind}.{key}")
 
 
 def _expanded_size(node: Any, seen: dict[int, int]) -> int:
