@@ -5,8 +5,6 @@ Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from queue import SimpleQueue
 
@@ -26,7 +24,8 @@ from sluice.sweep.config import (
     escalation_note,
     resolve_config,
 )
-from sluice.sweep.execution import SweepConfig, SweepExecution, first_jobs
+from sluice.sweep.dry_run import print_manifests
+from sluice.sweep.execution import SweepExecution, first_jobs
 from sluice.sweep.plan import TierPolicy
 from sluice.sweep.report import SweepSummary
 from tasks.reports import ProgressReporter
@@ -219,29 +218,6 @@ def run_chunk_rounds(
         elif (climb := future.result().next_tier) is not None:
             launch(chunk, climb)
             running += 1
-
-
-def print_manifests(config: SweepConfig, start_tier: int | None, mode: KubernetesMode) -> None:
-    """The seed's ``--dry-run print``: the Kubernetes Jobs ``--mode`` would create for every
-    chunk's first round, as JSON on stdout, contacting nothing (a count goes to stderr)."""
-    from sluice.backends.kubernetes.backend import build_manifests, submission_labels
-
-    printed = 0
-    for chunk in config.chunks:
-        jobs = list(first_jobs(config, chunk, start_tier))
-        for manifest, _ in build_manifests(
-            jobs,
-            mode=mode.value,
-            labels=submission_labels([job.name for job in jobs], mode.value),
-            parallelism=config.parallelism,
-            namespace=config.namespace,
-        ):
-            print(json.dumps(manifest, indent=2))
-            printed += 1
-    print(
-        f"Generated {printed} manifests for {len(config.indexes)} indexes; nothing submitted",
-        file=sys.stderr,
-    )
 
 
 def _result_printer(progress: ProgressReporter, quiet: bool):

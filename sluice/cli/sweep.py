@@ -97,7 +97,7 @@ def sweep(
         print(NOTHING_TO_DO)
         return
     if dry_run is DryRun.PRINT:
-        from flows.sweep import print_manifests
+        from sluice.sweep.dry_run import print_manifests
 
         if note := escalation_note(config, start_tier):
             print(note, file=sys.stderr)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.backends.kubernetes.manifests import clean_template, first_container, set_env
+from sluice.backends.kubernetes.manifests import set_env
 
 INDEX_LABEL = "wetlands/index"
 BATCH_LABEL = "wetlands/batch"
@@ -35,13 +35,12 @@ def index_job_manifest(
     timestamp: str,
 ) -> dict[str, Any]:
     """One Job for one index: the seed's names, labels, annotations, env and resources."""
-    base = clean_template(template)  # a private copy, server-owned fields stripped
     labels = {INDEX_LABEL: str(index)}
     if batch_label:
         labels[BATCH_LABEL] = batch_label
-    pod = base["spec"]["template"]
+    pod = _pod_for_one_index(template["spec"]["template"])
     pod["metadata"]["labels"] = {**pod["metadata"]["labels"], **labels}
-    container = first_container(base)
+    container = pod["spec"]["containers"][0]
     set_env(container, {"INDEX": str(index)})
     if memory is not None or cpu is not None:
         resources = container.setdefault("resources", {})
@@ -64,8 +63,18 @@ def index_job_manifest(
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "labels": {**base["metadata"]["labels"], **labels},
+            "labels": {**template["metadata"]["labels"], **labels},
             "annotations": {INDEX_LABEL: str(index), TIMESTAMP_ANNOTATION: timestamp},
         },
         "spec": spec,
     }
+
+
+def _pod_for_one_index(pod: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the (cleaned) pod template deep enough for what changes per index: its
+    labels and its first container's env and resources; the rest is shared, read-only."""
+    main = dict(pod["spec"]["containers"][0])
+    if "resources" in main:
+        main["resources"] = {k: dict(v or {}) for k, v in (main["resources"] or {}).items()}
+    spec = {**pod["spec"], "containers": [main, *pod["spec"]["containers"][1:]]}
+    return {**pod, "metadata": dict(pod["metadata"]), "spec": spec}

@@ -216,11 +216,40 @@ def test_every_chunk_task_run_is_recorded_on_the_server(sweep_env, prefect_api):
     _wait_for(lambda: expected <= set(_task_run_names(prefect_api, state)), timeout=60)
 
 
-def _task_run_names(api_url: str, state) -> list[str]:
+def test_escalation_rounds_are_task_runs_named_for_their_tier(sweep_env, prefect_api):
+    """Issue 13.6: a chunk that climbs runs as tier1-..., tier2-... task runs (not a
+    tier-0 task run retried: no 'Retry 1/4' with --max-tier 3), and each round's Jobs
+    carry that tier's batch label."""
+    template = write_template(
+        sweep_env["tmp"] / "job.yaml", NEEDS="1:96,2:200", DONE_LOG=str(sweep_env["done_log"])
+    )
+    state = _run(sweep_env, template, indexes=[0, 1, 2, 3], chunk_size=2, return_state=True)
+    assert state.is_completed()
+    expected = {
+        "tier0-chunk-00000": 1,
+        "tier1-chunk-00000": 1,
+        "tier0-chunk-00002": 1,
+        "tier1-chunk-00002": 1,
+        "tier2-chunk-00002": 1,
+    }
+    _wait_for(lambda: len(_task_runs(prefect_api, state)) >= 6, timeout=60)
+    runs = _task_runs(prefect_api, state)
+    chunk_runs = {r["name"]: r["run_count"] for r in runs if "chunk" in r["name"]}
+    assert chunk_runs == expected  # every round ran once: no Prefect retries
+    ledger = open_ledger(sweep_env["ledger_url"])
+    names = [a.job_name for a in ledger.attempts("sweep/test/t", ["2"])]
+    assert names == ["t-2", "t-2-a1", "t-2-a2"]
+
+
+def _task_runs(api_url: str, state) -> list[dict]:
     """Task runs the server recorded for the flow run (recorded from events, so eventually)."""
     response = httpx.post(
         f"{api_url}/task_runs/filter",
         json={"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}},
     )
     response.raise_for_status()
-    return [run["name"] for run in response.json()]
+    return response.json()
+
+
+def _task_run_names(api_url: str, state) -> list[str]:
+    return [run["name"] for run in _task_runs(api_url, state)]
