@@ -25,7 +25,7 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
         counts = Counter(
             (a.tier, a.outcome.value if a.outcome else "running")
             for a in attempts
-            if a.id > execution.flow_start_id
+            if execution.ran_here(a)
         )
         publish_table.fn(
             artifact_key("sweep", chunk.name),

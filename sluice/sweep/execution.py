@@ -12,7 +12,7 @@ from sluice.backends.base import Backend
 from sluice.backends.kubernetes.manifests import first_container
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
-from sluice.ledger.base import Ledger
+from sluice.ledger.base import Attempt, Ledger
 from sluice.quantity import parse_cpu, parse_memory
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.manifest import BATCH_LABEL, INDEX_LABEL, index_job_manifest
@@ -124,6 +124,11 @@ class SweepExecution:
         self.flow_start_id = ledger.last_id(config.run)
         self.baseline_id = self.flow_start_id if config.replace else 0
         self.on_result = on_result
+        self.continued: set[int] = set()  # earlier attempts re-attached in this flow run
+
+    def ran_here(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` ran (or was re-attached and finished) in this flow run."""
+        return attempt.id > self.flow_start_id or attempt.id in self.continued
 
     def plan(self, chunk: Chunk) -> list[IndexPlan]:
         history: dict[str, list] = {}
@@ -137,6 +142,7 @@ class SweepExecution:
                 policy=self.policy,
                 baseline_id=self.baseline_id,
                 flow_start_id=self.flow_start_id,
+                continued=self.continued,
             )
             for i in chunk.indexes
         ]
@@ -150,6 +156,7 @@ class SweepExecution:
         """
         pending = [p for p in self.plan(chunk) if p.action is not Action.DONE]
         tiers = {str(p.index): p.tier for p in pending}
+        self.continued.update(p.last.id for p in pending if p.action is Action.ADOPT)
 
         def escalates(item: str, result: JobResult) -> bool:
             return result.outcome is Outcome.OOM and self.policy.can_climb(tiers[item])

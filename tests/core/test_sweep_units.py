@@ -230,9 +230,15 @@ def _attempt(id_: int, tier: int | None, outcome: Outcome | None, name: str = "p
 POLICY = TierPolicy(start=0, max_tier=2, history={})
 
 
-def _plan(attempts, *, flow_start_id=0, baseline_id=0, policy=POLICY):
+def _plan(attempts, *, flow_start_id=0, baseline_id=0, policy=POLICY, continued=()):
     return plan_index(
-        1, attempts, prefix="p", policy=policy, baseline_id=baseline_id, flow_start_id=flow_start_id
+        1,
+        attempts,
+        prefix="p",
+        policy=policy,
+        baseline_id=baseline_id,
+        flow_start_id=flow_start_id,
+        continued=continued,
     )
 
 
@@ -252,6 +258,14 @@ def test_plan_other_failures_are_final_in_this_run_but_retried_on_rerun():
     assert _plan([failed], flow_start_id=4).action is Action.DONE
     again = _plan([failed], flow_start_id=5)
     assert (again.action, again.tier) == (Action.RUN, 0)
+
+
+def test_plan_a_reattached_attempt_that_failed_here_is_final():
+    """An attempt from before a crash, re-attached and failed in this flow run, is not
+    run again by the chunk's next (escalation) round."""
+    failed = _attempt(3, 0, Outcome.FAILED)
+    assert _plan([failed], flow_start_id=5).action is Action.RUN
+    assert _plan([failed], flow_start_id=5, continued={3}).action is Action.DONE
 
 
 def test_plan_adopts_running_and_skips_succeeded_unless_replaced():
