@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
+from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
 from sluice.quantity import parse_cpu, parse_duration, parse_memory, shown
 from sluice.sweep.chunks import make_chunks
@@ -176,6 +177,10 @@ def resolve_config(
         replace=replace,
         parallelism=parallelism or _template_parallelism(template, mode),
     )
+    if mode == "indexed":
+        what = f"--mode indexed --chunk-size {chunk_size or 0} (0: one chunk)"
+        for chunk in config.chunks:  # the names of a late attempt are the longest
+            items_annotation([f"{job_name_prefix}-{i}-a99" for i in chunk.indexes], what=what)
     return config, start_tier if tiers_on else None, auto and tiers_on
 
 

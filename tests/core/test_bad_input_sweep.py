@@ -120,6 +120,11 @@ CASES = [
     BadInput(_run("--report-dir", "{tmp}/binary"), "--report-dir", "report dir is a file"),
     BadInput(_run("--report-dir", "{tmp}/binary/sub"), "--report-dir", "report dir under a file"),
     BadInput(_run("--dry-run", "server"), "--dry-run server needs --backend kubernetes"),
+    BadInput(
+        ["sweep", "--template-path", "{tmp}/job.yaml", "--count", "18587", "--mode", "indexed"],
+        "--mode indexed --chunk-size 0",
+        "indexed chunk too big for one Job",
+    ),
 ]
 
 TEMPLATE_CASES = [
