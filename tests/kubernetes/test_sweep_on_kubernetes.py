@@ -4,6 +4,9 @@ processes under the pods' memory limits), in both modes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -153,3 +156,29 @@ def test_indexed_server_dry_run_validates_one_indexed_job_per_chunk(
     )
     assert cluster.requests.count(method="POST", kind="jobs") == 3
     assert cluster.jobs("biodiversity") == []
+
+
+def test_printed_manifests_pipe_into_kubectl_apply(k8s_api, tmp_path, sluice_home):
+    """stdout of --dry-run print is only the JSON documents: `| kubectl apply -f -` works
+    as it did with the seed's manifests (the count line goes to stderr)."""
+    template = write_template(tmp_path / "job.yaml", DONE_LOG=str(tmp_path / "done.log"))
+    printed = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "sweep", "--template-path", str(template)]
+        + ["--count", "3", "--chunk-size", "2", "--tier", "0", "--dry-run", "print"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SLUICE_HOME": str(sluice_home)},
+    )
+    assert printed.stderr.strip().endswith("Generated 3 manifests for 3 indexes; nothing submitted")
+    applied = subprocess.run(
+        ["kubectl", f"--kubeconfig={k8s_api.kubeconfig}", f"--cache-dir={tmp_path / 'kc'}"]
+        + ["apply", "-f", "-"],
+        input=printed.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert applied.returncode == 0, applied.stderr
+    names = sorted(job["metadata"]["name"] for job in k8s_api.jobs("biodiversity"))
+    assert names == ["wetlands-index-0", "wetlands-index-1", "wetlands-index-2"]
