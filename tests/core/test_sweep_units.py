@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
@@ -279,3 +281,23 @@ def test_plan_adopts_running_and_skips_succeeded_unless_replaced():
 def test_plan_auto_tier_starts_from_history():
     policy = TierPolicy(start=0, max_tier=3, history={"1": 2})
     assert _plan([], policy=policy).tier == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["chunk", "start", "end", "tier"]),
+    spec=st.text(alphabet="<>^=+- #0123456789,_.xXdbeEfFgGn%s{}", max_size=24),
+    prefix=st.text(alphabet="abc-{}", max_size=6),
+)
+def test_any_label_template_is_refused_or_bounded(field, spec, prefix):
+    """Fuzz: a --batch-label-template is refused with SluiceInputError or yields labels of
+    at most 63 characters; nothing else escapes and nothing large is ever built."""
+    template = f"{prefix}{{{field}:{spec}}}"
+    try:
+        chunks = make_chunks(
+            [7, 99_999], chunk_size=1, batch_label=None, label_template=template, tiers=(0, 4)
+        )
+    except SluiceInputError as refused:
+        assert len(str(refused)) < 300
+        return
+    assert all(len(c.label_at(t) or "") <= 63 for c in chunks for t in (0, 4))
