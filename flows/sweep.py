@@ -6,8 +6,8 @@ Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
+from queue import SimpleQueue
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -16,9 +16,17 @@ from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
 from sluice.settings import sluice_home
-from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
-from sluice.sweep.config import DryRun, TierChoice, check_dry_run, resolve_config
-from sluice.sweep.execution import SweepConfig, SweepExecution, first_jobs
+from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE, Chunk
+from sluice.sweep.config import (
+    NOTHING_TO_DO,
+    DryRun,
+    TierChoice,
+    check_dry_run,
+    escalation_note,
+    resolve_config,
+)
+from sluice.sweep.dry_run import print_manifests
+from sluice.sweep.execution import SweepExecution, first_jobs
 from sluice.sweep.plan import TierPolicy
 from sluice.sweep.report import SweepSummary
 from tasks.reports import ProgressReporter
@@ -79,11 +87,13 @@ def tiered_index_sweep(
         job_name_prefix: Prefix of Job names (`<prefix>-<index>`).
         batch_label: A constant `wetlands/batch` label for every Job.
         batch_label_template: Per-chunk label: {chunk}, {start}, {end}, {tier}.
-        chunk_size: Indexes per chunk (one Prefect task run each); unset = one chunk.
+        chunk_size: Indexes per chunk (a Prefect task run per chunk and tier); unset or 0 =
+            one chunk.
         wait_for_batch: Finish each chunk (escalations included) before starting the next.
         wait_timeout: How long a chunk may wait for its jobs (2h, 30m, 90s).
         tier: Starting RAM tier, or `auto` to start each index at its lowest tier that
-            succeeded in earlier sweeps of this template; unset = the template's memory.
+            succeeded in earlier sweeps of this template. Unset = OOM escalation is off:
+            every job has the template's memory and an OOM is final (said at start).
         schedule_start_gi: Tier 0 memory in GiB.
         schedule_factor: Memory multiplier per tier.
         max_tier: Highest tier an OOM may escalate to.
@@ -91,14 +101,16 @@ def tiered_index_sweep(
         cpu: CPU request = limit, e.g. 2 or 500m.
         backoff_limit: Same-size retries of a non-OOM failure.
         ttl: ttlSecondsAfterFinished (-1 omits it).
-        dry_run: `print` the manifests, `server`-validate them, or `none` to run.
+        dry_run: `print` the Jobs `mode` would create (contacting nothing),
+            `server`-validate them, or `none` to run.
         replace: Re-run indexes even if they already succeeded.
         quiet: Do not print a line per finished job.
         backend: Where jobs run: local processes, Kubernetes or Nomad.
         mode: Kubernetes only: one Job per index, or one Indexed Job per chunk and tier.
         kubernetes_credentials: Name of a KubernetesCredentials block (default: kubeconfig
             or in-cluster).
-        parallelism: Jobs at once: local processes, or pods per Indexed Job.
+        parallelism: Jobs at once: local processes, or pods per Indexed Job (default:
+            the template's spec.parallelism).
         report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
     """
@@ -126,14 +138,23 @@ def tiered_index_sweep(
         backoff_limit=backoff_limit,
         ttl=ttl,
         replace=replace,
+        parallelism=parallelism,
+        mode=mode,
+        report_dir=report_dir,
     )
+    logger = get_run_logger()
+    if not config.indexes:
+        logger.info(NOTHING_TO_DO)
+        return None
+    if note := escalation_note(config, start_tier):
+        logger.warning(note)
     if dry_run is DryRun.PRINT:
-        print_manifests(config, start_tier)
+        print_manifests(config, start_tier, mode)
         return None
 
     runner = create_backend(
         backend,
-        parallelism=parallelism,
+        parallelism=config.parallelism,
         namespace=namespace,
         server_dry_run=dry_run is DryRun.SERVER,
         kubernetes_mode=mode,
@@ -143,10 +164,11 @@ def tiered_index_sweep(
     runner.preflight()
     if dry_run is DryRun.SERVER:
         try:
-            runner.submit(list(first_jobs(config, start_tier)))
+            for chunk in config.chunks:
+                runner.submit(list(first_jobs(config, chunk, start_tier)))
         finally:
             runner.close()
-        get_run_logger().info("server dry run: %d Job manifests accepted", len(config.indexes))
+        logger.info("server dry run: the Jobs of %d indexes accepted", len(config.indexes))
         return None
 
     ledger = open_ledger(ledger_url)
@@ -156,19 +178,12 @@ def tiered_index_sweep(
     execution = SweepExecution(
         config, runner, ledger, policy, on_result=_result_printer(progress, quiet)
     )
-    chunk_task = run_sweep_chunk.with_options(retries=max_tier + 1 if start_tier is not None else 0)
     with contextlib.closing(runner), hold_run(ledger, config.run):
         if wait_for_batch:
-            futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks[:1]]
-            for chunk in config.chunks[1:]:
-                futures[-1].wait()
-                futures.append(chunk_task.submit(execution, chunk))
+            for chunk in config.chunks:
+                run_chunk_rounds(execution, [chunk], start_tier)
         else:
-            futures = [chunk_task.submit(execution, chunk) for chunk in config.chunks]
-        for chunk, future in zip(config.chunks, futures, strict=True):
-            future.wait()
-            if future.state.is_failed():
-                get_run_logger().error("%s did not finish: %s", chunk.name, future.state.message)
+            run_chunk_rounds(execution, config.chunks, start_tier)
     progress.finish()
     summary = publish_sweep_report(execution, Path(report_dir))
     ledger.close()
@@ -180,10 +195,28 @@ def tiered_index_sweep(
     return summary
 
 
-def print_manifests(config: SweepConfig, start_tier: int | None) -> None:
-    """The seed's ``--dry-run print``: every Job manifest as JSON, contacting nothing."""
-    for job in first_jobs(config, start_tier):
-        print(json.dumps(job.template, indent=2))
+def run_chunk_rounds(
+    execution: SweepExecution, chunks: list[Chunk], start_tier: int | None
+) -> None:
+    """Run every chunk as a task run at its tier; a chunk whose indexes ran out of memory
+    runs again as a new task run named for the next tier, until none climbs."""
+    ended: SimpleQueue = SimpleQueue()
+
+    def launch(chunk: Chunk, tier: int | None) -> None:
+        task = run_sweep_chunk.with_options(task_run_name=chunk.task_run_name(tier))
+        task.submit(execution, chunk).add_done_callback(lambda done: ended.put((chunk, done)))
+
+    for chunk in chunks:
+        launch(chunk, start_tier)
+    running = len(chunks)
+    while running:
+        chunk, future = ended.get()
+        running -= 1
+        if future.state.is_failed():
+            get_run_logger().error("%s did not finish: %s", chunk.name, future.state.message)
+        elif (climb := future.result().next_tier) is not None:
+            launch(chunk, climb)
+            running += 1
 
 
 def _result_printer(progress: ProgressReporter, quiet: bool):

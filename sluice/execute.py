@@ -25,11 +25,13 @@ _END = object()
 
 @dataclass(frozen=True)
 class Planned:
-    """One item's job for this attempt."""
+    """One item's job for this attempt; ``attempt_id`` continues a recorded attempt whose
+    job is re-attached (same job name) instead of recording a new one."""
 
     item: str
     job: JobSpec
     tier: int | None = None
+    attempt_id: int | None = None
 
 
 def run_jobs(
@@ -52,16 +54,20 @@ def run_jobs(
     """
     if not planned:
         return {}
-    ids = ledger.begin(
-        run,
-        workload,
-        [
-            PlannedAttempt(
-                item=p.item, job_name=p.job.name, tier=p.tier, memory_bytes=p.job.memory_bytes
-            )
-            for p in planned
-        ],
+    new = iter(
+        ledger.begin(
+            run,
+            workload,
+            [
+                PlannedAttempt(
+                    item=p.item, job_name=p.job.name, tier=p.tier, memory_bytes=p.job.memory_bytes
+                )
+                for p in planned
+                if p.attempt_id is None
+            ],
+        )
     )
+    ids = [next(new) if p.attempt_id is None else p.attempt_id for p in planned]
     by_name = {p.job.name: (p.item, attempt_id) for p, attempt_id in zip(planned, ids, strict=True)}
     backend.submit([p.job for p in planned], replace=replace)
     results: dict[str, JobResult] = {}

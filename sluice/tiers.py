@@ -6,26 +6,47 @@ code: tier ``n`` requests ``start_gi * factor ** n`` GiB, requests = limits.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+import math
+from dataclasses import dataclass
 
 from sluice.errors import SluiceInputError
-from sluice.quantity import GIB, format_gi
+from sluice.quantity import GIB, MAX_QUANTITY, format_gi
+
+MAX_TIER = 32
+MIN_TIER0_BYTES = 2**20
 
 
-class TierSchedule(BaseModel):
-    """A memory schedule: ``start_gi`` GiB at tier 0, times ``factor`` per tier."""
+@dataclass(frozen=True)
+class TierSchedule:
+    """A memory schedule: ``start_gi`` GiB at tier 0, times ``factor`` per tier.
 
-    start_gi: float = Field(default=10.0, gt=0, description="Tier 0 memory in GiB.")
-    factor: float = Field(default=2.0, ge=1.0, description="Multiplier applied per tier.")
-    max_tier: int = Field(default=4, ge=0, description="Highest tier escalation may reach.")
+    Construction validates every field (one line naming the flag, never a traceback):
+    tier 0 is at least 1 MiB, ``factor`` at least 1 (a tier never shrinks), ``max_tier``
+    0..32, and the max tier's memory fits a Kubernetes quantity.
+    """
 
-    @model_validator(mode="after")
-    def _positive(self) -> TierSchedule:
-        if self.memory_bytes(0) < 2**20:
+    start_gi: float = 10.0
+    factor: float = 2.0
+    max_tier: int = 4
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.start_gi) or self.start_gi * GIB < MIN_TIER0_BYTES:
             raise SluiceInputError(
                 f"--schedule-start-gi {self.start_gi:g}: tier 0 must be at least 1 MiB"
+                " (0.0009765625 GiB)"
             )
-        return self
+        if not math.isfinite(self.factor) or self.factor < 1:
+            raise SluiceInputError(
+                f"--schedule-factor {self.factor:g}: must be at least 1 (a tier never shrinks)"
+            )
+        if not 0 <= self.max_tier <= MAX_TIER:
+            raise SluiceInputError(f"--max-tier {self.max_tier}: must be 0 to {MAX_TIER}")
+        top = math.log2(self.start_gi * GIB) + self.max_tier * math.log2(self.factor)
+        if top >= math.log2(MAX_QUANTITY):
+            raise SluiceInputError(
+                f"--schedule-start-gi {self.start_gi:g} x --schedule-factor {self.factor:g}"
+                f" ^ --max-tier {self.max_tier}: more memory than a quantity can hold (8Ei)"
+            )
 
     def gi(self, tier: int) -> float:
         return self.start_gi * self.factor**tier

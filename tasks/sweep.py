@@ -1,4 +1,4 @@
-"""The sweep's steps: run a chunk (retried a tier higher on OOM) and report."""
+"""The sweep's steps: run one round of a chunk, and report."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from sluice.sweep.chunks import Chunk
-from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
+from sluice.sweep.execution import ChunkResult, SweepExecution
 from sluice.sweep.report import SweepSummary, build_reports, write_reports
 from tasks.reports import artifact_key, publish_markdown, publish_table
-from tasks.retry import retry_on
 
 
-@task(
-    cache_policy=NO_CACHE,
-    retry_condition_fn=retry_on(OOMEscalation),
-    retry_delay_seconds=0,
-    task_run_name="{chunk.name}",
-)
+@task(cache_policy=NO_CACHE)
 def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
-    """Run a chunk's pending indexes; an OOM below the max tier fails the attempt so
-    Prefect retries it, and the retry runs only those indexes one tier higher."""
+    """Run a chunk's pending indexes; the result names the tier its OOMs climb to, and
+    the flow runs that round as a new task run named for that tier."""
     try:
         return execution.run_chunk(chunk)
     finally:
@@ -31,7 +25,7 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
         counts = Counter(
             (a.tier, a.outcome.value if a.outcome else "running")
             for a in attempts
-            if a.id > execution.flow_start_id
+            if execution.ran_here(a)
         )
         publish_table.fn(
             artifact_key("sweep", chunk.name),

@@ -1,85 +1,140 @@
-"""Sequential chunks of indexes and their batch labels (the seed's --chunk-size rules)."""
+"""Sequential chunks of indexes and their batch labels (the seed's --chunk-size rules).
+
+A chunk's label depends on the tier its jobs run at (``tier{tier}-chunk-{start:05d}``):
+the first round of a chunk carries the starting tier, as the seed's label did, and each
+escalation round the tier it climbs to.
+"""
 
 from __future__ import annotations
 
 import re
 import string
+from collections.abc import Sequence
 
 from pydantic import BaseModel
 
 from sluice.errors import SluiceInputError
+from sluice.quantity import shown
 
 DEFAULT_LABEL_TEMPLATE = "tier{tier}-chunk-{start:05d}"
 PLACEHOLDERS = {"chunk", "start", "end", "tier"}
+MAX_LABEL = 63
+MAX_TEMPLATE = 253
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_SPEC_NUMBER = re.compile(r"[0-9]+")
 
 
 class Chunk(BaseModel):
-    """A slice of the sweep: one Prefect task run."""
+    """A slice of the sweep: one Prefect task run per tier it runs at."""
 
     number: int
     indexes: list[int]
-    label: str | None
+    label: str | None = None  # a constant --batch-label
+    label_template: str | None = None  # the per-chunk template when chunked
+    label_tier: int | None = None  # {tier} of jobs without tiers (--tier with --memory)
 
     @property
     def name(self) -> str:
-        return self.label or f"chunk-{self.number:04d}"
+        """A stable id for artifacts: ``chunk-NNNN``."""
+        return f"chunk-{self.number:04d}"
+
+    def label_at(self, tier: int | None) -> str | None:
+        """The ``wetlands/batch`` label of this chunk's jobs at ``tier`` (None: no label)."""
+        if self.label is not None or self.label_template is None:
+            return self.label
+        return format_label(
+            self.label_template,
+            chunk=self.number,
+            start=self.indexes[0],
+            end=self.indexes[-1],
+            tier=_first(tier, self.label_tier, "na"),
+        )
+
+    def task_run_name(self, tier: int | None) -> str:
+        """The label at ``tier``, or ``chunk-NNNN``; ``-tier<N>`` is added unless it shows."""
+        name = self.label_at(tier) or self.name
+        shows_tier = self.label is None and "{tier" in (self.label_template or "")
+        return name if tier is None or shows_tier else f"{name}-tier{tier}"
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
 
 
 def check_label_template(template: str) -> str:
-    """Reject unknown placeholders and templates that cannot format, naming the input."""
+    """Reject unknown placeholders, nested fields and widths past 63 before formatting."""
+    what = f"--batch-label-template {shown(template)}"
+    if len(template) > MAX_TEMPLATE:
+        raise SluiceInputError(f"{what}: at most {MAX_TEMPLATE} characters")
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        fields = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise SluiceInputError(f"--batch-label-template {template!r}: {exc}") from None
-    if unknown := fields - PLACEHOLDERS:
-        raise SluiceInputError(
-            f"--batch-label-template {template!r}: unknown placeholder "
-            f"{{{sorted(unknown)[0]}}} (known: chunk, start, end, tier)"
-        )
-    format_label(template, chunk=0, start=0, end=0, tier=0)
+        raise SluiceInputError(f"{what}: {exc}") from None
+    for _, field, spec, _ in fields:
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS:
+            raise SluiceInputError(
+                f"{what}: unknown placeholder {{{shown(field, 30)}}} (known: chunk, start, end,"
+                " tier)"
+            )
+        spec = spec or ""
+        if "{" in spec:
+            raise SluiceInputError(f"{what}: nested fields in a format spec are not allowed")
+        if len(spec) > 40 or any(int(n) > MAX_LABEL for n in _SPEC_NUMBER.findall(spec)):
+            raise SluiceInputError(
+                f"{what}: a format width over {MAX_LABEL} (a label value has at most"
+                f" {MAX_LABEL} characters)"
+            )
     return template
 
 
 def format_label(template: str, *, chunk: int, start: int, end: int, tier: int | str) -> str:
     try:
         label = template.format(chunk=chunk, start=start, end=end, tier=tier)
-    except (ValueError, KeyError, IndexError) as exc:
-        raise SluiceInputError(f"--batch-label-template {template!r}: {exc}") from None
-    return check_label_value(label, what=f"--batch-label-template {template!r}")
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise SluiceInputError(f"--batch-label-template {shown(template)}: {exc}") from None
+    return check_label_value(label, what=f"--batch-label-template {shown(template)}")
 
 
 def check_label_value(label: str, *, what: str) -> str:
-    if len(label) > 63 or not _LABEL_VALUE.match(label):
-        raise SluiceInputError(f"{what}: {label!r} is not a valid Kubernetes label value")
+    if len(label) > MAX_LABEL or not _LABEL_VALUE.match(label):
+        raise SluiceInputError(f"{what}: {shown(label)} is not a valid Kubernetes label value")
     return label
 
 
 def make_chunks(
-    indexes: list[int],
+    indexes: Sequence[int],
     *,
     chunk_size: int | None,
     batch_label: str | None,
     label_template: str,
-    tier: int | None,
+    label_tier: int | None = None,
+    tiers: Sequence[int | None] = (None,),
 ) -> list[Chunk]:
-    """The seed's chunking: no chunk size -> one unlabelled chunk; --batch-label wins."""
+    """The seed's chunking: no (or 0) chunk size -> one unlabelled chunk; --batch-label wins.
+
+    Every chunk's label is checked at each of ``tiers`` (the start and max tier) here,
+    so a label that cannot be built fails before anything runs.
+    """
     if batch_label is not None:
         check_label_value(batch_label, what="--batch-label")
-    if chunk_size is None:
-        return [Chunk(number=0, indexes=indexes, label=batch_label)]
-    if chunk_size <= 0:
-        raise SluiceInputError(f"--chunk-size {chunk_size}: must be positive")
-    check_label_template(label_template)
-    chunks = []
-    for number, offset in enumerate(range(0, len(indexes), chunk_size)):
-        part = indexes[offset : offset + chunk_size]
-        label = batch_label or format_label(
-            label_template,
-            chunk=number,
-            start=part[0],
-            end=part[-1],
-            tier="na" if tier is None else tier,
+    if chunk_size is not None and chunk_size < 0:
+        raise SluiceInputError(f"--chunk-size {chunk_size}: must not be negative (0: no chunks)")
+    if not chunk_size:
+        return [Chunk(number=0, indexes=list(indexes), label=batch_label)] if indexes else []
+    template = None if batch_label is not None else check_label_template(label_template)
+    chunks = [
+        Chunk(
+            number=number,
+            indexes=list(indexes[offset : offset + chunk_size]),
+            label=batch_label,
+            label_template=template,
+            label_tier=label_tier,
         )
-        chunks.append(Chunk(number=number, indexes=part, label=label))
+        for number, offset in enumerate(range(0, len(indexes), chunk_size))
+    ]
+    for chunk in chunks:
+        for tier in tiers:
+            chunk.label_at(tier)
     return chunks

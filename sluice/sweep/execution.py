@@ -1,9 +1,9 @@
-"""Running one chunk of a sweep: plan from the ledger, run on the backend, escalate on OOM."""
+"""Running one chunk of a sweep at one round: plan from the ledger, run, report who climbs."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,17 +13,18 @@ from sluice.backends.expansion import expand_command
 from sluice.backends.kubernetes.manifests import first_container
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
-from sluice.ledger.base import Ledger
+from sluice.ledger.base import Attempt, Ledger
 from sluice.quantity import parse_cpu, parse_memory
 from sluice.sweep.chunks import Chunk
-from sluice.sweep.manifest import index_job_manifest
+from sluice.sweep.manifest import BATCH_LABEL, INDEX_LABEL, index_job_manifest
 from sluice.sweep.plan import Action, IndexPlan, TierPolicy, job_name, plan_index
 from sluice.sweep.template import container_argv, container_env
 from sluice.tiers import TierSchedule
 
 
-class OOMEscalation(Exception):
-    """Some indexes of a chunk ran out of memory below the max tier: retry the chunk."""
+def seed_timestamp() -> str:
+    """The seed's annotation time: seconds and offset, ``2026-11-30T07:00:02+00:00``."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -35,7 +36,7 @@ class SweepConfig:
     template: dict[str, Any]
     namespace: str
     job_name_prefix: str
-    indexes: list[int]
+    indexes: Sequence[int]
     chunks: list[Chunk]
     schedule: TierSchedule | None
     memory: str | None = None
@@ -44,7 +45,8 @@ class SweepConfig:
     ttl: int = 3600
     wait_timeout: float | None = None
     replace: bool = False
-    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    parallelism: int | None = None
+    timestamp: str = field(default_factory=seed_timestamp)
 
     def memory_for(self, tier: int | None) -> str | None:
         if self.memory is not None or tier is None or self.schedule is None:
@@ -54,12 +56,13 @@ class SweepConfig:
 
 @dataclass
 class ChunkResult:
-    """What one chunk attempt did."""
+    """What one round of a chunk did; ``next_tier`` is where its OOMs climb (None: done)."""
 
     chunk: str
     ran: int
     outcomes: dict[str, int]
     escalating: int
+    next_tier: int | None = None
 
 
 def build_job(
@@ -71,7 +74,7 @@ def build_job(
         name=name,
         namespace=config.namespace,
         index=index,
-        batch_label=chunk.label,
+        batch_label=chunk.label_at(tier),
         memory=config.memory_for(tier),
         cpu=config.cpu,
         backoff_limit=config.backoff_limit,
@@ -80,7 +83,7 @@ def build_job(
     )
     container = first_container(manifest)
     limits = container.get("resources", {}).get("limits", {})
-    deadline = manifest["spec"].get("activeDeadlineSeconds")
+    labels = manifest["metadata"]["labels"]
     env = container_env(manifest)
     return JobSpec(
         name=name,
@@ -88,9 +91,8 @@ def build_job(
         env=env,
         memory_bytes=parse_memory(limits["memory"]) if "memory" in limits else None,
         cpu=parse_cpu(limits["cpu"]) if "cpu" in limits else None,
-        labels=manifest["metadata"]["labels"],
-        annotations=manifest["metadata"].get("annotations", {}),
-        timeout_seconds=float(deadline) if deadline else None,
+        labels={k: labels[k] for k in (INDEX_LABEL, BATCH_LABEL) if k in labels},
+        annotations=manifest["metadata"]["annotations"],
         backoff_limit=config.backoff_limit,
         workdir=container.get("workingDir"),
         image=container.get("image"),
@@ -98,12 +100,12 @@ def build_job(
     )
 
 
-def first_jobs(config: SweepConfig, start_tier: int | None) -> Iterator[JobSpec]:
-    """Every index's first Job, named and sized as the seed built them (dry runs)."""
-    for chunk in config.chunks:
-        for index in chunk.indexes:
-            name = job_name(config.job_name_prefix, index, 0)
-            yield build_job(config, chunk, index, start_tier, name)
+def first_jobs(config: SweepConfig, chunk: Chunk, start_tier: int | None) -> Iterator[JobSpec]:
+    """A chunk's first round on an empty ledger, named and sized as the seed built them."""
+    for index in chunk.indexes:
+        yield build_job(
+            config, chunk, index, start_tier, job_name(config.job_name_prefix, index, 0)
+        )
 
 
 class SweepExecution:
@@ -125,6 +127,11 @@ class SweepExecution:
         self.flow_start_id = ledger.last_id(config.run)
         self.baseline_id = self.flow_start_id if config.replace else 0
         self.on_result = on_result
+        self.continued: set[int] = set()  # earlier attempts re-attached in this flow run
+
+    def ran_here(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` ran (or was re-attached and finished) in this flow run."""
+        return attempt.id > self.flow_start_id or attempt.id in self.continued
 
     def plan(self, chunk: Chunk) -> list[IndexPlan]:
         history: dict[str, list] = {}
@@ -138,18 +145,21 @@ class SweepExecution:
                 policy=self.policy,
                 baseline_id=self.baseline_id,
                 flow_start_id=self.flow_start_id,
+                continued=self.continued,
             )
             for i in chunk.indexes
         ]
 
     def run_chunk(self, chunk: Chunk) -> ChunkResult:
-        """Run what the ledger says is pending; raise OOMEscalation if any index must climb."""
-        plans = self.plan(chunk)
-        pending = [p for p in plans if p.action is not Action.DONE]
-        stale = [(p.last.id, _superseded(p)) for p in pending if p.action is Action.ADOPT]
-        if stale:
-            self.ledger.finish_many(stale)
+        """Run what the ledger says is pending; report the indexes that must climb a tier.
+
+        An index whose attempt has no outcome (the orchestrator stopped) is re-attached
+        under the same job name and that attempt continues: a job that never started is
+        not a failure and costs nothing.
+        """
+        pending = [p for p in self.plan(chunk) if p.action is not Action.DONE]
         tiers = {str(p.index): p.tier for p in pending}
+        self.continued.update(p.last.id for p in pending if p.action is Action.ADOPT)
 
         def escalates(item: str, result: JobResult) -> bool:
             return result.outcome is Outcome.OOM and self.policy.can_climb(tiers[item])
@@ -165,30 +175,21 @@ class SweepExecution:
             self.config.workload,
             [
                 Planned(
-                    str(p.index), build_job(self.config, chunk, p.index, p.tier, p.job_name), p.tier
+                    str(p.index),
+                    build_job(self.config, chunk, p.index, p.tier, p.job_name),
+                    p.tier,
+                    attempt_id=p.last.id if p.action is Action.ADOPT else None,
                 )
                 for p in pending
             ],
             timeout=self.config.wait_timeout,
             on_result=on_result,
         )
-        escalating = sum(escalates(item, r) for item, r in results.items())
-        outcome = ChunkResult(
+        climbing = [tiers[item] + 1 for item, r in results.items() if escalates(item, r)]
+        return ChunkResult(
             chunk=chunk.name,
             ran=len(results),
             outcomes=dict(Counter(r.outcome.value for r in results.values())),
-            escalating=escalating,
+            escalating=len(climbing),
+            next_tier=min(climbing, default=None),
         )
-        if escalating:
-            raise OOMEscalation(
-                f"{chunk.name}: {escalating} index(es) ran out of memory; retrying at the next tier"
-            )
-        return outcome
-
-
-def _superseded(plan: IndexPlan) -> JobResult:
-    return JobResult(
-        name=plan.job_name,
-        outcome=Outcome.LOST,
-        message="orchestrator stopped before the outcome was recorded; job re-attached",
-    )

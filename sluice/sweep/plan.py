@@ -9,13 +9,14 @@ same path:
   which every backend adopts instead of starting twice;
 - ``oom`` at tier t: run at t+1, unless that passes ``max_tier`` (then it is a
   final failure);
-- another failure in *this* flow run: final (the job's own backoff limit
-  already retried it at the same size);
+- another failure in *this* flow run (a re-attached attempt finished here counts):
+  final (the job's own backoff limit already retried it at the same size);
 - another failure in an *earlier* flow run: retried at the same tier.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -70,8 +71,13 @@ def plan_index(
     policy: TierPolicy,
     baseline_id: int,
     flow_start_id: int,
+    continued: Collection[int] = (),
 ) -> IndexPlan:
-    """The next step for one index given all its attempts in this run, oldest first."""
+    """The next step for one index given all its attempts in this run, oldest first.
+
+    ``continued``: ids of earlier attempts this flow run re-attached and finished; they
+    ended here, like the attempts after ``flow_start_id``.
+    """
     fresh_name = job_name(prefix, index, len(attempts))
     relevant = [a for a in attempts if a.id > baseline_id]
     if not relevant:
@@ -86,7 +92,7 @@ def plan_index(
         if not policy.can_climb(last.tier):
             return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)
         return IndexPlan(index, Action.RUN, max(last.tier + 1, start), fresh_name, last)
-    if last.id > flow_start_id:
+    if last.id > flow_start_id or last.id in continued:
         return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)
     tier = None if start is None or last.tier is None else max(last.tier, start)
     return IndexPlan(index, Action.RUN, tier, fresh_name, last)

@@ -54,6 +54,47 @@ def test_dry_run_print_shows_the_seed_manifests_without_a_server(tmp_path, templ
 
 
 @pytest.mark.parametrize(
+    "selection", [["--limit", "0"], ["--count", "0"], ["--index-file", "EMPTY"]]
+)
+def test_an_empty_selection_is_nothing_to_do_and_exits_0(
+    tmp_path, template, sluice_home, selection
+):
+    """The seed's end of a tier loop: an empty tier<N>-failures.txt runs nothing, exit 0."""
+    empty = tmp_path / "tier0-failures.txt"
+    empty.write_text("")
+    args = [str(empty) if a == "EMPTY" else a for a in selection]
+    result = _sweep("--template-path", str(template), "--tier", "1", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "No indexes resolved; nothing to do.\n"
+    assert not sluice_home.exists()  # no server, no ledger
+
+
+def test_without_tier_a_line_says_escalation_is_off(tmp_path, template, sluice_home):
+    result = _sweep("--template-path", str(template), "--count", "1", "--dry-run", "print")
+    assert result.exit_code == 0, result.output
+    assert "OOM escalation is off (no --tier)" in result.stderr
+    assert "no memory limit" in result.stderr  # the test template sets none
+    tiered = _sweep(
+        "--template-path", str(template), "--count", "1", "--dry-run", "print", "--tier", "0"
+    )
+    assert "escalation is off" not in tiered.stderr
+    fixed = _sweep(
+        "--template-path", str(template), "--count", "1", "--dry-run", "print", "--memory", "1Gi"
+    )
+    assert "--memory 1Gi fixes every job's memory" in fixed.stderr
+    help_text = " ".join(_sweep("--help").stdout.split())
+    assert "without it every job keeps the template's memory" in help_text
+
+
+def test_chunk_size_0_means_one_unlabelled_chunk(tmp_path, template, sluice_home):
+    result = _sweep(
+        "--template-path", str(template), "--count", "3", "--chunk-size", "0", "--dry-run", "print"
+    )
+    assert result.exit_code == 0, result.output
+    assert "wetlands/batch" not in result.stdout and result.stdout.count('"kind": "Job"') == 3
+
+
+@pytest.mark.parametrize(
     ("lines", "named"),
     [("1\nseven\n", "line 2: 'seven'"), ("3\n-1\n", "line 2: '-1'")],
 )
@@ -71,7 +112,6 @@ def test_unreadable_index_file(tmp_path, template, sluice_home):
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        (["--limit", "0"], "selection is empty"),
         (["--tier", "3", "--max-tier", "2"], "--max-tier 2 is below --tier 3"),
         (["--tier", "high"], "--tier 'high'"),
         (["--memory", "lots"], "--memory: 'lots'"),

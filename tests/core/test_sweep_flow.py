@@ -132,6 +132,8 @@ def test_tier_auto_starts_each_index_at_its_lowest_succeeded_tier(sweep_env):
 
 
 def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
+    """One chunk of 8, one job at a time: killed while index 3 runs, all 8 attempts are
+    recorded and 4-7 never started. The resumed reports count no failure (issue 15.5)."""
     tmp = sweep_env["tmp"]
     marker, release = tmp / "marker", tmp / "release"
     template = write_template(
@@ -154,9 +156,6 @@ def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
         "t",
         "--count",
         "8",
-        "--chunk-size",
-        "4",
-        "--wait-for-batch",
         "--tier",
         "0",
         "--schedule-start-gi",
@@ -187,9 +186,14 @@ def test_resume_after_the_orchestrator_is_sigkilled(sweep_env, prefect_api):
     assert sorted(sweep_env["done_log"].read_text().split(), key=int) == [str(i) for i in range(8)]
     latest = ledger.latest("sweep/test/t")
     assert {a.outcome for a in latest.values()} == {Outcome.SUCCEEDED}
+    # the interrupted job and the ones never started are re-attached under their names and
+    # continue their attempts: no failure, no extra attempt, nothing charged twice
     index3 = ledger.attempts("sweep/test/t", ["3"])
-    assert [a.outcome for a in index3] == [Outcome.LOST, Outcome.SUCCEEDED]
-    assert index3[0].job_name == index3[1].job_name == "t-3"
+    assert [(a.outcome, a.job_name) for a in index3] == [(Outcome.SUCCEEDED, "t-3")]
+    reports = sweep_env["report_dir"]
+    assert not list(reports.glob("tier*-failures.txt"))
+    summary = json.loads((reports / "summary.json").read_text())
+    assert (summary["attempts"], summary["failed"], summary["gib_hours_failed"]) == (8, 0, 0)
 
 
 def _finished(ledger) -> int:
@@ -212,11 +216,40 @@ def test_every_chunk_task_run_is_recorded_on_the_server(sweep_env, prefect_api):
     _wait_for(lambda: expected <= set(_task_run_names(prefect_api, state)), timeout=60)
 
 
-def _task_run_names(api_url: str, state) -> list[str]:
+def test_escalation_rounds_are_task_runs_named_for_their_tier(sweep_env, prefect_api):
+    """Issue 13.6: a chunk that climbs runs as tier1-..., tier2-... task runs (not a
+    tier-0 task run retried: no 'Retry 1/4' with --max-tier 3), and each round's Jobs
+    carry that tier's batch label."""
+    template = write_template(
+        sweep_env["tmp"] / "job.yaml", NEEDS="1:96,2:200", DONE_LOG=str(sweep_env["done_log"])
+    )
+    state = _run(sweep_env, template, indexes=[0, 1, 2, 3], chunk_size=2, return_state=True)
+    assert state.is_completed()
+    expected = {
+        "tier0-chunk-00000": 1,
+        "tier1-chunk-00000": 1,
+        "tier0-chunk-00002": 1,
+        "tier1-chunk-00002": 1,
+        "tier2-chunk-00002": 1,
+    }
+    _wait_for(lambda: len(_task_runs(prefect_api, state)) >= 6, timeout=60)
+    runs = _task_runs(prefect_api, state)
+    chunk_runs = {r["name"]: r["run_count"] for r in runs if "chunk" in r["name"]}
+    assert chunk_runs == expected  # every round ran once: no Prefect retries
+    ledger = open_ledger(sweep_env["ledger_url"])
+    names = [a.job_name for a in ledger.attempts("sweep/test/t", ["2"])]
+    assert names == ["t-2", "t-2-a1", "t-2-a2"]
+
+
+def _task_runs(api_url: str, state) -> list[dict]:
     """Task runs the server recorded for the flow run (recorded from events, so eventually)."""
     response = httpx.post(
         f"{api_url}/task_runs/filter",
         json={"flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}},
     )
     response.raise_for_status()
-    return [run["name"] for run in response.json()]
+    return response.json()
+
+
+def _task_run_names(api_url: str, state) -> list[str]:
+    return [run["name"] for run in _task_runs(api_url, state)]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
@@ -55,8 +58,12 @@ TEMPLATE = {
 
 def test_selection_precedence_and_limit():
     assert select_indexes(indexes=[5, 3, 5], index_file="ignored", count=10) == [3, 5]
-    assert select_indexes(start=10, count=5, limit=2) == [10, 11]
+    assert list(select_indexes(start=10, count=5, limit=2)) == [10, 11]
     assert len(select_indexes()) == 18587
+    assert list(select_indexes(count=99_999_999_999, limit=3)) == [0, 1, 2]
+    assert len(select_indexes(count=0)) == 0
+    with pytest.raises(SluiceInputError, match="--count: 99999999999 indexes; at most 1,000,000"):
+        select_indexes(count=99_999_999_999)
 
 
 def test_index_file_errors_name_the_line(tmp_path):
@@ -77,31 +84,47 @@ def test_chunk_labels_follow_the_seed_template():
         chunk_size=4,
         batch_label=None,
         label_template="tier{tier}-chunk-{start:05d}",
-        tier=0,
+        tiers=(0, 4),
     )
-    assert [c.label for c in chunks] == [
+    assert [c.label_at(0) for c in chunks] == [
         "tier0-chunk-00000",
         "tier0-chunk-00004",
         "tier0-chunk-00008",
     ]
-    assert (
-        make_chunks([1, 2], chunk_size=None, batch_label=None, label_template="x", tier=None)[
-            0
-        ].label
-        is None
-    )
+    assert chunks[1].label_at(2) == chunks[1].task_run_name(2) == "tier2-chunk-00004"
+    whole = make_chunks([1, 2], chunk_size=0, batch_label=None, label_template="x")
+    assert len(whole) == 1 and whole[0].label_at(3) is None
+    assert whole[0].task_run_name(3) == "chunk-0000-tier3"
     untiered = make_chunks(
-        [3], chunk_size=1, batch_label=None, label_template="tier{tier}-{chunk}-{end}", tier=None
+        [3], chunk_size=1, batch_label=None, label_template="tier{tier}-{chunk}-{end}"
     )
-    assert untiered[0].label == "tierna-0-3"
-    with pytest.raises(SluiceInputError, match=r"unknown placeholder \{shard\}"):
-        make_chunks([1], chunk_size=1, batch_label=None, label_template="{shard}", tier=0)
+    assert untiered[0].label_at(None) == "tierna-0-3"
+    with pytest.raises(SluiceInputError, match=r"unknown placeholder \{'shard'\}"):
+        make_chunks([1], chunk_size=1, batch_label=None, label_template="{shard}")
+
+
+@pytest.mark.parametrize(
+    ("template", "named"),
+    [
+        ("{chunk:>999999999}", "a format width over 63"),
+        ("{chunk:>{start}}", "nested fields"),
+        ("x" * 300, "at most 253 characters"),
+        ("{tier:05d}", "Unknown format code 'd'"),
+        ("{start:>60}-{end:>60}", "not a valid Kubernetes label value"),
+    ],
+)
+def test_label_templates_are_bounded_before_they_are_built(template, named):
+    with pytest.raises(SluiceInputError, match=re.escape(named)) as refused:
+        make_chunks([1], chunk_size=1, batch_label=None, label_template=template)
+    assert len(str(refused.value)) < 200
 
 
 def test_tier_schedule_and_quantities():
-    schedule = TierSchedule(start_gi=10, factor=2, max_tier=4)
+    schedule = TierSchedule(start_gi=10, factor=2, max_tier=24)
     assert [schedule.memory_quantity(t) for t in range(3)] == ["10Gi", "20Gi", "40Gi"]
+    assert schedule.memory_quantity(20) == "10485760Gi"  # the seed's int formatting, not %g
     assert TierSchedule(start_gi=8, factor=1.5).memory_quantity(1) == "12Gi"
+    assert TierSchedule(start_gi=0.05).memory_quantity(0) == "0.05Gi"
     with pytest.raises(SluiceInputError, match="--max-tier 1 is below --tier 2"):
         TierSchedule(max_tier=1).check_tier(2)
     assert parse_memory("512Mi") == 512 * 2**20
@@ -132,17 +155,24 @@ def test_manifest_matches_the_seed():
         "wetlands/index": "7",
         "wetlands/batch": "tier1-chunk-00000",
     }
-    assert meta["annotations"] == {"wetlands/orchestrator-timestamp": "T"}
+    assert meta["annotations"] == {"wetlands/index": "7", "wetlands/orchestrator-timestamp": "T"}
     assert spec["template"]["metadata"]["labels"] == {
         "app": "w",
         "wetlands/index": "7",
         "wetlands/batch": "tier1-chunk-00000",
     }
-    assert "selector" not in spec and "completionMode" not in spec
+    assert list(spec) == [
+        "parallelism",
+        "completions",
+        "backoffLimit",
+        "template",
+        "ttlSecondsAfterFinished",
+    ]
     assert (spec["parallelism"], spec["completions"], spec["backoffLimit"]) == (1, 1, 0)
     assert spec["ttlSecondsAfterFinished"] == 3600
     container = spec["template"]["spec"]["containers"][0]
-    assert container["env"] == [{"name": "KEEP", "value": "1"}, {"name": "INDEX", "value": "7"}]
+    # INDEX replaced where it stands, its valueFrom gone (the seed's set_index_env)
+    assert container["env"] == [{"name": "INDEX", "value": "7"}, {"name": "KEEP", "value": "1"}]
     assert container["resources"] == {
         "requests": {"memory": "20Gi", "cpu": "1"},
         "limits": {"memory": "20Gi", "cpu": "1"},
@@ -202,9 +232,15 @@ def _attempt(id_: int, tier: int | None, outcome: Outcome | None, name: str = "p
 POLICY = TierPolicy(start=0, max_tier=2, history={})
 
 
-def _plan(attempts, *, flow_start_id=0, baseline_id=0, policy=POLICY):
+def _plan(attempts, *, flow_start_id=0, baseline_id=0, policy=POLICY, continued=()):
     return plan_index(
-        1, attempts, prefix="p", policy=policy, baseline_id=baseline_id, flow_start_id=flow_start_id
+        1,
+        attempts,
+        prefix="p",
+        policy=policy,
+        baseline_id=baseline_id,
+        flow_start_id=flow_start_id,
+        continued=continued,
     )
 
 
@@ -226,6 +262,14 @@ def test_plan_other_failures_are_final_in_this_run_but_retried_on_rerun():
     assert (again.action, again.tier) == (Action.RUN, 0)
 
 
+def test_plan_a_reattached_attempt_that_failed_here_is_final():
+    """An attempt from before a crash, re-attached and failed in this flow run, is not
+    run again by the chunk's next (escalation) round."""
+    failed = _attempt(3, 0, Outcome.FAILED)
+    assert _plan([failed], flow_start_id=5).action is Action.RUN
+    assert _plan([failed], flow_start_id=5, continued={3}).action is Action.DONE
+
+
 def test_plan_adopts_running_and_skips_succeeded_unless_replaced():
     running = _plan([_attempt(1, 1, None, name="p-1-a3")])
     assert (running.action, running.job_name, running.tier) == (Action.ADOPT, "p-1-a3", 1)
@@ -237,3 +281,23 @@ def test_plan_adopts_running_and_skips_succeeded_unless_replaced():
 def test_plan_auto_tier_starts_from_history():
     policy = TierPolicy(start=0, max_tier=3, history={"1": 2})
     assert _plan([], policy=policy).tier == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["chunk", "start", "end", "tier"]),
+    spec=st.text(alphabet="<>^=+- #0123456789,_.xXdbeEfFgGn%s{}", max_size=24),
+    prefix=st.text(alphabet="abc-{}", max_size=6),
+)
+def test_any_label_template_is_refused_or_bounded(field, spec, prefix):
+    """Fuzz: a --batch-label-template is refused with SluiceInputError or yields labels of
+    at most 63 characters; nothing else escapes and nothing large is ever built."""
+    template = f"{prefix}{{{field}:{spec}}}"
+    try:
+        chunks = make_chunks(
+            [7, 99_999], chunk_size=1, batch_label=None, label_template=template, tiers=(0, 4)
+        )
+    except SluiceInputError as refused:
+        assert len(str(refused)) < 300
+        return
+    assert all(len(c.label_at(t) or "") <= 63 for c in chunks for t in (0, 4))

@@ -27,7 +27,7 @@ from sluice.backends.kubernetes.classify import completion_index, latest_pod
 from sluice.backends.kubernetes.client import ClusterAccess, KubeClient
 from sluice.backends.kubernetes.indexed import group, indexed_manifest, indexed_name, items_of
 from sluice.backends.kubernetes.jobs import CHUNK_LABEL, JobPlacer, Placed, chunk_selector
-from sluice.backends.kubernetes.manifests import job_manifest
+from sluice.backends.kubernetes.manifests import in_namespace, job_manifest
 from sluice.backends.kubernetes.tracking import Tracker
 from sluice.backends.kubernetes.watch import LISTED, JobWatch
 from sluice.errors import SluiceInputError
@@ -48,6 +48,40 @@ class Placement:
     chunk: str | None
     indexed: bool
     dry_run: bool = False
+
+
+def submission_labels(names: Sequence[str], mode: Mode) -> dict[str, str]:
+    """The labels every Job of one ``submit`` of ``names`` carries (its chunk, its mode)."""
+    labels = {CHUNK_LABEL: hashlib.sha1("\n".join(sorted(names)).encode()).hexdigest()[:12]}
+    if mode == "indexed":
+        labels[MODE_LABEL] = "indexed"
+    return labels
+
+
+def build_manifests(
+    jobs: Sequence[JobSpec],
+    *,
+    mode: Mode,
+    labels: dict[str, str],
+    parallelism: int | None = None,
+    namespace: str | None = None,
+) -> list[tuple[Obj, list[str]]]:
+    """The Job objects a ``submit`` of ``jobs`` creates, each with the spec names it runs.
+
+    Pure (no cluster): ``--dry-run print`` shows exactly these.
+    """
+    if mode == "per-index":
+        return [(job_manifest(job, labels=labels, namespace=namespace), [job.name]) for job in jobs]
+    return [
+        (
+            in_namespace(
+                indexed_manifest(indexed_name(g), g, parallelism=parallelism, labels=labels),
+                namespace,
+            ),
+            [job.name for job in g],
+        )
+        for g in group(list(jobs))
+    ]
 
 
 class KubernetesBackend:
@@ -106,22 +140,19 @@ class KubernetesBackend:
         if not self._checked:
             self.preflight()
         names = [job.name for job in jobs]
-        chunk = hashlib.sha1("\n".join(sorted(names)).encode()).hexdigest()[:12]
-        labels = {CHUNK_LABEL: chunk}
-        if self.mode == "per-index":
-            manifests = [job_manifest(job, labels=labels) for job in jobs]
-            members = [[job.name] for job in jobs]
-        else:
-            fresh = list(jobs) if replace or self.dry_run else self._adopt_indexed(jobs)
-            groups = group(fresh) if fresh else []
-            labels[MODE_LABEL] = "indexed"
-            manifests = [
-                indexed_manifest(indexed_name(g), g, parallelism=self.parallelism, labels=labels)
-                for g in groups
-            ]
-            members = [[job.name for job in g] for g in groups]
-        for placed, items in zip(
-            self.placer.place(manifests, replace=replace), members, strict=True
+        fresh = jobs
+        if self.mode == "indexed" and not (replace or self.dry_run):
+            fresh = self._adopt_indexed(jobs)
+        built = build_manifests(
+            fresh,
+            mode=self.mode,
+            labels=submission_labels(names, self.mode),
+            parallelism=self.parallelism,
+            namespace=self.namespace,
+        )
+        manifests = [manifest for manifest, _ in built]
+        for placed, (_, items) in zip(
+            self.placer.place(manifests, replace=replace), built, strict=True
         ):
             self._record(placed, items)
         return names

@@ -128,12 +128,7 @@ def indexed_manifest(
     common_labels = _common([{**labels, **m.labels} for (labels, _, _), m in kept])
     pod_labels = _common([{**pod, **m.labels} for (_, pod, _), m in kept])
     common_annotations = _common([{**notes, **m.annotations} for (_, _, notes), m in kept])
-    items = json.dumps([m.name for m in members], separators=(",", ":"))
-    if len(items) > MAX_ITEMS_BYTES:
-        raise SluiceInputError(
-            f"indexed Job {name}: {len(members)} items do not fit one Job's annotations;"
-            " use smaller chunks"
-        )
+    items = items_annotation([m.name for m in members], what=f"indexed Job {name}")
     common_env, varying = _varying_env(members)
     job = clean_template(first.template)
     job["metadata"].update(name=name, labels={}, annotations={})
@@ -160,6 +155,17 @@ def indexed_manifest(
     )
     spec["template"]["spec"]["restartPolicy"] = "Never"
     return job
+
+
+def items_annotation(names: list[str], *, what: str) -> str:
+    """The ``sluice/items`` value for ``names``, or one line if it is too big for a Job."""
+    items = json.dumps(names, separators=(",", ":"))
+    if len(items) > MAX_ITEMS_BYTES:
+        raise SluiceInputError(
+            f"{what}: {len(names)} items do not fit one Indexed Job's annotations"
+            f" ({len(items):,} of {MAX_ITEMS_BYTES:,} bytes); use smaller chunks"
+        )
+    return items
 
 
 def _common(mappings: list[dict[str, str]]) -> dict[str, str]:

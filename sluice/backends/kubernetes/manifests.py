@@ -4,16 +4,20 @@
 live Job fetched with ``--source-job``); without one a minimal Job is built
 from the spec. What is kept from the template: everything except server-owned
 fields (status, uid, resourceVersion, selector, the controller's labels). The
-first container's ``command``/``args`` stay when the template has a command;
-``job.command`` is used only when it has none.
+first container's ``command``/``args`` stay when the template has either;
+``job.command`` is used only when it has neither. Applying a spec changes only what
+differs: an env entry keeps its place, a resource already at the spec's quantity keeps
+its text, so a finished manifest (the sweep's) goes to the API server as built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from sluice.errors import SluiceInputError
 from sluice.jobs import JobSpec
-from sluice.quantity import format_memory
+from sluice.quantity import format_memory, parse_cpu, parse_memory
 
 Manifest = dict[str, Any]
 
@@ -90,9 +94,15 @@ def first_container(job: Manifest) -> dict[str, Any]:
 
 
 def set_env(container: dict[str, Any], env: dict[str, str]) -> None:
-    """Set ``env`` on a container, replacing same-name entries (their ``valueFrom`` goes)."""
-    kept = [e for e in container.get("env") or [] if e.get("name") not in env]
-    container["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
+    """Set ``env`` on a container: a same-name entry is replaced where it stands (its
+    ``valueFrom`` goes, as the seed's ``set_index_env``), new names are appended."""
+    entries = [
+        {"name": e["name"], "value": env[e["name"]]} if e.get("name") in env else e
+        for e in container.get("env") or []
+    ]
+    present = {e.get("name") for e in entries}
+    entries += [{"name": k, "value": v} for k, v in env.items() if k not in present]
+    container["env"] = entries
 
 
 def set_resources(
@@ -104,7 +114,16 @@ def set_resources(
     cpu_limit: float | None = None,
 ) -> None:
     """Requests = limits for memory (and CPU when given), as the seed does, unless a
-    smaller memory request or a larger CPU limit is given."""
+    smaller memory request or a larger CPU limit is given. Where the container's limit
+    already is that quantity (a template's own ``60Gi`` or ``500m``) and no separate
+    request or limit is asked for, its resources stay as written."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    if memory_request_bytes is None and _same(limits.get("memory"), memory_bytes, parse_memory):
+        memory_bytes = None
+    if cpu_limit is None and _same(limits.get("cpu"), cpu, parse_cpu):
+        cpu = None
+    if memory_bytes is None and cpu is None and memory_request_bytes is None and cpu_limit is None:
+        return
     resources = container.setdefault("resources", {})
     wanted = {
         "requests": (memory_request_bytes or memory_bytes, cpu),
@@ -119,6 +138,13 @@ def set_resources(
         resources[kind] = section
 
 
+def _same(quantity: Any, value: float | None, parse: Callable[[str], float]) -> bool:
+    try:
+        return quantity is not None and value is not None and parse(quantity) == value
+    except SluiceInputError:
+        return False
+
+
 def apply_spec(job: Manifest, spec: JobSpec, *, env: dict[str, str]) -> None:
     """Everything one ``JobSpec`` sets on a cleaned manifest, except name and Job counts."""
     meta = job["metadata"]
@@ -127,9 +153,8 @@ def apply_spec(job: Manifest, spec: JobSpec, *, env: dict[str, str]) -> None:
     pod = job["spec"]["template"]
     pod["metadata"]["labels"].update(spec.labels)
     container = first_container(job)
-    if not container.get("command"):
+    if not (container.get("command") or container.get("args")):
         container["command"] = list(spec.command)
-        container.pop("args", None)
     if spec.image:
         container["image"] = spec.image
     if spec.workdir:
@@ -147,7 +172,9 @@ def apply_spec(job: Manifest, spec: JobSpec, *, env: dict[str, str]) -> None:
         job["spec"]["activeDeadlineSeconds"] = max(1, int(spec.timeout_seconds))
 
 
-def job_manifest(spec: JobSpec, *, labels: dict[str, str] | None = None) -> Manifest:
+def job_manifest(
+    spec: JobSpec, *, labels: dict[str, str] | None = None, namespace: str | None = None
+) -> Manifest:
     """The per-index Job for ``spec``: one pod, ``parallelism``/``completions`` 1.
 
     ``labels`` are extra labels for the Job and its pods (the backend's own).
@@ -160,4 +187,14 @@ def job_manifest(spec: JobSpec, *, labels: dict[str, str] | None = None) -> Mani
         target["labels"].update(labels or {})
     job["spec"]["parallelism"] = 1
     job["spec"]["completions"] = 1
+    return in_namespace(job, namespace)
+
+
+def in_namespace(job: Manifest, namespace: str | None) -> Manifest:
+    """``job`` with ``metadata.namespace`` set after its name (as the seed printed it)."""
+    if namespace is None:
+        return job
+    meta = job["metadata"]
+    meta.pop("namespace", None)
+    job["metadata"] = {"name": meta.pop("name"), "namespace": namespace, **meta}
     return job
