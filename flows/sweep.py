@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from queue import SimpleQueue
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -16,7 +15,7 @@ from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
 from sluice.settings import sluice_home
-from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE, Chunk
+from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import (
     NOTHING_TO_DO,
     DryRun,
@@ -178,12 +177,19 @@ def tiered_index_sweep(
     execution = SweepExecution(
         config, runner, ledger, policy, on_result=_result_printer(progress, quiet)
     )
+    # Tier escalation is Prefect's retry: one retry per tier an OOM may still climb.
+    climbs = max_tier - start_tier if start_tier is not None else 0
+    chunk_task = run_sweep_chunk.with_options(retries=climbs)
     with contextlib.closing(runner), hold_run(ledger, config.run):
-        if wait_for_batch:
-            for chunk in config.chunks:
-                run_chunk_rounds(execution, [chunk], start_tier)
-        else:
-            run_chunk_rounds(execution, config.chunks, start_tier)
+        futures = []
+        for chunk in config.chunks:
+            if wait_for_batch and futures:
+                futures[-1].wait()
+            futures.append(chunk_task.submit(execution, chunk))
+        for chunk, future in zip(config.chunks, futures, strict=True):
+            future.wait()
+            if future.state.is_failed():
+                logger.error("%s did not finish: %s", chunk.name, future.state.message)
     progress.finish()
     summary = publish_sweep_report(execution, Path(report_dir))
     ledger.close()
@@ -193,30 +199,6 @@ def tiered_index_sweep(
             f"see {report_dir}/items.jsonl and tier<N>-failures.txt"
         )
     return summary
-
-
-def run_chunk_rounds(
-    execution: SweepExecution, chunks: list[Chunk], start_tier: int | None
-) -> None:
-    """Run every chunk as a task run at its tier; a chunk whose indexes ran out of memory
-    runs again as a new task run named for the next tier, until none climbs."""
-    ended: SimpleQueue = SimpleQueue()
-
-    def launch(chunk: Chunk, tier: int | None) -> None:
-        task = run_sweep_chunk.with_options(task_run_name=chunk.task_run_name(tier))
-        task.submit(execution, chunk).add_done_callback(lambda done: ended.put((chunk, done)))
-
-    for chunk in chunks:
-        launch(chunk, start_tier)
-    running = len(chunks)
-    while running:
-        chunk, future = ended.get()
-        running -= 1
-        if future.state.is_failed():
-            get_run_logger().error("%s did not finish: %s", chunk.name, future.state.message)
-        elif (climb := future.result().next_tier) is not None:
-            launch(chunk, climb)
-            running += 1
 
 
 def _result_printer(progress: ProgressReporter, quiet: bool):

@@ -1,4 +1,4 @@
-"""The sweep's steps: run one round of a chunk, and report."""
+"""The sweep's steps: run a chunk (retried a tier higher on OOM) and report."""
 
 from __future__ import annotations
 
@@ -9,17 +9,25 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from sluice.sweep.chunks import Chunk
-from sluice.sweep.execution import ChunkResult, SweepExecution
+from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
 from sluice.sweep.report import SweepSummary, build_reports, write_reports
 from tasks.reports import artifact_key, publish_markdown, publish_table
+from tasks.retry import retry_on
 
 
-@task(cache_policy=NO_CACHE)
+@task(
+    cache_policy=NO_CACHE,
+    retry_condition_fn=retry_on(OOMEscalation),
+    retry_delay_seconds=0,
+    task_run_name="{chunk.name}",
+)
 def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
-    """Run a chunk's pending indexes; the result names the tier its OOMs climb to, and
-    the flow runs that round as a new task run named for that tier."""
+    """Run a chunk's pending indexes. When some ran out of memory below the max tier the
+    attempt fails with ``OOMEscalation``, the one exception Prefect retries, and the retry
+    runs only those indexes, one tier higher (their Jobs carry that tier's batch label).
+    The task run is named for the chunk, not a tier, since a retry keeps its name."""
     try:
-        return execution.run_chunk(chunk)
+        result = execution.run_chunk(chunk)
     finally:
         attempts = execution.ledger.attempts(execution.config.run, map(str, chunk.indexes))
         counts = Counter(
@@ -35,6 +43,12 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
             ],
             f"{chunk.name}: attempts by tier and outcome in this flow run",
         )
+    if result.next_tier is not None:
+        raise OOMEscalation(
+            f"{result.escalating} indexes ran out of memory: retrying them at tier "
+            f"{result.next_tier}"
+        )
+    return result
 
 
 @task(cache_policy=NO_CACHE)

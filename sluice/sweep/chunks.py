@@ -25,7 +25,7 @@ _SPEC_NUMBER = re.compile(r"[0-9]+")
 
 
 class Chunk(BaseModel):
-    """A slice of the sweep: one Prefect task run per tier it runs at."""
+    """A slice of the sweep: one Prefect task run (retried a tier higher on OOM)."""
 
     number: int
     indexes: list[int]
@@ -49,12 +49,6 @@ class Chunk(BaseModel):
             end=self.indexes[-1],
             tier=_first(tier, self.label_tier, "na"),
         )
-
-    def task_run_name(self, tier: int | None) -> str:
-        """The label at ``tier``, or ``chunk-NNNN``; ``-tier<N>`` is added unless it shows."""
-        name = self.label_at(tier) or self.name
-        shows_tier = self.label is None and "{tier" in (self.label_template or "")
-        return name if tier is None or shows_tier else f"{name}-tier{tier}"
 
 
 def _first(*values):

@@ -27,6 +27,10 @@ def seed_timestamp() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+class OOMEscalation(Exception):
+    """Some indexes of a chunk ran out of memory below the max tier: retry the chunk."""
+
+
 @dataclass
 class SweepConfig:
     """A sweep's validated inputs."""

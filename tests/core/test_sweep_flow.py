@@ -212,30 +212,28 @@ def test_every_chunk_task_run_is_recorded_on_the_server(sweep_env, prefect_api):
     template = write_template(sweep_env["tmp"] / "job.yaml", DONE_LOG=str(sweep_env["done_log"]))
     state = _run(sweep_env, template, indexes=list(range(6)), chunk_size=2, return_state=True)
     assert state.is_completed()
-    expected = {"tier0-chunk-00000", "tier0-chunk-00002", "tier0-chunk-00004"}
+    expected = {"chunk-0000", "chunk-0001", "chunk-0002"}
     _wait_for(lambda: expected <= set(_task_run_names(prefect_api, state)), timeout=60)
 
 
-def test_escalation_rounds_are_task_runs_named_for_their_tier(sweep_env, prefect_api):
-    """Issue 13.6: a chunk that climbs runs as tier1-..., tier2-... task runs (not a
-    tier-0 task run retried: no 'Retry 1/4' with --max-tier 3), and each round's Jobs
-    carry that tier's batch label."""
+def test_escalation_is_a_prefect_retry_counted_to_the_max_tier(sweep_env, prefect_api):
+    """An OOM climbs as a Prefect retry of the chunk's task run (one run per tier it
+    reaches, never more than the tiers left: no 'Retry 1/4' with --max-tier 3), the task
+    run's name carries no tier that would go stale, and each tier's Jobs are named anew."""
     template = write_template(
         sweep_env["tmp"] / "job.yaml", NEEDS="1:96,2:200", DONE_LOG=str(sweep_env["done_log"])
     )
-    state = _run(sweep_env, template, indexes=[0, 1, 2, 3], chunk_size=2, return_state=True)
+    state = _run(
+        sweep_env, template, indexes=[0, 1, 2, 3], chunk_size=2, max_tier=3, return_state=True
+    )
     assert state.is_completed()
-    expected = {
-        "tier0-chunk-00000": 1,
-        "tier1-chunk-00000": 1,
-        "tier0-chunk-00002": 1,
-        "tier1-chunk-00002": 1,
-        "tier2-chunk-00002": 1,
+    _wait_for(lambda: len(_task_runs(prefect_api, state)) >= 3, timeout=60)
+    runs = {r["name"]: r for r in _task_runs(prefect_api, state) if "chunk" in r["name"]}
+    assert {name: run["run_count"] for name, run in runs.items()} == {
+        "chunk-0000": 2,
+        "chunk-0001": 3,
     }
-    _wait_for(lambda: len(_task_runs(prefect_api, state)) >= 6, timeout=60)
-    runs = _task_runs(prefect_api, state)
-    chunk_runs = {r["name"]: r["run_count"] for r in runs if "chunk" in r["name"]}
-    assert chunk_runs == expected  # every round ran once: no Prefect retries
+    assert {run["empirical_policy"]["retries"] for run in runs.values()} == {3}
     ledger = open_ledger(sweep_env["ledger_url"])
     names = [a.job_name for a in ledger.attempts("sweep/test/t", ["2"])]
     assert names == ["t-2", "t-2-a1", "t-2-a2"]

@@ -91,10 +91,9 @@ def test_chunk_labels_follow_the_seed_template():
         "tier0-chunk-00004",
         "tier0-chunk-00008",
     ]
-    assert chunks[1].label_at(2) == chunks[1].task_run_name(2) == "tier2-chunk-00004"
+    assert chunks[1].label_at(2) == "tier2-chunk-00004"
     whole = make_chunks([1, 2], chunk_size=0, batch_label=None, label_template="x")
     assert len(whole) == 1 and whole[0].label_at(3) is None
-    assert whole[0].task_run_name(3) == "chunk-0000-tier3"
     untiered = make_chunks(
         [3], chunk_size=1, batch_label=None, label_template="tier{tier}-{chunk}-{end}"
     )
