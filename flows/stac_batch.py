@@ -54,8 +54,11 @@ class StacBackend(StrEnum):
 
 
 class OnMissing(StrEnum):
-    """What to do with item ids no collection holds (they are listed either way)."""
+    """Item ids the STAC API does not hold (listed either way): ``fail`` runs the rest and
+    exits non-zero saying how many; ``continue`` runs the rest and does not count them
+    as failures; ``stop`` refuses the batch before anything runs."""
 
+    FAIL = "fail"
     CONTINUE = "continue"
     STOP = "stop"
 
@@ -75,6 +78,7 @@ def stac_batch(
     hand_index_path: str,
     stac_api_url: str,
     benchmark_sources: list[str] | None = None,
+    collection: str | None = None,
     item_list: str | None = None,
     resubmit_failed: str | None = None,
     search_bbox: list[float] | None = None,
@@ -86,7 +90,7 @@ def stac_batch(
     aws_credentials_block: str | None = None,
     backend: StacBackend = StacBackend.LOCAL,
     mode: Mode = Mode.PIPELINE,
-    on_missing: OnMissing = OnMissing.CONTINUE,
+    on_missing: OnMissing = OnMissing.FAIL,
     chunk_size: int = 50,
     catchments_per_job: int = 500,
     entries_per_job: int = 20,
@@ -110,7 +114,9 @@ def stac_batch(
         output_root: ``s3://bucket/prefix`` or a local directory for every output.
         hand_index_path: The HAND index (``catchments.geojson`` at its root in stage mode).
         stac_api_url: The STAC API holding the items and benchmarks.
-        benchmark_sources: Benchmark STAC collections to look items up in / evaluate.
+        benchmark_sources: Benchmark STAC collections the pipeline evaluates (passed on in
+            its meta; items are not looked up there).
+        collection: Look item ids up in this collection only (default: every collection).
         item_list: File of STAC item ids, one per line (the seed's ``--item_list``).
         resubmit_failed: A report directory: rerun its ``unique_fail_aoi_names.txt`` (and
             silent failures) instead of an item list.
@@ -125,7 +131,8 @@ def stac_batch(
         aws_credentials_block: A prefect-aws ``AwsCredentials`` block to use instead.
         backend: ``local`` processes or ``nomad``.
         mode: ``pipeline`` (one pipeline job per item) or ``stage`` (stages from Prefect).
-        on_missing: With ids no collection holds: ``continue`` with the rest or ``stop``.
+        on_missing: Ids the STAC API does not hold: ``fail`` (run the rest, exit non-zero),
+            ``continue`` (run the rest) or ``stop`` (run nothing).
         chunk_size: Items per Prefect task run.
         catchments_per_job: Stage mode: inundate entries (scenario x catchment) per job.
         entries_per_job: Stage mode: mosaic/agreement entries per job.
@@ -150,6 +157,7 @@ def stac_batch(
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         sources=sources,
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         search_bbox=search_bbox,
@@ -166,7 +174,7 @@ def stac_batch(
     )
     items, missing, credentials = prepared.items, prepared.missing, prepared.credentials
     if missing:
-        logger.warning(prepared.missing_message(sources))
+        logger.warning(prepared.missing_message(collection))
 
     job_kinds = parameterized_jobs(mode)
     runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
@@ -268,10 +276,11 @@ def stac_batch(
     )
     ledger.close()
     logger.info("report in %s: %s", directory, summary)
-    if report.failed or report.silent:
+    not_found = [] if on_missing is OnMissing.CONTINUE else missing
+    if report.failed or report.silent or not_found:
         raise StacBatchIncomplete(
-            f"{len(report.failed)} failed, {len(report.silent)} silent; "
-            f"rerun with --resubmit-failed {directory}"
+            f"{len(report.failed)} failed, {len(report.silent)} silent, "
+            f"{len(not_found)} item id(s) not found; rerun with --resubmit-failed {directory}"
         )
     return summary
 

@@ -138,12 +138,8 @@ def pipeline() -> int:
     key = os.environ.get("AWS_ACCESS_KEY_ID", "")  # a fingerprint shows it arrived, not the key
     print(f"aws credentials: {hashlib.sha256(key.encode()).hexdigest()[:12]}", file=sys.stderr)
     try:
-        collections = [c for c in meta.get("benchmark_sources", "").split(",") if c]
-        item = next(
-            Client.open(os.environ["STAC_API_URL"])
-            .search(ids=[aoi_name], collections=collections or None)
-            .items()
-        )
+        # the item by id in any collection, as the real pipeline's --aoi_is_item does
+        item = next(Client.open(os.environ["STAC_API_URL"]).search(ids=[aoi_name]).items())
         stages = plan_item(
             item,
             meta["aoi"],

@@ -22,8 +22,17 @@ def stac_batch(
     hand_index_path: Annotated[str, Opt("--hand_index_path", help="The HAND index.")],
     stac_api_url: Annotated[str, Opt("--stac_api_url", help="The STAC API.")],
     benchmark_sources: Annotated[
-        str, Opt("--benchmark_sources", help="Benchmark collections, comma or space separated.")
+        str,
+        Opt(
+            "--benchmark_sources",
+            help="Benchmark collections the pipeline evaluates (passed on, comma or space "
+            "separated).",
+        ),
     ] = "",
+    collection: Annotated[
+        str | None,
+        Opt("--collection", help="Look item ids up in this collection only (default: all)."),
+    ] = None,
     item_list: Annotated[str | None, Opt("--item_list", help="File of STAC item ids.")] = None,
     resubmit_failed: Annotated[
         str | None, Opt("--resubmit-failed", help="Rerun the failed AOIs of a report dir.")
@@ -40,8 +49,12 @@ def stac_batch(
     backend: Annotated[str, Opt("--backend", help="local or nomad.")] = "local",
     mode: Annotated[str, Opt("--mode", help="pipeline or stage.")] = "pipeline",
     on_missing: Annotated[
-        str, Opt("--on_missing", help="Unknown item ids: continue or stop.")
-    ] = "continue",
+        str,
+        Opt(
+            "--on_missing",
+            help="Ids the STAC API lacks: fail (run the rest, exit 1), continue, or stop.",
+        ),
+    ] = "fail",
     chunk_size: Annotated[int, Opt("--chunk_size", help="Items per task run.")] = 50,
     catchments_per_job: Annotated[int, Opt("--catchments_per_job")] = 500,
     stage_retries: Annotated[int, Opt("--stage_retries")] = 2,
@@ -69,6 +82,7 @@ def stac_batch(
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         benchmark_sources=benchmark_sources.replace(",", " ").split(),
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         wait_seconds=wait_seconds,
@@ -95,6 +109,7 @@ def stac_batch(
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         sources=parameters["benchmark_sources"],
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         search_bbox=None,
@@ -110,7 +125,7 @@ def stac_batch(
         memory=None,
     )
     if prepared.missing:
-        print(f"warning: {prepared.missing_message(parameters['benchmark_sources'])}")
+        print(f"warning: {prepared.missing_message(collection)}")
     check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
     from sluice.server import ensure_api
 

@@ -75,15 +75,18 @@ def open_catalog(url: str) -> Client:
 
 
 def lookup_items(
-    client: Client, ids: Sequence[str], collections: Sequence[str], page_size: int = LOOKUP_PAGE
+    client: Client, ids: Sequence[str], collection: str | None, page_size: int = LOOKUP_PAGE
 ) -> Lookup:
-    """Find ``ids`` in ``collections``: one search per page of ids, not one per id."""
+    """Find ``ids`` by id, as the seed does: in ``collection`` when given, else in every
+    collection (the first match wins). One search per page of ids, not one per id."""
     found: dict[str, Item] = {}
     for start in range(0, len(ids), page_size):
         page = list(ids[start : start + page_size])
         try:
             search = client.search(
-                ids=page, collections=list(collections) or None, max_items=len(page) * 4
+                ids=page,
+                collections=[collection] if collection else None,
+                max_items=len(page) * 4,
             )
             for item in search.items():
                 found.setdefault(item.id, item)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from prefect_aws import AwsCredentials
 from pystac import Item
+from pystac_client import Client
+from pystac_client.exceptions import APIError
 
 from sluice.errors import SluiceInputError
 from sluice.quantity import parse_memory
@@ -35,9 +37,9 @@ class PreparedBatch:
     index: list[Catchment]
     memory_bytes: dict[str, int]
 
-    def missing_message(self, sources: list[str]) -> str:
+    def missing_message(self, collection: str | None) -> str:
         listed = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
-        where = ", ".join(sources) or "any collection"
+        where = f"collection {collection}" if collection else "any collection"
         return f"--item_list: {len(self.missing)} item id(s) not in {where}: {listed}"
 
 
@@ -62,12 +64,20 @@ def requested_ids(
     return None
 
 
+def _has_collection(catalog: Client, collection: str) -> bool:
+    try:
+        return catalog.get_collection(collection) is not None
+    except APIError:  # a 404 on some APIs
+        return False
+
+
 def prepare_batch(
     *,
     output_root: str,
     hand_index_path: str,
     stac_api_url: str,
     sources: list[str],
+    collection: str | None,
     item_list: str | None,
     resubmit_failed: str | None,
     search_bbox: list[float] | None,
@@ -82,7 +92,11 @@ def prepare_batch(
     stop_on_missing: bool,
     memory: dict[str, str] | None,
 ) -> PreparedBatch:
-    """Check every input in order (cheap ones first); look the items up."""
+    """Check every input in order (cheap ones first); look the items up.
+
+    Ids are looked up in ``collection`` (else in every collection), as the seed
+    does; a search without ids searches ``collection`` or else ``sources``.
+    """
     check_thresholds(stop_threshold, resume_threshold)
     if wait_seconds < 0:
         raise SluiceInputError(f"--wait_seconds {wait_seconds}: must not be negative")
@@ -101,12 +115,15 @@ def prepare_batch(
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SluiceInputError(f"--hand_index_path {hand_index_path}: {reason}") from exc
     catalog = open_catalog(stac_api_url)
+    if collection and not _has_collection(catalog, collection):
+        raise SluiceInputError(f"--collection {collection!r}: no such collection at {stac_api_url}")
     if ids is None:
-        items, missing = search_items(catalog, sources, search_bbox, search_datetime), []
+        searched = [collection] if collection else sources
+        items, missing = search_items(catalog, searched, search_bbox, search_datetime), []
     else:
-        found = lookup_items(catalog, ids, sources)
+        found = lookup_items(catalog, ids, collection)
         items, missing = found.items, found.missing
     prepared = PreparedBatch(items, missing, credentials, outputs, index, memory_bytes)
     if missing and stop_on_missing:
-        raise SluiceInputError(prepared.missing_message(sources))
+        raise SluiceInputError(prepared.missing_message(collection))
     return prepared

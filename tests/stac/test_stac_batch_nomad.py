@@ -187,6 +187,7 @@ def test_a_batch_with_nothing_to_run_on_nomad_still_reports(
         item_list=str(item_list),
         backend="nomad",
         batch_name="nothing-nomad",
+        on_missing="continue",
     )
     assert summary["missing"] == 1 and summary["admitted"] == 0
     assert (sluice_home / "stac" / "nothing-nomad" / "missing.txt").read_text() == "no-such-item\n"

@@ -20,14 +20,16 @@ from sluice.stac.stages import load_hand_index, scenarios, select_catchments
 
 
 def test_lookup_pages_ids_and_lists_the_missing(stac_api):
-    found = lookup_items(
-        open_catalog(stac_api),
-        ["ahps-bbb2-nws", "nope", "ahps-aaa1-nws", "ahps-ddd4-usgs"],
-        ["nws-fim-collection"],
-        page_size=2,  # several pages of ids
-    )
+    ids = ["ahps-bbb2-nws", "nope", "ahps-aaa1-nws", "ahps-ddd4-usgs"]
+    client = open_catalog(stac_api)
+    found = lookup_items(client, ids, "nws-fim-collection", page_size=2)  # pages of ids
     assert [i.id for i in found.items] == ["ahps-bbb2-nws", "ahps-aaa1-nws"]
     assert found.missing == ["nope", "ahps-ddd4-usgs"]  # not in the collection asked
+    # without --collection, as the seed: every collection
+    found = lookup_items(client, ids, None, page_size=3)
+    assert [i.id for i in found.items] == ["ahps-bbb2-nws", "ahps-aaa1-nws", "ahps-ddd4-usgs"]
+    assert found.missing == ["nope"]
+    assert found.items[2].collection_id == "usgs-fim-collection"
 
 
 def test_search_by_bbox_and_datetime(stac_api):
@@ -39,7 +41,7 @@ def test_search_by_bbox_and_datetime(stac_api):
 
 
 def test_fim_aoi_is_the_convex_hull_and_survives_a_geopackage(stac_api):
-    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], []).items[0]
+    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], None).items[0]
     aoi = aoi_geometry(item)
     assert aoi.geom_type == "Polygon"
     assert aoi.area > shapely.geometry.shape(item.geometry).area  # the hull fills the gap
@@ -47,7 +49,7 @@ def test_fim_aoi_is_the_convex_hull_and_survives_a_geopackage(stac_api):
 
 
 def test_catchments_and_scenarios_follow_the_seed(stac_api, stac_fixture):
-    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], []).items[0]
+    item = lookup_items(open_catalog(stac_api), ["ahps-aaa1-nws"], None).items[0]
     assert [s.name for s in scenarios(item)] == ["major", "moderate"]
     index = load_hand_index(StorageRoot(str(stac_fixture / "hand_index")))
     kept = {c.catchment_id for c in select_catchments(index, aoi_geometry(item), 40.0)}
