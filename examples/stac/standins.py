@@ -30,6 +30,7 @@ import json
 import os
 import sys
 
+from sluice.stac.logs import ENTRY_MARK
 from sluice.stac.outputs import StorageRoot, read_url, write_url
 
 
@@ -108,10 +109,14 @@ def agreement_one(row: dict[str, str]) -> str:
 STAGES = {"inundate": inundate_one, "mosaic": mosaic_one, "agreement": agreement_one}
 
 
-def run_stage(stage: str, rows: list[dict[str, str]]) -> int:
-    """Run every row; the number that failed (each failure printed)."""
+def run_stage(stage: str, rows: list[dict[str, str]], marks: bool = False) -> int:
+    """Run every row; the number that failed (each failure printed). With ``marks``, a
+    stage job's ``sluice-entry <n>`` line precedes row ``n``'s output (Sluice splits
+    the job's log per entry at them)."""
     failed = 0
-    for row in rows:
+    for n, row in enumerate(rows):
+        if marks:
+            print(f"{ENTRY_MARK} {n}", file=sys.stderr, flush=True)
         try:
             STAGES[stage](row)
         except Exception as exc:
@@ -171,7 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.stage == "pipeline":
         return pipeline()
-    return 1 if run_stage(args.stage, _rows(args.manifest)) else 0
+    return 1 if run_stage(args.stage, _rows(args.manifest), marks=True) else 0
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ def stac_batch(
     use_local_creds: Annotated[
         bool, Opt("--use-local-creds", help="AWS credentials from this environment.")
     ] = False,
+    use_local_output: Annotated[
+        bool,
+        Opt("--use-local-output", help="--output_root is a local directory (AOIs copied there)."),
+    ] = False,
+    temp_dir: Annotated[
+        str, Opt("--temp_dir", help="Directory for the AOI .gpkg files before they are copied.")
+    ] = "/tmp/stac_batch",
     aws_credentials_block: Annotated[
         str | None, Opt("--aws_credentials_block", help="An AwsCredentials block instead.")
     ] = None,
@@ -66,8 +73,8 @@ def stac_batch(
     ] = None,
 ) -> None:
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
-    from flows.stac_batch import Mode, OnMissing, StacBackend
     from sluice.errors import SluiceInputError
+    from sluice.stac.batch import Mode, OnMissing, StacBackend
 
     def choice(enum, value: str, flag: str):
         try:
@@ -89,6 +96,8 @@ def stac_batch(
         stop_threshold=stop_threshold,
         resume_threshold=resume_threshold,
         use_local_creds=use_local_creds,
+        use_local_output=use_local_output,
+        temp_dir=temp_dir,
         aws_credentials_block=aws_credentials_block,
         backend=choice(StacBackend, backend, "--backend"),
         mode=choice(Mode, mode, "--mode"),
@@ -101,10 +110,10 @@ def stac_batch(
         nomad_block=nomad_block,
         nomad_spec_dir=nomad_spec_dir,
     )
-    from flows.stac_batch import check_backend
-    from sluice.stac.prepare import prepare_batch
+    from sluice.stac.batch import check_backend
+    from sluice.stac.prepare import hand_to_flow, prepare_batch
 
-    prepared = prepare_batch(
+    inputs = dict(
         output_root=output_root,
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
@@ -123,10 +132,14 @@ def stac_batch(
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
         memory=None,
+        temp_dir=temp_dir,
+        use_local_output=use_local_output,
     )
+    prepared = prepare_batch(**inputs)
     if prepared.missing:
         print(f"warning: {prepared.missing_message(collection)}")
     check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
+    hand_to_flow(prepared, **inputs)
     from sluice.server import ensure_api
 
     ensure_api()
@@ -136,24 +149,40 @@ def stac_batch(
 
 
 def stac_report(
-    batch_name: Annotated[str, Opt("--batch_name", help="The batch to report on.")],
     report_dir: Annotated[str, Opt("--report_dir", help="Where report files go.")],
+    batch_name: Annotated[
+        str | None, Opt("--batch_name", help="A Sluice batch (its ledger, logs and items).")
+    ] = None,
     run_list: Annotated[
-        str | None, Opt("--run_list", help="Item ids submitted (default: all recorded).")
+        str | None,
+        Opt("--run_list", help="Item ids to report on (default: every id of the batch)."),
+    ] = None,
+    log_dir: Annotated[
+        str | None,
+        Opt("--log_dir", help="A log tree in the seed's layout (default: the batch's own)."),
     ] = None,
 ) -> None:
-    """Write a batch's report from the ledger and saved logs (local_reports.py)."""
-    from flows.stac_batch import home_dir, saved_logs
-    from sluice.ledger import open_ledger
+    """Write a batch's report with local_reports.py's rules and files (same flags)."""
+    from sluice.errors import SluiceInputError
+    from sluice.stac.batch import home_dir, log_tree
     from sluice.stac.inputs import read_item_list
-    from sluice.stac.reports import build_report, write_report
+    from sluice.stac.logs import LogTree
+    from sluice.stac.reports import build_report, read_batch_record, write_report
 
-    ledger = open_ledger()
-    latest = ledger.latest(f"stac/{batch_name}")
-    missing_file = home_dir(batch_name) / "missing.txt"
-    missing = missing_file.read_text().split() if missing_file.exists() else []
-    items = read_item_list(run_list) if run_list else [*latest, *missing]
-    report = build_report(items, missing, latest, saved_logs(home_dir(batch_name) / "logs"))
+    if batch_name is None and (log_dir is None or run_list is None):
+        raise SluiceInputError("--batch_name: required unless --log_dir and --run_list are given")
+    if log_dir is not None and not Path(log_dir).is_dir():
+        raise SluiceInputError(f"--log_dir {log_dir}: not a directory")
+    ids, not_found, latest = [], [], {}
+    if batch_name is not None:
+        from sluice.ledger import open_ledger
+
+        ids, not_found = read_batch_record(home_dir(batch_name))
+        latest = open_ledger().latest(f"stac/{batch_name}")
+    if run_list is not None:
+        ids = read_item_list(run_list)
+    tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
+    report = build_report(ids, tree.messages(), not_found, latest)
     write_report(report, Path(report_dir))
     for key, value in report.summary().items():
         print(f"{key}: {value}")

@@ -108,6 +108,9 @@ NEW_FLAG_CASES = [
     ("unknown collection", {"--collection": "no-such-collection"}, "--collection"),
     ("collection with a slash", {"--collection": "../etc"}, "--collection"),
     ("on_missing not a choice", {"--on_missing": "maybe"}, "--on_missing 'maybe'"),
+    ("temp_dir is a file", {"--temp_dir": "/etc/hostname/aois"}, "--temp_dir"),
+    ("temp_dir not writable", {"--temp_dir": "/proc/stac_batch"}, "--temp_dir"),
+    ("local output to S3", {"--use-local-output": ""}, "--use-local-output"),
 ]
 
 
@@ -115,5 +118,5 @@ NEW_FLAG_CASES = [
     ("overrides", "names"), [pytest.param(o, n, id=i) for i, o, n in NEW_FLAG_CASES]
 )
 def test_new_flags_refused(overrides, names, base_args, tmp_path):
-    argv = ["stac-batch", *(x for kv in {**base_args, **overrides}.items() for x in kv)]
+    argv = ["stac-batch", *(x for kv in {**base_args, **overrides}.items() for x in kv if x)]
     assert_refused(BadInput(argv, names), tmp_path / "home", watched=[tmp_path / "out"])

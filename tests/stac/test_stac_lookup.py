@@ -21,14 +21,14 @@ def test_usgs_item_runs_with_nws_benchmark_sources_and_missing_ids_fail(
         batch_name="lookup",
     )
     # default --on_missing fail: the found item runs, the batch says how many were missing
-    with pytest.raises(StacBatchIncomplete, match="0 failed, 0 silent, 1 item id"):
+    with pytest.raises(StacBatchIncomplete, match=r"0 failed \(0 silent\), 1 item id"):
         run_batch(tmp_path, stac_fixture, stac_api, bucket, **common)
     latest = open_ledger().latest("stac/lookup")
     assert set(latest) == {"ahps-ddd4-usgs"}
     assert latest["ahps-ddd4-usgs"].outcome == "succeeded"
     # --on_missing continue: exit 0, the id is still listed
     summary = run_batch(tmp_path, stac_fixture, stac_api, bucket, on_missing="continue", **common)
-    assert summary["missing"] == 1 and summary["admitted"] == 0
+    assert summary["not_found"] == 1 and summary["admitted"] == 0
     # --collection narrows the lookup: the usgs item is then missing too
     with pytest.raises(StacBatchIncomplete, match="2 item id"):
         run_batch(
