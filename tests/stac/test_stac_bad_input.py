@@ -109,7 +109,7 @@ NEW_FLAG_CASES = [
     ("collection with a slash", {"--collection": "../etc"}, "--collection"),
     ("on_missing not a choice", {"--on_missing": "maybe"}, "--on_missing 'maybe'"),
     ("temp_dir is a file", {"--temp_dir": "/etc/hostname/aois"}, "--temp_dir"),
-    ("temp_dir not writable", {"--temp_dir": "/proc/stac_batch"}, "--temp_dir"),
+    ("temp_dir is an existing file", {"--temp_dir": "/etc/hostname"}, "--temp_dir"),
     ("local output to S3", {"--use-local-output": ""}, "--use-local-output"),
 ]
 

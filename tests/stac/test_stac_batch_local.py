@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -45,6 +46,12 @@ def run_batch(tmp_path: Path, stac_fixture: Path, stac_api: str, bucket: str, **
         temp_dir=str(tmp_path / "aois"),
     )
     return stac_batch(**{**defaults, **params})
+
+
+def compare_reports():
+    from tests.stac.test_stac_reports import compare
+
+    return compare
 
 
 def lines(path: Path) -> list[str]:
@@ -91,6 +98,13 @@ def test_batch_reports_resubmits_and_skips(
         assert json.loads((report / "inundate_errors.json").read_text())[0]["file"].startswith(
             "hand_inundator/dispatch-[batch_name=b1,aoi_name=ahps-fail-nws,entry=0]-inundate-"
         )
+    seed_script = os.environ.get("SLUICE_SEED_LOCAL_REPORTS")
+    if seed_script:  # the seed's own local_reports.py on this batch's saved logs: same files
+        logs = sluice_home / "stac" / "b1" / "logs"
+        work = tmp_path / "compare"
+        work.mkdir()
+        run_list = report / "sorted-run-list.txt"
+        assert compare_reports().compare(Path(seed_script), run_list, logs, work) == []
     # `sluice stac-report` rebuilds the same report from the ledger and saved logs
     rebuilt = tmp_path / "rebuilt"
     result = CliRunner().invoke(
