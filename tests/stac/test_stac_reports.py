@@ -136,3 +136,40 @@ def test_stage_job_logs_split_per_entry():
     log = "start\nsluice-entry 0\nok 0\nsluice-entry 1\nboom 1\n"
     assert split_entries(log, 3) == ["start\nok 0\n", "start\nboom 1\n", "start\nboom 1\n"]
     assert split_entries("crashed at import\n", 2) == ["crashed at import\n"] * 2
+
+
+def test_stac_report_takes_the_seeds_flags(tmp_path):
+    from typer.testing import CliRunner
+
+    from sluice.cli import app
+
+    run_list = compare.write_outcomes(tmp_path / "logs" / "b")
+    expected, got = tmp_path / "expected", tmp_path / "got"
+    compare.sluice_report(run_list, tmp_path / "logs" / "b", expected)
+    argv = ["stac-report", "--run_list", str(run_list), "--log_dir", str(tmp_path / "logs" / "b")]
+    result = CliRunner().invoke(app, [*argv, "--report_dir", str(got)])
+    assert result.exit_code == 0, result.output
+    for path in expected.iterdir():
+        assert (got / path.name).read_text() == path.read_text(), path.name
+
+
+STAC_REPORT_CASES = [
+    (["--report_dir", "{tmp}/r"], "--batch_name", "neither a batch nor a log tree"),
+    (["--report_dir", "{tmp}/r", "--log_dir", "{tmp}/r"], "--batch_name", "log dir, no run list"),
+    (
+        ["--report_dir", "{tmp}/r", "--log_dir", "{tmp}/nope", "--run_list", "{tmp}/ids"],
+        "--log_dir",
+        "log dir missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"), [pytest.param(a, n, id=i) for a, n, i in STAC_REPORT_CASES]
+)
+def test_stac_report_bad_input(args, names, tmp_path):
+    from tests.bad_input import BadInput, assert_refused
+
+    (tmp_path / "ids").write_text("a\n")
+    argv = ["stac-report", *(a.format(tmp=tmp_path) for a in args)]
+    assert_refused(BadInput(argv, names), tmp_path / "home", watched=[tmp_path])
