@@ -173,3 +173,11 @@ def test_stac_report_bad_input(args, names, tmp_path):
     (tmp_path / "ids").write_text("a\n")
     argv = ["stac-report", *(a.format(tmp=tmp_path) for a in args)]
     assert_refused(BadInput(argv, names), tmp_path / "home", watched=[tmp_path])
+
+
+def test_redaction_never_mangles_the_lines_the_report_reads():
+    from sluice.stac.outputs import redact
+
+    line = "Pipeline exiting early: no catchments"
+    assert redact(line, ["x", "y"]) == line  # a one-letter "secret" is not redacted
+    assert redact("key AKIASLUICELEAK7 used", ["AKIASLUICELEAK7"]) == "key *** used"
