@@ -1,17 +1,21 @@
 """STAC batch admission against the Nomad double: max active, API requests and gate cost per item.
 
 The whole ``stac-batch`` flow in pipeline mode (items looked up in a rustac STAC
-API, AOIs written, chunk task runs on an embedded Prefect server, pacing through a
-Prefect rate limit) dispatches ``--items`` pipelines into the Nomad double, whose
-``pipeline`` job runs ``sleep --sleep`` as a local process. Printed:
+API, AOIs written, chunk task runs on an embedded Prefect server) dispatches
+``--items`` pipelines into the Nomad double, whose ``pipeline`` job runs ``sleep
+--sleep`` (then logs "Pipeline SUCCESS") as a local process. Pacing is the batch's own
+``Pacer``, or with ``--shared-limit`` a Prefect rate limit (the anchor: what pacing
+cost before). Printed:
 
 - max active pipelines: the most dispatched pipeline jobs alive at once, computed
   afterwards from the double's own job records (dispatch time .. end of the last
   allocation), not from the gate; it must never exceed ``--stop``;
 - Nomad API requests per item (every request the double served during the flow);
-- the gate's overhead per item (time in the gate while not paused: counting + pacing).
+- the gate's overhead per item (time in the gate while not paused: counting + pacing),
+  and pacing's share against the ``--wait-seconds`` asked.
 
     python benchmarks/stac_admission.py [--items 1000] [--stop 30] [--resume 15] [--sleep 1]
+        [--wait-seconds 0.01] [--shared-limit]
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def write_items(root: Path, count: int) -> Path:
 
 def pipeline_spec(root: Path, sleep: float) -> Path:
     spec = json.loads((SPEC_DIR / "pipeline.nomad.json").read_text())
-    spec["Job"]["TaskGroups"][0]["Tasks"][0]["Config"] = {"command": "sleep", "args": [str(sleep)]}
+    script = f"sleep {sleep}; echo 'Pipeline SUCCESS: 1/1 scenarios completed' >&2"
+    spec["Job"]["TaskGroups"][0]["Tasks"][0]["Config"] = {"command": "sh", "args": ["-c", script]}
     folder = root / "specs"
     folder.mkdir()
     (folder / "pipeline.nomad.json").write_text(json.dumps(spec))
@@ -114,6 +119,9 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds each pipeline runs")
     parser.add_argument("--wait-seconds", type=float, default=0.01, help="pacing (rate limit)")
     parser.add_argument("--chunk-size", type=int, default=50)
+    parser.add_argument(
+        "--shared-limit", action="store_true", help="pace through a Prefect rate limit"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sluice-stac-bench-"))
     write_items(root, args.items)
@@ -159,6 +167,8 @@ def main() -> None:
                 chunk_size=args.chunk_size,
                 nomad_spec_dir=str(pipeline_spec(root, args.sleep)),
                 report_dir=str(root / "report"),
+                temp_dir=str(root / "aois"),
+                rate_limit_name="sluice-stac-bench" if args.shared_limit else None,
             )
             elapsed = time.monotonic() - started
             requests = double.total_requests
@@ -181,7 +191,8 @@ def main() -> None:
     print(f"  top routes           {by_route}")
     print(
         f"gate overhead          {summary['gate_overhead_ms_per_item']:.2f} ms per item, of which "
-        f"pacing (rate_limit) {summary['pacing_ms_per_item']:.2f} ms "
+        f"pacing ({'Prefect rate_limit' if args.shared_limit else 'Pacer'}) "
+        f"{summary['pacing_ms_per_item']:.2f} ms, asked {1000 * args.wait_seconds:.2f} ms "
         f"({summary['counts']} counts; paused {summary['paused_seconds']:.1f} s in total)"
     )
 

@@ -13,29 +13,30 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from enum import StrEnum
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from sluice.backends.base import Backend
-from sluice.backends.factory import create_backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
-from sluice.names import BATCH_NAME, BatchName
-from sluice.settings import sluice_home
+from sluice.names import BatchName
+from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
+from sluice.stac.batch import (
+    Mode,
+    OnMissing,
+    StacBackend,
+    home_dir,
+    log_tree,
+    make_backend,
+    parameterized_jobs,
+)
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.prepare import prepare_batch
-from sluice.stac.reports import build_report, report_markdown, write_report
-from tasks.admission import (
-    AdmissionGate,
-    GatedBackend,
-    active_counter,
-    ensure_rate_limit,
-    pacer,
-)
+from sluice.stac.reports import build_report, remember_items, report_markdown, write_report
+from tasks.admission import ensure_rate_limit, pacer
 from tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
 from tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
@@ -43,31 +44,8 @@ CHUNKS_IN_FLIGHT = 4
 STANDINS = Path(__file__).resolve().parent.parent / "examples" / "stac" / "standins.py"
 
 
-class Mode(StrEnum):
-    """``pipeline``: NGWPC's pipeline job per item; ``stage``: its stages run from Prefect."""
-
-    PIPELINE = "pipeline"
-    STAGE = "stage"
-
-
-class StacBackend(StrEnum):
-    LOCAL = "local"
-    NOMAD = "nomad"
-
-
-class OnMissing(StrEnum):
-    """What to do with item ids no collection holds (they are listed either way)."""
-
-    CONTINUE = "continue"
-    STOP = "stop"
-
-
 class StacBatchIncomplete(WorkIncomplete):
     """Some items did not succeed; the report lists them."""
-
-
-def home_dir(batch: str) -> Path:
-    return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
 
 
 @flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))
@@ -77,6 +55,7 @@ def stac_batch(
     hand_index_path: str,
     stac_api_url: str,
     benchmark_sources: list[str] | None = None,
+    collection: str | None = None,
     item_list: str | None = None,
     resubmit_failed: str | None = None,
     search_bbox: list[float] | None = None,
@@ -85,10 +64,12 @@ def stac_batch(
     stop_threshold: int = 30,
     resume_threshold: int = 15,
     use_local_creds: bool = False,
+    use_local_output: bool = False,
+    temp_dir: str = "/tmp/stac_batch",
     aws_credentials_block: str | None = None,
     backend: StacBackend = StacBackend.LOCAL,
     mode: Mode = Mode.PIPELINE,
-    on_missing: OnMissing = OnMissing.CONTINUE,
+    on_missing: OnMissing = OnMissing.FAIL,
     chunk_size: int = 50,
     catchments_per_job: int = 500,
     entries_per_job: int = 20,
@@ -97,7 +78,7 @@ def stac_batch(
     memory: dict[str, str] | None = None,
     pipeline_command: list[str] | None = None,
     stage_command: list[str] | None = None,
-    rate_limit_name: str = "sluice-stac-dispatch",
+    rate_limit_name: str | None = None,
     admission_poll_seconds: float = 10.0,
     parallelism: int | None = None,
     report_dir: str | None = None,
@@ -112,22 +93,29 @@ def stac_batch(
         output_root: ``s3://bucket/prefix`` or a local directory for every output.
         hand_index_path: The HAND index (``catchments.geojson`` at its root in stage mode).
         stac_api_url: The STAC API holding the items and benchmarks.
-        benchmark_sources: Benchmark STAC collections to look items up in / evaluate.
+        benchmark_sources: Benchmark STAC collections the pipeline evaluates (passed on in
+            its meta; items are not looked up there).
+        collection: Look item ids up in this collection only (default: every collection).
         item_list: File of STAC item ids, one per line (the seed's ``--item_list``).
         resubmit_failed: A report directory: rerun its ``unique_fail_aoi_names.txt`` (and
             silent failures) instead of an item list.
         search_bbox: Instead of an item list, search ``benchmark_sources`` in this bbox.
         search_datetime: Datetime (interval) filter of that search.
-        wait_seconds: Pacing: at most one submission per this many seconds, shared by every
-            flow using ``rate_limit_name`` (a Prefect global concurrency limit); 0 = none.
+        wait_seconds: Pacing: at least this many seconds between two submissions of this
+            batch (0 = none); with ``rate_limit_name``, shared by every flow using it.
         stop_threshold: Pause submitting when this many jobs are active.
         resume_threshold: Resume when at most this many are active (must be below stop).
         use_local_creds: Take AWS credentials from this process's environment. They reach
             jobs through the environment, never through job meta.
+        use_local_output: ``--output_root`` is a local directory (the seed's flag); an AOI
+            path under ``local-batches/`` is given to jobs as ``/local-batches/...``.
+        temp_dir: Where AOI GeoPackages are written before they are copied to
+            ``<output_root>/AOIs/``.
         aws_credentials_block: A prefect-aws ``AwsCredentials`` block to use instead.
         backend: ``local`` processes or ``nomad``.
         mode: ``pipeline`` (one pipeline job per item) or ``stage`` (stages from Prefect).
-        on_missing: With ids no collection holds: ``continue`` with the rest or ``stop``.
+        on_missing: Ids the STAC API does not hold: ``fail`` (run the rest, exit non-zero),
+            ``continue`` (run the rest) or ``stop`` (run nothing).
         chunk_size: Items per Prefect task run.
         catchments_per_job: Stage mode: inundate entries (scenario x catchment) per job.
         entries_per_job: Stage mode: mosaic/agreement entries per job.
@@ -136,7 +124,9 @@ def stac_batch(
         memory: Memory per job kind (pipeline, inundate, mosaic, agreement), e.g. ``3Gi``.
         pipeline_command: Pipeline mode command on non-Nomad backends (default: stand-in).
         stage_command: Stage mode command prefix (default: the stand-in stage jobs).
-        rate_limit_name: The Prefect global concurrency limit used for pacing.
+        rate_limit_name: Pace through this Prefect global concurrency limit, shared with
+            every flow using the same name (one API call per submission), instead of
+            pacing this batch alone.
         admission_poll_seconds: While paused, re-count at least this often.
         parallelism: Local backend: processes at once (default: CPU count).
         report_dir: Report files (default ``$SLUICE_HOME/stac/<batch>/report``).
@@ -152,6 +142,7 @@ def stac_batch(
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         sources=sources,
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         search_bbox=search_bbox,
@@ -165,10 +156,12 @@ def stac_batch(
         stage_mode=mode is Mode.STAGE,
         stop_on_missing=on_missing is OnMissing.STOP,
         memory=memory,
+        temp_dir=temp_dir,
+        use_local_output=use_local_output,
     )
     items, missing, credentials = prepared.items, prepared.missing, prepared.credentials
     if missing:
-        logger.warning(prepared.missing_message(sources))
+        logger.warning(prepared.missing_message(collection))
 
     job_kinds = parameterized_jobs(mode)
     runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
@@ -177,7 +170,10 @@ def stac_batch(
     with contextlib.closing(runner), hold_run(ledger, run):  # closed however the batch ends
         if backend is StacBackend.NOMAD:
             runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
-        limit = ensure_rate_limit(rate_limit_name, wait_seconds)
+        if rate_limit_name:
+            pace = pacer(ensure_rate_limit(rate_limit_name, wait_seconds))
+        else:
+            pace = Pacer(wait_seconds) if wait_seconds else None
 
         latest = ledger.latest(run)
         todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
@@ -196,7 +192,7 @@ def stac_batch(
             stop=stop_threshold,
             resume=resume_threshold,
             poll_seconds=admission_poll_seconds,
-            pace=pacer(limit),
+            pace=pace,
         )
         progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
         ctx = BatchContext(
@@ -213,7 +209,8 @@ def stac_batch(
                 "STAC_API_URL": stac_api_url,
                 "HAND_INDEX_OVERLAP_THRESHOLD_PERCENT": str(hand_overlap_percent),
             },
-            log_dir=home_dir(batch_name) / "logs",
+            logs=log_tree(batch_name),
+            collections={i.id: i.collection_id or "" for i in todo},
             secrets=secret_values(credentials),
             overlap_percent=hand_overlap_percent,
             catchments_per_job=catchments_per_job,
@@ -222,7 +219,8 @@ def stac_batch(
             memory_bytes=prepared.memory_bytes,
             on_item=lambda item, result: progress.advance(),
         )
-        ctx.aois = write_aoi_files(ctx, batch_name, todo)
+        ctx.logs.supersede({i.id for i in todo}, home_dir(batch_name) / "superseded-logs")
+        ctx.aois = write_aoi_files(ctx, batch_name, todo, Path(temp_dir), use_local_output)
         chunks = {
             f"chunk-{n:04d}": todo[s : s + chunk_size]
             for n, s in enumerate(range(0, len(todo), chunk_size))
@@ -237,12 +235,12 @@ def stac_batch(
                 logger.error("%s failed: %s", future.task_run_id, future.state.message)
         progress.finish()
 
-    home_dir(batch_name).mkdir(parents=True, exist_ok=True)  # no job may have run
-    (home_dir(batch_name) / "missing.txt").write_text("".join(f"{m}\n" for m in missing))
-    final = ledger.latest(run)
-    report = build_report(
-        [*(i.id for i in items), *missing], missing, final, saved_logs(ctx.log_dir)
+    # the report covers every item the batch was ever asked for, each by its newest attempt
+    run_list, not_found = remember_items(
+        home_dir(batch_name), [*(i.id for i in items), *missing], missing
     )
+    final = ledger.latest(run)
+    report = build_report(run_list, log_tree(batch_name).messages(), not_found, final)
     directory = Path(report_dir) if report_dir else home_dir(batch_name) / "report"
     write_report(report, directory)
     stats = gate.stats
@@ -263,14 +261,29 @@ def stac_batch(
     )
     publish_table(
         artifact_key("stac", batch_name, "items"),
-        [{"item": i, "outcome": outcome_of(final, i, missing)} for i in report.run_list],
+        [{"item": i, "outcome": outcome_of(final, i, not_found)} for i in report.run_list],
         f"STAC batch {batch_name}: item outcomes",
     )
     ledger.close()
-    logger.info("report in %s: %s", directory, summary)
-    if report.failed or report.silent:
+    logger.info(
+        "report in %s: %d items, %d succeeded, %d failed (%d silent, %d not found); "
+        "admitted %d, %d pauses, max %d active, pacing %.1f ms per item",
+        directory,
+        summary["items"],
+        summary["success"],
+        summary["failed"],
+        summary["silent_failures"],
+        summary["not_found"],
+        summary["admitted"],
+        summary["pauses"],
+        summary["max_active"],
+        summary["pacing_ms_per_item"],
+    )
+    absent = set(not_found)
+    failed, silent = report.failed - absent, report.silent - absent
+    if failed or (absent and on_missing is not OnMissing.CONTINUE):
         raise StacBatchIncomplete(
-            f"{len(report.failed)} failed, {len(report.silent)} silent; "
+            f"{len(failed)} failed ({len(silent)} silent), {len(absent)} item id(s) not found; "
             f"rerun with --resubmit-failed {directory}"
         )
     return summary
@@ -283,40 +296,6 @@ def run_stages(ctx: BatchContext, chunk: str, items: list, index: list):
     mosaicked = stage.submit(ctx, "mosaic", chunk, planned, wait_for=[inundated])
     agreed = stage.submit(ctx, "agreement", chunk, planned, wait_for=[mosaicked])
     return finish.submit(ctx, chunk, planned, [inundated, mosaicked, agreed])
-
-
-def parameterized_jobs(mode: Mode) -> list[str]:
-    """Nomad jobs a mode dispatches: ``pipeline``, or the generic ``sluice-job`` for stages."""
-    return ["pipeline"] if mode is Mode.PIPELINE else ["sluice-job"]
-
-
-def check_backend(
-    kind: StacBackend, mode: Mode, nomad_block: str | None, nomad_spec_dir: str | None
-) -> None:
-    """Nomad: reachable, token accepted, parameterized jobs known (before any dispatch)."""
-    if kind is StacBackend.NOMAD:
-        runner = make_backend(kind, "preflight", None, nomad_block, nomad_spec_dir)
-        try:
-            runner.preflight(parameterized_jobs(mode))
-        finally:
-            runner.close()
-
-
-def make_backend(
-    kind: StacBackend,
-    batch: str,
-    parallelism: int | None,
-    nomad_block: str | None,
-    nomad_spec_dir: str | None,
-) -> Backend:
-    """The local backend (job logs under the batch's home) or Nomad (block or NOMAD_* env)."""
-    return create_backend(
-        kind.value,
-        parallelism=parallelism,
-        log_dir=home_dir(batch) / "jobs",
-        nomad_cluster=nomad_block,
-        nomad_spec_dir=Path(nomad_spec_dir) if nomad_spec_dir else None,
-    )
 
 
 def share_credentials(
@@ -339,12 +318,6 @@ def share_credentials(
             runner.put_secrets(job, secrets)
     elif not from_environment:
         os.environ.update(secrets)
-
-
-def saved_logs(directory: Path) -> dict[str, str]:
-    if not directory.is_dir():
-        return {}
-    return {p.stem: p.read_text(errors="replace") for p in directory.glob("*.log")}
 
 
 def outcome_of(latest: dict, item: str, missing: list[str]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -29,9 +30,11 @@ _backend_retry = {
 
 
 @task(cache_policy=NO_CACHE, task_run_name="aois[{batch}]")
-def write_aoi_files(ctx: BatchContext, batch: str, items: Sequence[Item]) -> dict[str, str]:
-    """Every item's AOI GeoPackage under ``<output_root>/<batch>/stac_aois/``."""
-    return write_aois(ctx.outputs, batch, items)
+def write_aoi_files(
+    ctx: BatchContext, batch: str, items: Sequence[Item], temp_dir: Path, local_output: bool
+) -> dict[str, str]:
+    """Every item's AOI GeoPackage at ``<output_root>/AOIs/stac_<id>.gpkg``."""
+    return write_aois(ctx.outputs, items, temp_dir, local_output)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="pipelines[{chunk}]", **_backend_retry)

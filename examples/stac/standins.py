@@ -30,6 +30,7 @@ import json
 import os
 import sys
 
+from sluice.stac.logs import ENTRY_MARK
 from sluice.stac.outputs import StorageRoot, read_url, write_url
 
 
@@ -108,10 +109,14 @@ def agreement_one(row: dict[str, str]) -> str:
 STAGES = {"inundate": inundate_one, "mosaic": mosaic_one, "agreement": agreement_one}
 
 
-def run_stage(stage: str, rows: list[dict[str, str]]) -> int:
-    """Run every row; the number that failed (each failure printed)."""
+def run_stage(stage: str, rows: list[dict[str, str]], marks: bool = False) -> int:
+    """Run every row; the number that failed (each failure printed). With ``marks``, a
+    stage job's ``sluice-entry <n>`` line precedes row ``n``'s output (Sluice splits
+    the job's log per entry at them)."""
     failed = 0
-    for row in rows:
+    for n, row in enumerate(rows):
+        if marks:
+            print(f"{ENTRY_MARK} {n}", file=sys.stderr, flush=True)
         try:
             STAGES[stage](row)
         except Exception as exc:
@@ -138,12 +143,8 @@ def pipeline() -> int:
     key = os.environ.get("AWS_ACCESS_KEY_ID", "")  # a fingerprint shows it arrived, not the key
     print(f"aws credentials: {hashlib.sha256(key.encode()).hexdigest()[:12]}", file=sys.stderr)
     try:
-        collections = [c for c in meta.get("benchmark_sources", "").split(",") if c]
-        item = next(
-            Client.open(os.environ["STAC_API_URL"])
-            .search(ids=[aoi_name], collections=collections or None)
-            .items()
-        )
+        # the item by id in any collection, as the real pipeline's --aoi_is_item does
+        item = next(Client.open(os.environ["STAC_API_URL"]).search(ids=[aoi_name]).items())
         stages = plan_item(
             item,
             meta["aoi"],
@@ -175,7 +176,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.stage == "pipeline":
         return pipeline()
-    return 1 if run_stage(args.stage, _rows(args.manifest)) else 0
+    return 1 if run_stage(args.stage, _rows(args.manifest), marks=True) else 0
 
 
 if __name__ == "__main__":

@@ -23,8 +23,17 @@ def stac_batch(
     hand_index_path: Annotated[str, Opt("--hand_index_path", help="The HAND index.")],
     stac_api_url: Annotated[str, Opt("--stac_api_url", help="The STAC API.")],
     benchmark_sources: Annotated[
-        str, Opt("--benchmark_sources", help="Benchmark collections, comma or space separated.")
+        str,
+        Opt(
+            "--benchmark_sources",
+            help="Benchmark collections the pipeline evaluates (passed on, comma or space "
+            "separated).",
+        ),
     ] = "",
+    collection: Annotated[
+        str | None,
+        Opt("--collection", help="Look item ids up in this collection only (default: all)."),
+    ] = None,
     item_list: Annotated[str | None, Opt("--item_list", help="File of STAC item ids.")] = None,
     resubmit_failed: Annotated[
         str | None, Opt("--resubmit-failed", help="Rerun the failed AOIs of a report dir.")
@@ -35,14 +44,25 @@ def stac_batch(
     use_local_creds: Annotated[
         bool, Opt("--use-local-creds", help="AWS credentials from this environment.")
     ] = False,
+    use_local_output: Annotated[
+        bool,
+        Opt("--use-local-output", help="--output_root is a local directory (AOIs copied there)."),
+    ] = False,
+    temp_dir: Annotated[
+        str, Opt("--temp_dir", help="Directory for the AOI .gpkg files before they are copied.")
+    ] = "/tmp/stac_batch",
     aws_credentials_block: Annotated[
         str | None, Opt("--aws_credentials_block", help="An AwsCredentials block instead.")
     ] = None,
     backend: Annotated[str, Opt("--backend", help="local or nomad.")] = "local",
     mode: Annotated[str, Opt("--mode", help="pipeline or stage.")] = "pipeline",
     on_missing: Annotated[
-        str, Opt("--on_missing", help="Unknown item ids: continue or stop.")
-    ] = "continue",
+        str,
+        Opt(
+            "--on_missing",
+            help="Ids the STAC API lacks: fail (run the rest, exit 1), continue, or stop.",
+        ),
+    ] = "fail",
     chunk_size: Annotated[int, Opt("--chunk_size", help="Items per task run.")] = 50,
     catchments_per_job: Annotated[int, Opt("--catchments_per_job")] = 500,
     stage_retries: Annotated[int, Opt("--stage_retries")] = 2,
@@ -54,9 +74,9 @@ def stac_batch(
     ] = None,
 ) -> None:
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
-    from flows.stac_batch import Mode, OnMissing, StacBackend
     from sluice.errors import SluiceInputError
     from sluice.names import BATCH_NAME, DIRECTORY
+    from sluice.stac.batch import Mode, OnMissing, StacBackend
 
     BATCH_NAME.check(batch_name, "--batch_name")
     if report_dir is not None:
@@ -75,12 +95,15 @@ def stac_batch(
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         benchmark_sources=benchmark_sources.replace(",", " ").split(),
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         wait_seconds=wait_seconds,
         stop_threshold=stop_threshold,
         resume_threshold=resume_threshold,
         use_local_creds=use_local_creds,
+        use_local_output=use_local_output,
+        temp_dir=temp_dir,
         aws_credentials_block=aws_credentials_block,
         backend=choice(StacBackend, backend, "--backend"),
         mode=choice(Mode, mode, "--mode"),
@@ -93,14 +116,15 @@ def stac_batch(
         nomad_block=nomad_block,
         nomad_spec_dir=nomad_spec_dir,
     )
-    from flows.stac_batch import check_backend
-    from sluice.stac.prepare import prepare_batch
+    from sluice.stac.batch import check_backend
+    from sluice.stac.prepare import hand_to_flow, prepare_batch
 
-    prepared = prepare_batch(
+    inputs = dict(
         output_root=output_root,
         hand_index_path=hand_index_path,
         stac_api_url=stac_api_url,
         sources=parameters["benchmark_sources"],
+        collection=collection,
         item_list=item_list,
         resubmit_failed=resubmit_failed,
         search_bbox=None,
@@ -114,10 +138,14 @@ def stac_batch(
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
         memory=None,
+        temp_dir=temp_dir,
+        use_local_output=use_local_output,
     )
+    prepared = prepare_batch(**inputs)
     if prepared.missing:
-        print(f"warning: {prepared.missing_message(parameters['benchmark_sources'])}")
+        print(f"warning: {prepared.missing_message(collection)}")
     check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
+    hand_to_flow(prepared, **inputs)
     from sluice.ledger import refuse_if_running
     from sluice.server import ensure_api
 
@@ -129,28 +157,45 @@ def stac_batch(
 
 
 def stac_report(
-    batch_name: Annotated[str, Opt("--batch_name", help="The batch to report on.")],
     report_dir: Annotated[str, Opt("--report_dir", help="Where report files go.")],
+    batch_name: Annotated[
+        str | None, Opt("--batch_name", help="A Sluice batch (its ledger, logs and items).")
+    ] = None,
     run_list: Annotated[
-        str | None, Opt("--run_list", help="Item ids submitted (default: all recorded).")
+        str | None,
+        Opt("--run_list", help="Item ids to report on (default: every id of the batch)."),
+    ] = None,
+    log_dir: Annotated[
+        str | None,
+        Opt("--log_dir", help="A log tree in the seed's layout (default: the batch's own)."),
     ] = None,
 ) -> None:
-    """Write a batch's report from the ledger and saved logs (local_reports.py)."""
-    from flows.stac_batch import home_dir, saved_logs
+    """Write a batch's report with local_reports.py's rules and files (same flags)."""
+    from sluice.errors import SluiceInputError
     from sluice.names import BATCH_NAME, DIRECTORY
+    from sluice.stac.batch import home_dir, log_tree
 
-    BATCH_NAME.check(batch_name, "--batch_name")
+    if batch_name is not None:
+        BATCH_NAME.check(batch_name, "--batch_name")
     DIRECTORY.check(report_dir, "--report_dir")
-    from sluice.ledger import open_ledger
     from sluice.stac.inputs import read_item_list
-    from sluice.stac.reports import build_report, write_report
+    from sluice.stac.logs import LogTree
+    from sluice.stac.reports import build_report, read_batch_record, write_report
 
-    ledger = open_ledger()
-    latest = ledger.latest(f"stac/{batch_name}")
-    missing_file = home_dir(batch_name) / "missing.txt"
-    missing = missing_file.read_text().split() if missing_file.exists() else []
-    items = read_item_list(run_list) if run_list else [*latest, *missing]
-    report = build_report(items, missing, latest, saved_logs(home_dir(batch_name) / "logs"))
+    if batch_name is None and (log_dir is None or run_list is None):
+        raise SluiceInputError("--batch_name: required unless --log_dir and --run_list are given")
+    if log_dir is not None and not Path(log_dir).is_dir():
+        raise SluiceInputError(f"--log_dir {log_dir}: not a directory")
+    ids, not_found, latest = [], [], {}
+    if batch_name is not None:
+        from sluice.ledger import open_ledger
+
+        ids, not_found = read_batch_record(home_dir(batch_name))
+        latest = open_ledger().latest(f"stac/{batch_name}")
+    if run_list is not None:
+        ids = read_item_list(run_list)
+    tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
+    report = build_report(ids, tree.messages(), not_found, latest)
     write_report(report, Path(report_dir))
     for key, value in report.summary().items():
         print(f"{key}: {value}")

@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from pystac import Item
 
@@ -23,12 +22,18 @@ from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.ledger.base import Ledger, PlannedAttempt
 from sluice.stac.dispatch import dispatch_spec, job_name
 from sluice.stac.inputs import aoi_geometry
+from sluice.stac.logs import JOB_TASKS, STAGE_JOBS, LogTree, Message, log_messages, split_entries
 from sluice.stac.outputs import StorageRoot, redact
-from sluice.stac.reports import FAILED_MARK
+from sluice.stac.reports import (
+    EARLY_EXIT_MARK,
+    FAILED_MARK,
+    SUCCESS_MARK,
+    item_succeeded,
+    stage_errors,
+)
 from sluice.stac.stages import Catchment, ItemStages, plan_item
 
 STAGES = ("inundate", "mosaic", "agreement")
-EARLY_EXIT = "Pipeline exiting early: no scenarios or catchments"
 
 
 @dataclass
@@ -45,7 +50,7 @@ class BatchContext:
     pipeline_command: list[str]
     stage_command: list[str]
     job_env: dict[str, str]
-    log_dir: Path
+    logs: LogTree
     secrets: list[str] = field(default_factory=list)
     overlap_percent: float = 40.0
     catchments_per_job: int = 500
@@ -54,16 +59,25 @@ class BatchContext:
     memory_bytes: dict[str, int] = field(default_factory=dict)
     timeout: float | None = None
     on_item: Callable[[str, JobResult], None] | None = None
+    collections: dict[str, str] = field(default_factory=dict)
+    stage_messages: defaultdict[str, list[Message]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def run(self) -> str:
         return f"stac/{self.batch}"
 
-    def save_log(self, item: str, text: str) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock, (self.log_dir / f"{item}.log").open("a") as out:
-            out.write(redact(text, self.secrets))
+    def save_log(
+        self, job: str, item: str, tags: dict[str, str], name: str, text: str
+    ) -> list[Message]:
+        """Save (redacted) one item's part of job ``name``'s log; its messages."""
+        text = redact(text, self.secrets)
+        with self._lock:
+            path = self.logs.write(job, item, tags, name, text)
+        task, file = JOB_TASKS[job], str(path.relative_to(self.logs.root))
+        return [Message(item, job, task, file, m) for m in log_messages(text)]
 
     def attempt_names(self, run: str, kind: str, keys: Sequence[str]) -> dict[str, str]:
         """Job names for ``keys``: a still-running attempt's name (adopt it), else a new one."""
@@ -120,16 +134,33 @@ def run_pipeline_chunk(ctx: BatchContext, items: Sequence[Item]) -> dict[str, Jo
     )
 
 
+def ending_line(result: JobResult) -> str:
+    """How a job that did not succeed ended, in words the seed's report rules classify."""
+    reason = f"job {result.name} ended {result.reason}"
+    if result.message:
+        reason += f" ({result.message})"
+    if result.outcome is Outcome.OOM:
+        return f"OOM: {reason}\n"
+    if result.outcome is Outcome.TIMEOUT:
+        return f"JobStatus.STOPPED (timeout): {reason}\n"
+    if result.outcome in (Outcome.LOST, Outcome.CANCELLED):
+        return f"JobStatus.{result.outcome.value.upper()}: {reason}\n"
+    return f"{FAILED_MARK}: {reason}\n"
+
+
 def classify_pipeline(ctx: BatchContext, item: str, result: JobResult) -> JobResult:
-    """Save the pipeline's log; "Pipeline FAILED" in it fails an exit-0 job (as the seed)."""
+    """Save the pipeline's log (with how it ended, if not well); the item succeeded only
+    if the seed's report rules say so, so the ledger and the report agree."""
     log = ctx.backend.logs(result.name)
-    ctx.save_log(item, log)
-    if result.outcome is Outcome.SUCCEEDED:
-        marks = [line.strip() for line in log.splitlines() if FAILED_MARK in line]
-        if marks:
-            return result.model_copy(
-                update={"outcome": Outcome.FAILED, "message": redact(marks[-1], ctx.secrets)[:500]}
-            )
+    if result.outcome is not Outcome.SUCCEEDED:
+        log += ("" if not log or log.endswith("\n") else "\n") + ending_line(result)
+    tags = {"collection": ctx.collections.get(item, "")}
+    messages = ctx.save_log("pipeline", item, tags, result.name, log)
+    if result.outcome is Outcome.SUCCEEDED and not item_succeeded(item, messages):
+        marks = [m.message for m in messages if FAILED_MARK in m.message]
+        message = marks[-1] if marks else "no Pipeline SUCCESS or exiting-early line"
+        update = {"outcome": Outcome.FAILED, "message": redact(message, ctx.secrets)[:500]}
+        return result.model_copy(update=update)
     return result
 
 
@@ -153,15 +184,17 @@ def plan_chunk(
 def run_stage(ctx: BatchContext, stage: str, chunk: str, plans: Sequence[ItemStages]) -> set[str]:
     """Run one stage for a chunk: entries batched into jobs, failed jobs retried one entry each.
 
+    Each entry's part of its last job's log is saved under its item (``sluice.stac.logs``).
     Returns the items with an entry that still failed after ``stage_retries``.
     """
-    entries = [(p.item_id, row) for p in plans for row in getattr(p, stage)]
+    entries = [(p.item_id, n, row) for p in plans for n, row in enumerate(getattr(p, stage))]
     size = ctx.catchments_per_job if stage == "inundate" else ctx.entries_per_job
     batches = [entries[i : i + size] for i in range(0, len(entries), size)]
     run = f"{ctx.run}/{stage}"
+    last_log: dict[tuple[str, int], tuple[str, str]] = {}  # entry -> (job, its log part)
     for retry in range(ctx.stage_retries + 1):
         if not batches:
-            return set()
+            break
         by_key = {f"{chunk}-{retry}-{n}": batch for n, batch in enumerate(batches)}
         names = ctx.attempt_names(run, stage, list(by_key))
         planned = [Planned(k, stage_job(ctx, stage, names[k], b)) for k, b in by_key.items()]
@@ -170,27 +203,35 @@ def run_stage(ctx: BatchContext, stage: str, chunk: str, plans: Sequence[ItemSta
         )
         batches = []
         for key, batch in by_key.items():
-            if results[key].outcome is Outcome.SUCCEEDED:
-                continue
-            log = f"--- {stage} job {names[key]}: {results[key].reason}\n"
-            log += ctx.backend.logs(names[key])
-            for item in {i for i, _ in batch}:
-                ctx.save_log(item, log)
-            batches += [[entry] for entry in batch]  # retried one entry per job
-    if stage == "inundate":  # a failed catchment is tolerated; mosaic fails if none exist
+            result = results[key]
+            log = ctx.backend.logs(names[key])
+            parts = split_entries(log, len(batch))
+            failed = result.outcome is not Outcome.SUCCEEDED
+            ended = f"ERROR: {ending_line(result)}" if failed else ""
+            for (item, n, _), part in zip(batch, parts, strict=True):
+                last_log[item, n] = (names[key], part + ended)
+            if failed:
+                batches += [[entry] for entry in batch]  # retried one entry per job
+    job = STAGE_JOBS[stage]
+    for (item, n), (name, text) in last_log.items():
+        ctx.stage_messages[item] += ctx.save_log(job, item, {"entry": str(n)}, name, text)
+    if stage == "inundate":  # a failed catchment is tolerated here; the report rules judge
         return set()
-    return {item for batch in batches for item, _ in batch}
+    return {item for batch in batches for item, _, _ in batch}
 
 
-def stage_job(ctx: BatchContext, stage: str, name: str, batch: list[tuple[str, dict]]) -> JobSpec:
+def stage_job(
+    ctx: BatchContext, stage: str, name: str, batch: list[tuple[str, int, dict]]
+) -> JobSpec:
     """A stage job: its manifest (one row of the seed's meta per entry) written first.
 
-    The command runs every row (the stand-ins do); on Nomad it is dispatched through
-    the generic ``sluice-job``, since the seed's stage jobs take one entry each.
+    The command runs every row (the stand-ins do), printing ``ENTRY_MARK <n>`` before
+    row ``n``; on Nomad it is dispatched through the generic ``sluice-job``, since the
+    seed's stage jobs take one entry each.
     """
     manifest = ctx.outputs.write(
         f"{ctx.batch}/manifests/{stage}/{name}.jsonl",
-        "".join(json.dumps(row) + "\n" for _, row in batch).encode(),
+        "".join(json.dumps(row) + "\n" for _, _, row in batch).encode(),
     )
     return JobSpec(
         name=name,
@@ -204,23 +245,25 @@ def stage_job(ctx: BatchContext, stage: str, name: str, batch: list[tuple[str, d
 def finish_items(
     ctx: BatchContext, chunk: str, plans: Sequence[ItemStages], failed: set[str]
 ) -> dict[str, JobResult]:
-    """Record each item's stage-mode ending in the ledger (an expected-empty item succeeded)."""
+    """Record each item's stage-mode ending: Sluice is its pipeline coordinator, so it
+    writes the coordinator's log line, and the item succeeded only if the seed's report
+    rules say so over its stage logs and that line (an expected-empty item succeeds)."""
     now = datetime.now(UTC)
+    name = f"stages-{chunk}"
     results = {}
     for plan in plans:
+        item = plan.item_id
+        stage_messages = ctx.stage_messages.pop(item, [])
         if plan.expected_empty:
-            outcome, message = Outcome.SUCCEEDED, EARLY_EXIT
-        elif plan.item_id in failed:
-            outcome, message = Outcome.FAILED, f"{FAILED_MARK}: a mosaic or agreement failed"
+            line = f"{EARLY_EXIT_MARK}: no scenarios or catchments"
+        elif item in failed or stage_errors(item, stage_messages):
+            line = f"{FAILED_MARK}: a stage job failed or logged an error"
         else:
-            outcome, message = (
-                Outcome.SUCCEEDED,
-                f"Pipeline SUCCESS {len(plan.agreement)}/{len(plan.agreement)}",
-            )
-        results[plan.item_id] = JobResult(
-            name=f"stages-{chunk}", outcome=outcome, message=message, finished_at=now
-        )
-        ctx.save_log(plan.item_id, message + "\n")
+            line = f"{SUCCESS_MARK}: {len(plan.agreement)}/{len(plan.agreement)} scenarios"
+        tags = {"collection": ctx.collections.get(item, "")}
+        messages = stage_messages + ctx.save_log("pipeline", item, tags, name, line + "\n")
+        outcome = Outcome.SUCCEEDED if item_succeeded(item, messages) else Outcome.FAILED
+        results[item] = JobResult(name=name, outcome=outcome, message=line, finished_at=now)
     ids = ctx.ledger.begin(
         ctx.run,
         "stac-stages",

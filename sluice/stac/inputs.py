@@ -1,8 +1,9 @@
 """A batch's items: an item-id list looked up in a STAC API, or a search; their AOIs.
 
 As the seed does, each item's AOI is its geometry (the convex hull for the FIM
-collections) written as a one-feature GeoPackage (EPSG:4326) at
-``<output_root>/<batch>/stac_aois/stac_<id>.gpkg``.
+collections) written as a one-feature GeoPackage (EPSG:4326, columns ``item_id`` and
+``collection``, layer ``stac_<id>``) to ``<temp_dir>/stac_<id>.gpkg``, then copied to
+``<output_root>/AOIs/stac_<id>.gpkg``.
 """
 
 from __future__ import annotations
@@ -75,15 +76,18 @@ def open_catalog(url: str) -> Client:
 
 
 def lookup_items(
-    client: Client, ids: Sequence[str], collections: Sequence[str], page_size: int = LOOKUP_PAGE
+    client: Client, ids: Sequence[str], collection: str | None, page_size: int = LOOKUP_PAGE
 ) -> Lookup:
-    """Find ``ids`` in ``collections``: one search per page of ids, not one per id."""
+    """Find ``ids`` by id, as the seed does: in ``collection`` when given, else in every
+    collection (the first match wins). One search per page of ids, not one per id."""
     found: dict[str, Item] = {}
     for start in range(0, len(ids), page_size):
         page = list(ids[start : start + page_size])
         try:
             search = client.search(
-                ids=page, collections=list(collections) or None, max_items=len(page) * 4
+                ids=page,
+                collections=[collection] if collection else None,
+                max_items=len(page) * 4,
             )
             for item in search.items():
                 found.setdefault(item.id, item)
@@ -120,25 +124,31 @@ def aoi_geometry(item: Item) -> shapely.Geometry:
     return geometry
 
 
-def aoi_relative_path(batch: str, item_id: str) -> str:
-    return f"{batch}/stac_aois/stac_{item_id}.gpkg"
+def aoi_relative_path(item_id: str) -> str:
+    return f"AOIs/stac_{item_id}.gpkg"
 
 
-def gpkg_bytes(geometry: shapely.Geometry, item_id: str) -> bytes:
-    """One-feature GeoPackage (EPSG:4326) with the AOI and its item id."""
+def write_gpkg(geometry: shapely.Geometry, item_id: str, collection: str, directory: Path) -> Path:
+    """``<directory>/stac_<id>.gpkg``: the AOI as the seed writes it (one feature)."""
+    path = directory / f"stac_{item_id}.gpkg"
+    path.unlink(missing_ok=True)
+    pyogrio.raw.write(
+        path,
+        geometry=np.array([shapely.to_wkb(geometry)], dtype=object),
+        field_data=[np.array([item_id], dtype=object), np.array([collection], dtype=object)],
+        fields=["item_id", "collection"],
+        geometry_type=geometry.geom_type,
+        crs="EPSG:4326",
+        layer=path.stem,
+        driver="GPKG",
+    )
+    return path
+
+
+def gpkg_bytes(geometry: shapely.Geometry, item_id: str, collection: str = "") -> bytes:
+    """The AOI GeoPackage's bytes (written in a throwaway directory)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, f"{item_id}.gpkg")
-        pyogrio.raw.write(
-            path,
-            geometry=np.array([shapely.to_wkb(geometry)], dtype=object),
-            field_data=[np.array([item_id], dtype=object)],
-            fields=["stac_item_id"],
-            geometry_type=geometry.geom_type,
-            crs="EPSG:4326",
-            layer="aoi",
-            driver="GPKG",
-        )
-        return path.read_bytes()
+        return write_gpkg(geometry, item_id, collection, Path(tmp)).read_bytes()
 
 
 def read_gpkg_geometry(data: bytes) -> shapely.Geometry:
@@ -150,11 +160,23 @@ def read_gpkg_geometry(data: bytes) -> shapely.Geometry:
         return shapely.from_wkb(geometries[0])
 
 
-def write_aois(root: StorageRoot, batch: str, items: Iterable[Item]) -> dict[str, str]:
-    """Write every item's AOI GeoPackage; item id -> its address."""
-    return {
-        item.id: root.write(
-            aoi_relative_path(batch, item.id), gpkg_bytes(aoi_geometry(item), item.id)
-        )
-        for item in items
-    }
+def write_aois(
+    root: StorageRoot, items: Iterable[Item], temp_dir: Path, local_output: bool = False
+) -> dict[str, str]:
+    """Write every item's AOI GeoPackage in ``temp_dir`` and copy it under ``root``;
+    item id -> the address a job is given (``job_path`` with ``local_output``)."""
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    addresses = {}
+    for item in items:
+        local = write_gpkg(aoi_geometry(item), item.id, item.collection_id or "", temp_dir)
+        address = root.write(aoi_relative_path(item.id), local.read_bytes())
+        addresses[item.id] = job_path(address) if local_output else address
+    return addresses
+
+
+def job_path(address: str) -> str:
+    """The address a job sees with ``--use-local-output``, as the seed's: a local path
+    under ``local-batches/`` becomes ``/local-batches/...`` (its local job specs mount it)."""
+    if "/local-batches/" not in address:
+        return address
+    return "/local-batches/" + str(Path(address).resolve()).split("/local-batches/")[-1]

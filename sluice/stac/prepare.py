@@ -6,19 +6,25 @@ bad input prints one line and nothing else.
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect_aws import AwsCredentials
 from pystac import Item
+from pystac_client import Client
+from pystac_client.exceptions import APIError
 
 from sluice.errors import SluiceInputError
 from sluice.quantity import parse_memory
+from sluice.stac.admission import check_thresholds
 from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
 from sluice.stac.outputs import StorageRoot, resolve_credentials
 from sluice.stac.reports import failed_items
 from sluice.stac.stages import Catchment, load_hand_index
-from tasks.admission import check_thresholds
 
 # The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
 DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
@@ -35,9 +41,9 @@ class PreparedBatch:
     index: list[Catchment]
     memory_bytes: dict[str, int]
 
-    def missing_message(self, sources: list[str]) -> str:
+    def missing_message(self, collection: str | None) -> str:
         listed = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
-        where = ", ".join(sources) or "any collection"
+        where = f"collection {collection}" if collection else "any collection"
         return f"--item_list: {len(self.missing)} item id(s) not in {where}: {listed}"
 
 
@@ -62,12 +68,39 @@ def requested_ids(
     return None
 
 
+def check_temp_dir(temp_dir: str) -> None:
+    """``--temp_dir`` is a directory, or can be made in a writable one (nothing made yet)."""
+    path = Path(temp_dir)
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir():
+        raise SluiceInputError(f"--temp_dir {temp_dir}: {path} is not a directory")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise SluiceInputError(f"--temp_dir {temp_dir}: {path} is not writable")
+
+
+def check_local_output(use_local_output: bool, output_root: str) -> None:
+    """``--use-local-output`` writes AOIs to a local directory: not an ``s3://`` root."""
+    if use_local_output and "://" in output_root and not output_root.startswith("file://"):
+        raise SluiceInputError(
+            f"--use-local-output: --output_root {output_root!r} must be a local directory"
+        )
+
+
+def _has_collection(catalog: Client, collection: str) -> bool:
+    try:
+        return catalog.get_collection(collection) is not None
+    except APIError:  # a 404 on some APIs
+        return False
+
+
 def prepare_batch(
     *,
     output_root: str,
     hand_index_path: str,
     stac_api_url: str,
     sources: list[str],
+    collection: str | None,
     item_list: str | None,
     resubmit_failed: str | None,
     search_bbox: list[float] | None,
@@ -81,13 +114,25 @@ def prepare_batch(
     stage_mode: bool,
     stop_on_missing: bool,
     memory: dict[str, str] | None,
+    temp_dir: str = "/tmp/stac_batch",
+    use_local_output: bool = False,
 ) -> PreparedBatch:
-    """Check every input in order (cheap ones first); look the items up."""
+    """Check every input in order (cheap ones first); look the items up. Inputs that
+    ``hand_to_flow`` prepared already are not prepared again.
+
+    Ids are looked up in ``collection`` (else in every collection), as the seed
+    does; a search without ids searches ``collection`` or else ``sources``.
+    """
+    inputs = dict(locals())
+    if (handed := _HANDED.pop(_key(inputs), None)) is not None:
+        return handed
     check_thresholds(stop_threshold, resume_threshold)
     if wait_seconds < 0:
         raise SluiceInputError(f"--wait_seconds {wait_seconds}: must not be negative")
     if chunk_size < 1:
         raise SluiceInputError(f"--chunk_size {chunk_size}: must be at least 1")
+    check_temp_dir(temp_dir)
+    check_local_output(use_local_output, output_root)
     memory_bytes = {k: parse_memory(v) for k, v in {**DEFAULT_MEMORY, **(memory or {})}.items()}
     ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
     credentials = resolve_credentials(use_local_creds, aws_credentials_block)
@@ -101,12 +146,31 @@ def prepare_batch(
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SluiceInputError(f"--hand_index_path {hand_index_path}: {reason}") from exc
     catalog = open_catalog(stac_api_url)
+    if collection and not _has_collection(catalog, collection):
+        raise SluiceInputError(f"--collection {collection!r}: no such collection at {stac_api_url}")
     if ids is None:
-        items, missing = search_items(catalog, sources, search_bbox, search_datetime), []
+        searched = [collection] if collection else sources
+        items, missing = search_items(catalog, searched, search_bbox, search_datetime), []
     else:
-        found = lookup_items(catalog, ids, sources)
+        found = lookup_items(catalog, ids, collection)
         items, missing = found.items, found.missing
     prepared = PreparedBatch(items, missing, credentials, outputs, index, memory_bytes)
     if missing and stop_on_missing:
-        raise SluiceInputError(prepared.missing_message(sources))
+        raise SluiceInputError(prepared.missing_message(collection))
     return prepared
+
+
+_HANDED: dict[str, PreparedBatch] = {}
+
+
+def _key(inputs: dict[str, Any]) -> str:
+    return json.dumps(inputs, sort_keys=True, default=str)
+
+
+def hand_to_flow(prepared: PreparedBatch, **inputs: Any) -> None:
+    """Give what the CLI prepared (bad input is one line before Prefect starts) to the
+    flow's ``prepare_batch`` call with the same inputs, once: a batch opens the catalog
+    and looks its items up once."""
+    bound = inspect.signature(prepare_batch).bind(**inputs)
+    bound.apply_defaults()
+    _HANDED[_key(bound.arguments)] = prepared

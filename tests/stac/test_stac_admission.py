@@ -14,7 +14,8 @@ from sluice.errors import SluiceInputError
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec
 from sluice.ledger import open_ledger
-from tasks.admission import AdmissionGate, GatedBackend, active_counter, ensure_rate_limit
+from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
+from tasks.admission import ensure_rate_limit
 
 # each job records when it started and ended (its own clock readings, in its own file)
 RECORD = (
@@ -75,3 +76,20 @@ def test_rate_limit_created_idempotently(prefect_api):
     with get_client(sync_client=True) as client:
         limit = client.read_global_concurrency_limit_by_name("sluice-test-pacing")
     assert limit.limit == 1 and limit.slot_decay_per_second == pytest.approx(0.25)
+
+
+def test_pacer_spaces_calls_and_costs_only_the_wait():
+    clock = {"now": 100.0}
+    slept = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock["now"] += seconds
+
+    pace = Pacer(2.0, clock=lambda: clock["now"], sleep=sleep)
+    pace()  # the first submission waits for nobody
+    clock["now"] += 0.5  # the submission took 0.5 s
+    pace()
+    clock["now"] += 3.0  # a slow submission: no wait after it
+    pace()
+    assert slept == [1.5]

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from sluice.backends.nomad import NomadApi
 from sluice.cli import app
 from sluice.ledger import open_ledger
+from tests.bad_input import BadInput, assert_refused
 from tests.conftest import free_port
 
 
@@ -99,3 +100,23 @@ def test_unknown_parameterized_job(base_args, sluice_home, monkeypatch, nomad_ap
     one_line_error(result, "unknown parameterized Nomad job 'pipeline'")
     assert NomadApi(nomad_api.settings()).client.jobs.get_jobs() == []
     nothing_ran(sluice_home)
+
+
+# New flags, as a table checked by the shared assert_refused (exit 2, one line, nothing written).
+# Each case: (id, flags replacing or added to the base command, what the line must name).
+NEW_FLAG_CASES = [
+    ("unknown collection", {"--collection": "no-such-collection"}, "--collection"),
+    ("collection with a slash", {"--collection": "../etc"}, "--collection"),
+    ("on_missing not a choice", {"--on_missing": "maybe"}, "--on_missing 'maybe'"),
+    ("temp_dir is a file", {"--temp_dir": "/etc/hostname/aois"}, "--temp_dir"),
+    ("temp_dir is an existing file", {"--temp_dir": "/etc/hostname"}, "--temp_dir"),
+    ("local output to S3", {"--use-local-output": ""}, "--use-local-output"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"), [pytest.param(o, n, id=i) for i, o, n in NEW_FLAG_CASES]
+)
+def test_new_flags_refused(overrides, names, base_args, tmp_path):
+    argv = ["stac-batch", *(x for kv in {**base_args, **overrides}.items() for x in kv if x)]
+    assert_refused(BadInput(argv, names), tmp_path / "home", watched=[tmp_path / "out"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -41,8 +43,15 @@ def run_batch(tmp_path: Path, stac_fixture: Path, stac_api: str, bucket: str, **
         chunk_size=2,
         parallelism=4,
         report_dir=str(tmp_path / "report"),
+        temp_dir=str(tmp_path / "aois"),
     )
     return stac_batch(**{**defaults, **params})
+
+
+def compare_reports():
+    from tests.stac.test_stac_reports import compare
+
+    return compare
 
 
 def lines(path: Path) -> list[str]:
@@ -72,26 +81,43 @@ def test_batch_reports_resubmits_and_skips(
         assert {a.outcome for a in retried} == {"succeeded", "failed"}
 
     report = tmp_path / "report"
-    assert lines(report / "unique_fail_aoi_names.txt") == ["ahps-fail-nws"]
-    assert lines(report / "missing_aois.txt") == ["no-such-item"]
+    assert lines(report / "unique_fail_aoi_names.txt") == ["ahps-fail-nws", "no-such-item"]
+    assert lines(report / "not_found_aois.txt") == ["no-such-item"]
+    assert lines(report / "silent_failures.txt") == ["no-such-item"]  # as the seed's
+    assert not (report / "missing_aois.txt").exists()  # the seed writes it on a miscount only
     assert lines(report / "unique_success_aoi_names.txt") == sorted(set(ITEMS) - {"ahps-fail-nws"})
-    assert lines(report / "silent_failures.txt") == []
+    assert lines(report / "early_exit_aois.txt") == ["ahps-empty-nws"]
+    assert lines(report / "failed_aois.txt") == ["ahps-fail-nws"]
     assert lines(report / "sorted-run-list.txt") == sorted([*ITEMS, "no-such-item"])
-    if mode == "pipeline":  # the agreement stand-in's expected-empty line, read from the log
+    if mode == "pipeline":  # the seed reads "no valid data" from agreement jobs' logs only
+        assert lines(report / "ignorable_errors_aois.txt") == []
+    else:  # each stage entry's log is its own: the failing batch-mate taints nobody
         assert lines(report / "ignorable_errors_aois.txt") == ["ahps-ccc3-nws"]
-    assert (report / "s3_client_errors.json").exists()
+        assert lines(report / "inundate_errors_aois.txt") == ["ahps-fail-nws"]
+        assert lines(report / "agr_mos_errors_aois.txt") == ["ahps-fail-nws"]
+        assert json.loads((report / "inundate_errors.json").read_text())[0]["file"].startswith(
+            "hand_inundator/dispatch-[batch_name=b1,aoi_name=ahps-fail-nws,entry=0]-inundate-"
+        )
+    seed_script = os.environ.get("SLUICE_SEED_LOCAL_REPORTS")
+    if seed_script:  # the seed's own local_reports.py on this batch's saved logs: same files
+        logs = sluice_home / "stac" / "b1" / "logs"
+        work = tmp_path / "compare"
+        work.mkdir()
+        run_list = report / "sorted-run-list.txt"
+        assert compare_reports().compare(Path(seed_script), run_list, logs, work) == []
     # `sluice stac-report` rebuilds the same report from the ledger and saved logs
     rebuilt = tmp_path / "rebuilt"
     result = CliRunner().invoke(
         app, ["stac-report", "--batch_name", "b1", "--report_dir", str(rebuilt)]
     )
     assert result.exit_code == 0, result.output
-    for name in ("unique_fail_aoi_names.txt", "unique_success_aoi_names.txt", "missing_aois.txt"):
-        assert (rebuilt / name).read_text() == (report / name).read_text()
+    assert sorted(p.name for p in rebuilt.iterdir()) == sorted(p.name for p in report.iterdir())
+    for path in report.iterdir():
+        assert (rebuilt / path.name).read_text() == path.read_text(), path.name
 
     objects = s3_objects(bucket, "autoeval/")
     for item in ITEMS:
-        assert f"autoeval/b1/stac_aois/stac_{item}.gpkg" in objects
+        assert f"autoeval/AOIs/stac_{item}.gpkg" in objects  # the seed's place
     metrics = objects[
         "autoeval/ahps-aaa1-nws/nws-fim-collection/major/"
         "ahps-aaa1-nws__nws-fim-collection__major__metrics.csv"
@@ -112,10 +138,17 @@ def test_batch_reports_resubmits_and_skips(
             resubmit_failed=str(report),
             mode=mode,
             report_dir=str(tmp_path / "report2"),
+            on_missing="continue",
         )
     finally:
         flowfile.unlink()
-    assert summary["success"] == 1 and summary["failed"] == 0
+    assert summary["success"] == len(ITEMS) and summary["failed"] == 1  # the unknown id
+    report2 = tmp_path / "report2"  # only the failed item ran; the report covers the batch
+    assert lines(report2 / "sorted-run-list.txt") == sorted([*ITEMS, "no-such-item"])
+    assert lines(report2 / "unique_success_aoi_names.txt") == sorted(ITEMS)
+    assert lines(report2 / "unique_fail_aoi_names.txt") == ["no-such-item"]
+    assert lines(report2 / "failed_aois.txt") == []  # its failed attempt's log is set aside
+    assert list((sluice_home / "stac" / "b1" / "superseded-logs").rglob("*.stderr.0"))
     ledger = open_ledger()
     attempts = ledger.attempts("stac/b1")
     per_item = {i: sum(a.item == i for a in attempts) for i in ITEMS}
@@ -130,6 +163,7 @@ def test_batch_reports_resubmits_and_skips(
         item_list=str(item_list),
         mode=mode,
         report_dir=str(tmp_path / "report3"),
+        on_missing="continue",
     )
     assert summary["admitted"] == 0 and summary["success"] == len(ITEMS)
     assert len(ledger.attempts("stac/b1")) == len(attempts)

@@ -105,9 +105,10 @@ def test_pipeline_mode_never_leaks_aws_keys(
     assert (report / "unique_fail_aoi_names.txt").read_text().split() == ["ahps-fail-nws"]
     # the jobs had the credentials (from the environment / a Nomad Variable) ...
     fingerprint = hashlib.sha256(KEY_ID.encode()).hexdigest()[:12]
-    logs = sluice_home / "stac" / f"sec-{backend}" / "logs"
-    assert fingerprint in (logs / "ahps-aaa1-nws.log").read_text()
-    assert '"aoi": ' in (logs / "ahps-aaa1-nws.log").read_text()  # meta is logged ...
+    logs = sluice_home / "stac" / f"sec-{backend}" / "logs" / "pipeline"
+    [log] = logs.glob("dispatch-[[]batch_name=*,aoi_name=ahps-aaa1-nws,*]-*/coordinator.stderr.0")
+    assert fingerprint in log.read_text()
+    assert '"aoi": ' in log.read_text()  # meta is logged ...
     # ... and no key is in any meta, job spec, log, artifact, report, ledger or output
     assert files_leaking(sluice_home) == []
     assert files_leaking(report) == []
@@ -187,7 +188,8 @@ def test_a_batch_with_nothing_to_run_on_nomad_still_reports(
         item_list=str(item_list),
         backend="nomad",
         batch_name="nothing-nomad",
+        on_missing="continue",
     )
-    assert summary["missing"] == 1 and summary["admitted"] == 0
-    assert (sluice_home / "stac" / "nothing-nomad" / "missing.txt").read_text() == "no-such-item\n"
-    assert (tmp_path / "report" / "missing_aois.txt").read_text() == "no-such-item\n"
+    assert summary["not_found"] == 1 and summary["admitted"] == 0
+    assert (tmp_path / "report" / "not_found_aois.txt").read_text() == "no-such-item\n"
+    assert (tmp_path / "report" / "unique_fail_aoi_names.txt").read_text() == "no-such-item\n"

@@ -1,0 +1,81 @@
+"""What a STAC batch is, below Prefect: its modes, backends, home and log tree.
+
+Shared by the flow (``flows/stac_batch.py``) and the CLI, which checks the backend
+before any Prefect server starts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from sluice.backends.base import Backend
+from sluice.backends.factory import create_backend
+from sluice.names import BATCH_NAME
+from sluice.settings import sluice_home
+from sluice.stac.logs import LogTree
+
+
+class Mode(StrEnum):
+    """``pipeline``: NGWPC's pipeline job per item; ``stage``: its stages run from Prefect."""
+
+    PIPELINE = "pipeline"
+    STAGE = "stage"
+
+
+class StacBackend(StrEnum):
+    LOCAL = "local"
+    NOMAD = "nomad"
+
+
+class OnMissing(StrEnum):
+    """Item ids the STAC API does not hold (listed either way): ``fail`` runs the rest and
+    exits non-zero saying how many; ``continue`` runs the rest and does not count them
+    as failures; ``stop`` refuses the batch before anything runs."""
+
+    FAIL = "fail"
+    CONTINUE = "continue"
+    STOP = "stop"
+
+
+def home_dir(batch: str) -> Path:
+    return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
+
+
+def parameterized_jobs(mode: Mode) -> list[str]:
+    """Nomad jobs a mode dispatches: ``pipeline``, or the generic ``sluice-job`` for stages."""
+    return ["pipeline"] if mode is Mode.PIPELINE else ["sluice-job"]
+
+
+def check_backend(
+    kind: StacBackend, mode: Mode, nomad_block: str | None, nomad_spec_dir: str | None
+) -> None:
+    """Nomad: reachable, token accepted, parameterized jobs known (before any dispatch)."""
+    if kind is StacBackend.NOMAD:
+        runner = make_backend(kind, "preflight", None, nomad_block, nomad_spec_dir)
+        try:
+            runner.preflight(parameterized_jobs(mode))
+        finally:
+            runner.close()
+
+
+def make_backend(
+    kind: StacBackend,
+    batch: str,
+    parallelism: int | None,
+    nomad_block: str | None,
+    nomad_spec_dir: str | None,
+) -> Backend:
+    """The local backend (job logs under the batch's home) or Nomad (block or NOMAD_* env)."""
+    return create_backend(
+        kind.value,
+        parallelism=parallelism,
+        log_dir=home_dir(batch) / "jobs",
+        nomad_cluster=nomad_block,
+        nomad_spec_dir=Path(nomad_spec_dir) if nomad_spec_dir else None,
+    )
+
+
+def log_tree(batch: str) -> LogTree:
+    """The batch's saved job logs, in the seed's layout (``local_reports.py --log_dir``)."""
+    return LogTree(home_dir(batch) / "logs", batch)
