@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import struct
 from collections.abc import Iterable, Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
-from sluice.errors import SluiceInputError
+from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.server import sluice_home
 
 DONE = 1
@@ -45,9 +46,18 @@ def tables_root() -> Path:
     return sluice_home() / "chunkedgraph"
 
 
+_TABLE = re.compile(r"[_a-zA-Z0-9][-_.a-zA-Z0-9]{0,49}")
+
+
 def table_dir(table: str) -> Path:
-    if not table or "/" in table or table.startswith("."):
-        raise SluiceInputError(f"table {table!r}: not a valid table name")
+    """The table's state folder; the name follows Bigtable's table-id rule (PyChunkedGraph's
+    graph ids are Bigtable tables): 1-50 of ``[-_.a-zA-Z0-9]``, not starting with - or .."""
+    if not _TABLE.fullmatch(table):
+        shown = table if len(table) <= 60 else f"{table[:60]}... ({len(table)} characters)"
+        raise SluiceInputError(
+            f"table {shown!r}: not a valid table name (1-50 of letters, digits, - _ ., "
+            "not starting with - or .)"
+        )
     return tables_root() / table
 
 
@@ -287,8 +297,11 @@ def reset_table(table: str) -> None:
         shutil.rmtree(directory)
 
 
-def register_table(directory: Path, table: str, dataset: str, grid: ChunkGrid, work: dict) -> None:
-    """Write ``table.json``; refuse a dataset whose bounds differ from the tracked ones."""
+def register_table(
+    directory: Path, table: str, dataset: str, grid: ChunkGrid, work: dict, options: dict
+) -> None:
+    """Write ``table.json`` (dataset, bounds, work, ingest options that ``requeue`` reuses);
+    refuse a dataset whose bounds differ from the tracked ones."""
     path = directory / "table.json"
     if path.exists():
         known = json.loads(path.read_text())
@@ -303,6 +316,7 @@ def register_table(directory: Path, table: str, dataset: str, grid: ChunkGrid, w
         "dataset": str(Path(dataset).resolve()),
         "atomic_bounds": list(grid.atomic_bounds),
         "work": work,
+        "options": options,
     }
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(document, indent=2))
@@ -319,6 +333,15 @@ def open_table(table: str) -> TableState:
     known = read_table(table)
     grid = ChunkGrid(tuple(known["atomic_bounds"]))
     return TableState.open(table_dir(table), grid)
+
+
+class ChunksFailed(WorkIncomplete):
+    """An ingest ended with failed chunks; the flow run ends Failed with this message."""
+
+
+def failed_message(table: str, failures: int) -> str:
+    """The one line the flow run and the CLI both end with when chunks failed."""
+    return f"{failures} chunks failed; `sluice chunkedgraph requeue {table}` reruns"
 
 
 def status_lines(state: TableState) -> list[str]:

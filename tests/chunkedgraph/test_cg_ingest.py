@@ -146,6 +146,12 @@ def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, c
     report = (sluice_home / "chunkedgraph" / "flaky" / "report.md").read_text()
     assert "- layer 2 [1, 2, 3]: RuntimeError: injected failure at 2 1 2 3" in report
 
+    flow_run = _last_flow_run(prefect_api, "flaky")
+    assert flow_run["state"]["type"] == "FAILED"  # work left undone: the run is not Completed
+    message = "1 chunks failed; `sluice chunkedgraph requeue flaky` reruns"
+    assert message in flow_run["state"]["message"]
+    assert err.strip().splitlines()[-1] == message  # the same line on the CLI
+
     broken.unlink()  # the cause was external and is gone
     code, out, err = finish(sluice("requeue", "flaky"))
     assert code == 0, err
@@ -156,11 +162,41 @@ def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, c
     assert open_table("flaky").failures == {}
 
 
+def _last_flow_run(api: str, table: str) -> dict:
+    import httpx
+
+    response = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"flow_runs": {"name": {}}, "sort": "START_TIME_DESC", "limit": 50},
+    )
+    runs = [r for r in response.json() if r["parameters"].get("table") == table]
+    return runs[0]
+
+
+def test_raw_reaches_callable_and_command_work(prefect_api, sluice_home, dataset, tmp_path):
+    seen = tmp_path / "seen.txt"
+    command = f"sh -c 'echo $USE_RAW_EDGES $USE_RAW_COMPONENTS $TEST_RUN >> {seen}'"
+    code, out, err = finish(
+        sluice("ingest", "raw-cmd", str(dataset), "--raw", "--test", "--command", command)
+    )
+    assert code == 0, err
+    assert seen.read_text().splitlines() == ["1 1 1"] * 9  # 8 children and their parent
+    code, out, err = finish(
+        sluice("ingest", "plain-cmd", str(dataset), "--test", "--command", command)
+    )
+    assert code == 0, err
+    assert seen.read_text().splitlines()[9:] == ["0 0 1"] * 9
+
+
 def test_dask_local_cluster_runs_the_batches(prefect_api, sluice_home, dataset, count):
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        dashboard_address=None,
     ) as cluster:
         summary = run_ingest(
             "on-dask", str(dataset), work=CALLABLE, dask_address=cluster.scheduler_address
