@@ -6,8 +6,8 @@ with tracemalloc at 1M and at 10M chunks) and the flow process's peak RSS.
 
     python benchmarks/chunkedgraph_1m.py [--axis 100] [--workers 2] [--batch-size 4096]
 
-Uses $PREFECT_API_URL if set, else starts the embedded server under a temporary
-SLUICE_HOME. Targets (issue 7): < 2 min, tracker < 200 MB, task runs in the hundreds.
+Starts its own private embedded Prefect server (free port, temporary SLUICE_HOME).
+Targets (issue 7): < 2 min, tracker < 200 MB, task runs in the hundreds.
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-def write_dataset(folder: Path, axis: int) -> Path:
+def write_dataset(folder: Path, bounds: tuple[int, int, int]) -> Path:
+    """A dataset YAML whose watershed gives ``bounds`` layer-2 chunks."""
     chunk = (256, 256, 128)
     (folder / "ws").mkdir(parents=True)
-    info = {"scales": [{"size": [axis * c for c in chunk], "voxel_offset": [0, 0, 0]}]}
+    size = [b * c for b, c in zip(bounds, chunk, strict=True)]
+    info = {"scales": [{"size": size, "voxel_offset": [0, 0, 0]}]}
     (folder / "ws" / "info").write_text(json.dumps(info))
     dataset = folder / "dataset.yml"
     dataset.write_text(
@@ -56,17 +58,27 @@ def tracker_bytes(atomic_bounds: tuple[int, int, int], batch_size: int) -> int:
 
 @contextlib.contextmanager
 def prefect_api(home: Path) -> Iterator[None]:
-    """``$PREFECT_API_URL`` if set, else an embedded server under ``home``, stopped after."""
-    embedded = "PREFECT_API_URL" not in os.environ
-    os.environ.setdefault("SLUICE_HOME", str(home / "sluice"))
+    """A private embedded Prefect server under ``home`` on a free port, stopped after.
+
+    Never whatever answers on a port or ``$PREFECT_API_URL``: the figures are this server's.
+    """
+    import socket
+
+    os.environ["SLUICE_HOME"] = str(home / "sluice")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        os.environ["SLUICE_SERVER_PORT"] = str(probe.getsockname()[1])
+    os.environ.pop("PREFECT_API_URL", None)
     from sluice.server import ensure_api, sluice_home, stop
 
     ensure_api()
     try:
         yield
     finally:
-        if embedded:
-            stop(sluice_home())
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=30)  # before the server goes away
+        stop(sluice_home())
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -96,14 +108,14 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, home: Path) -> None:
-    from flows.chunkedgraph import chunkedgraph_ingest, task_runner
+    from flows.chunkedgraph import chunkedgraph_ingest
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
 
-    dataset = write_dataset(home / "dataset", args.axis)
+    dataset = write_dataset(home / "dataset", (args.axis,) * 3)
     table = f"bench-{args.axis}"
     started = time.perf_counter()
-    state = chunkedgraph_ingest.with_options(task_runner=task_runner(args.workers, None, None))(
+    state = chunkedgraph_ingest(
         table=table,
         dataset=str(dataset),
         work=ChunkWork(),

@@ -225,7 +225,7 @@ def chunkedgraph_ingest(
         jobs = pool = None
         if work.kind is WorkKind.COMMAND:
             backend = create_backend(work.backend, parallelism=parallelism)
-            jobs = JobPool(backend, parallelism)
+            jobs = JobPool(backend, parallelism, replace=requeue)
             stack.callback(jobs.close)
         else:
             pool = stack.enter_context(local_processes(0 if dask else processes))

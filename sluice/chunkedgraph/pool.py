@@ -37,14 +37,27 @@ class PoolStats:
 
 
 class JobPool:
-    """Meters jobs onto ``backend``: at most ``parallelism`` submitted and not yet ended."""
+    """Meters jobs onto ``backend``: at most ``parallelism`` submitted and not yet ended.
 
-    def __init__(self, backend: Backend, parallelism: int, refill: int | None = None) -> None:
+    With ``replace`` (a requeue) an existing job of the same name is deleted and run
+    afresh; without it (a first run, or a resume) an existing job is adopted, so a chunk
+    job that outlived a killed orchestrator is awaited, not run twice.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        parallelism: int,
+        refill: int | None = None,
+        *,
+        replace: bool = False,
+    ) -> None:
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
         self.backend = backend
         self.parallelism = parallelism
         self.refill = refill or max(1, parallelism // 10)
+        self.replace = replace
         self.stats = PoolStats()
         self._pending: deque[tuple[JobSpec, Future[JobResult]]] = deque()
         self._in_flight = 0
@@ -102,7 +115,7 @@ class JobPool:
     def _send(self, wave: list[tuple[JobSpec, Future[JobResult]]]) -> None:
         futures = {job.name: future for job, future in wave}
         try:
-            self.backend.submit([job for job, _ in wave], replace=True)  # reruns run afresh
+            self.backend.submit([job for job, _ in wave], replace=self.replace)
         except Exception as error:  # the backend refused the wave: every job in it failed
             self._settle(futures, error)
             return
