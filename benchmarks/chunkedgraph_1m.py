@@ -62,18 +62,20 @@ def prefect_api(home: Path) -> Iterator[None]:
     """A private embedded Prefect server under ``home`` on a free port, stopped after.
 
     Never whatever answers on a port or ``$PREFECT_API_URL``: the figures are this server's.
+    Its start may take minutes on a loaded machine; that is not part of any figure.
     """
     import socket
 
     os.environ["SLUICE_HOME"] = str(home / "sluice")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        os.environ["SLUICE_SERVER_PORT"] = str(probe.getsockname()[1])
-    os.environ.pop("PREFECT_API_URL", None)
-    from sluice.server import ensure_api, sluice_home, stop
+        port = probe.getsockname()[1]
+    from sluice.server import server_environment, sluice_home, start, stop
 
-    ensure_api()
     try:
+        started = start(sluice_home(), port, timeout=900)
+        os.environ.update(server_environment(sluice_home()))
+        os.environ["PREFECT_API_URL"] = started.api_url
         yield
     finally:
         from prefect.logging.handlers import APILogWorker

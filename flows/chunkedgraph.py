@@ -36,6 +36,7 @@ from sluice.chunkedgraph.inputs import (
     Window,
     Workers,
 )
+from sluice.chunkedgraph.mirror import StateMirror, check_state_url
 from sluice.chunkedgraph.pool import JobPool
 from sluice.chunkedgraph.runners import batch_runner, check_dask_address, local_processes
 from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
@@ -164,6 +165,7 @@ def chunkedgraph_ingest(
     dask_workers: Workers | None = None,
     aws_credentials_block: str | None = None,
     gcp_credentials_block: str | None = None,
+    state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
 
@@ -185,6 +187,8 @@ def chunkedgraph_ingest(
         dask_workers: Run callable work's batches on a temporary local Dask cluster.
         aws_credentials_block: AwsCredentials block for an s3:// watershed.
         gcp_credentials_block: GcpCredentials block for a gs:// watershed.
+        state_url: Also keep the tracker snapshot at <state_url>/<table>/ (s3://, gs://,
+            file://), and restore it from there onto an empty $SLUICE_HOME.
 
     Returns:
         {layer: [done, count]} at the end.
@@ -202,22 +206,34 @@ def chunkedgraph_ingest(
         )
     if dask_address:
         check_dask_address(dask_address)
+    if state_url:
+        check_state_url(state_url)
     storage = storage_from_blocks(aws_credentials_block, gcp_credentials_block)
+    mirror = StateMirror(storage, state_url, table) if state_url else None
     config, grid = load_grid(dataset, storage)
     config = with_ingest_flags(config, raw=raw, test=test)
     options = {
         "raw": raw,
         "aws_credentials_block": aws_credentials_block,
         "gcp_credentials_block": gcp_credentials_block,
+        "state_url": state_url,
     }
     dask = bool(dask_address or dask_workers)
     with table_lock(directory), contextlib.ExitStack() as stack:
+        if mirror and mirror.restore(directory):
+            logger.info("%s: tracker state restored from %s", table, mirror.base)
         register_table(directory, table, dataset, grid, work.model_dump(mode="json"), options)
         with writers_lock(directory, exclusive=True):  # no batch of a killed run still writing
             state = TableState.open(directory, grid)
         if requeue:
             state.clear_failures()
-        state.save()
+
+        def save() -> None:
+            state.save()
+            if mirror:
+                mirror.push(directory)
+
+        save()
         scheduler = Scheduler(state, test=test, batch_size=batch_size)
         progress = LayerProgress(table, state)
         logger.info("%s: %d layers, %s layer-2 chunks", table, grid.layer_count, grid.count(2))
@@ -252,11 +268,11 @@ def chunkedgraph_ingest(
             batch, future = in_flight.pop(finished.get())
             record_outcome(state, scheduler, batch, batch_outcome(batch, future))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
-                state.save()
+                save()
                 last_save = time.monotonic()
             progress.update()
 
-        state.save()
+        save()
         progress.update(force=True)
         publish_report(table, state, directory)
     for line in status_lines(state):
@@ -281,6 +297,7 @@ def run_ingest(
     requeue: bool = False,
     aws_credentials_block: str | None = None,
     gcp_credentials_block: str | None = None,
+    state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Run the flow with the CLI's sizing: ``window`` batches of task runs in flight."""
     work = work or ChunkWork()
@@ -303,4 +320,5 @@ def run_ingest(
         dask_workers=dask_workers,
         aws_credentials_block=aws_credentials_block,
         gcp_credentials_block=gcp_credentials_block,
+        state_url=state_url,
     )

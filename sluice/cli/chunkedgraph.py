@@ -77,6 +77,13 @@ def ingest(
     batch_size: Annotated[int, typer.Option(help="Most layer-2 chunks per task run.")] = 4096,
     aws_credentials_block: AwsBlock = None,
     gcp_credentials_block: GcpBlock = None,
+    state_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Also keep the tracker snapshot at <URL>/<table>/ (s3://, gs://, file://); "
+            "an empty $SLUICE_HOME resumes from it."
+        ),
+    ] = None,
 ) -> None:
     """Ingest a table: every layer-2 chunk, then each parent as soon as its children are done."""
     import shlex
@@ -117,6 +124,7 @@ def ingest(
         batch_size=batch_size,
         aws_credentials_block=aws_credentials_block,
         gcp_credentials_block=gcp_credentials_block,
+        state_url=state_url,
     )
 
 
@@ -148,6 +156,7 @@ def _run(table: str, dataset: str, **options) -> None:
     """Check every input, start the API, run the flow; print the status and exit 0/1/2."""
     from sluice.chunkedgraph import inputs
     from sluice.chunkedgraph.config import load_dataset
+    from sluice.chunkedgraph.mirror import check_state_url
     from sluice.chunkedgraph.runners import check_dask_address
     from sluice.chunkedgraph.tracker import ChunksFailed, table_dir
     from sluice.chunkedgraph.work import WorkKind, validate
@@ -173,6 +182,8 @@ def _run(table: str, dataset: str, **options) -> None:
             )
         if options.get("dask_address"):
             check_dask_address(options["dask_address"])
+        if options.get("state_url"):
+            check_state_url(options["state_url"])
         if blocks:  # the watershed is read once the blocks can be loaded
             load_dataset(dataset)
         else:

@@ -86,6 +86,9 @@ CASES = [
         ingest("--noop", "--dask-address", "tcp://h:99999"), "--dask-address", "port out of range"
     ),
     BadInput(ingest("--noop", "--dask-address", "x" * 5000), "--dask-address", "5000 characters"),
+    # --state-url
+    BadInput(ingest("--noop", "--state-url", "ftp://h/x"), "--state-url", "ftp state url"),
+    BadInput(ingest("--noop", "--state-url", "/plain/path"), "--state-url", "plain path state"),
     # work choice
     BadInput(ingest(), "--noop", "no work chosen"),
     BadInput(ingest("--noop", "--atomic", "m:f"), "--noop", "two kinds of work"),

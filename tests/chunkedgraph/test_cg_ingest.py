@@ -256,3 +256,32 @@ def test_a_table_name_with_a_dot_gets_a_valid_report_key(prefect_api, sluice_hom
         json={"artifacts": {"key": {"any_": ["chunkedgraph-cg-v1-layers"]}}},
     )
     assert [artifact["key"] for artifact in response.json()] == ["chunkedgraph-cg-v1-layers"]
+
+
+def test_state_mirrored_to_object_storage_resumes_on_an_empty_home(
+    prefect_api, sluice_home, dataset, count, tmp_path, on_gcs_emulator, monkeypatch
+):
+    import shutil
+
+    from sluice.chunkedgraph.tracker import ChunksFailed
+    from sluice.storage import Storage
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text("2 1 2 3\n")
+    monkeypatch.setenv("CG_FAIL", str(broken))
+    with pytest.raises(ChunksFailed, match="1 chunks failed"):
+        run_ingest("mirrored", str(dataset), work=CALLABLE, state_url="gs://ws/cg-state")
+    assert Storage().list("gs://ws/cg-state/mirrored") == [
+        "gs://ws/cg-state/mirrored/state.bin",
+        "gs://ws/cg-state/mirrored/table.json",
+    ]
+    first = ran(count)
+    assert len(first) == len(ALL_CHUNKS) - 3  # the broken chunk and its two ancestors wait
+
+    shutil.rmtree(sluice_home)  # the flow pod is rescheduled: its disk is gone
+    broken.unlink()
+    summary = run_ingest(
+        "mirrored", str(dataset), work=CALLABLE, state_url="gs://ws/cg-state", requeue=True
+    )
+    assert summary == {2: [64, 64], 3: [8, 8], 4: [1, 1]}
+    assert ran(count)[len(first) :] == [(2, (1, 2, 3)), (3, (0, 1, 1)), (4, (0, 0, 0))]
