@@ -35,10 +35,11 @@ from sluice.chunkedgraph.inputs import (
     Processes,
     Window,
     Workers,
+    check_ingest,
 )
-from sluice.chunkedgraph.mirror import StateMirror, check_state_url
+from sluice.chunkedgraph.mirror import StateMirror
 from sluice.chunkedgraph.pool import JobPool
-from sluice.chunkedgraph.runners import batch_runner, check_dask_address, local_processes
+from sluice.chunkedgraph.runners import batch_runner, local_processes
 from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
 from sluice.chunkedgraph.tracker import (
     FAILED,
@@ -54,8 +55,7 @@ from sluice.chunkedgraph.tracker import (
     table_lock,
     writers_lock,
 )
-from sluice.chunkedgraph.work import ChunkWork, WorkKind, validate
-from sluice.errors import SluiceInputError
+from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.storage import storage_from_blocks
 from tasks.chunkedgraph import run_chunk_batch
 from tasks.reports import artifact_key
@@ -198,16 +198,7 @@ def chunkedgraph_ingest(
     """
     logger = get_run_logger()
     directory = table_dir(table)
-    validate(work)
-    if work.kind is WorkKind.COMMAND and (dask_address or dask_workers):
-        raise SluiceInputError(
-            "--dask-address/--dask-workers run callable work; --command work runs as "
-            "backend jobs (use --parallelism)"
-        )
-    if dask_address:
-        check_dask_address(dask_address)
-    if state_url:
-        check_state_url(state_url)
+    check_ingest(work, dask_address=dask_address, dask_workers=dask_workers, state_url=state_url)
     storage = storage_from_blocks(aws_credentials_block, gcp_credentials_block)
     mirror = StateMirror(storage, state_url, table) if state_url else None
     config, grid = load_grid(dataset, storage)

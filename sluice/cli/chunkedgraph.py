@@ -156,10 +156,7 @@ def _run(table: str, dataset: str, **options) -> None:
     """Check every input, start the API, run the flow; print the status and exit 0/1/2."""
     from sluice.chunkedgraph import inputs
     from sluice.chunkedgraph.config import load_dataset
-    from sluice.chunkedgraph.mirror import check_state_url
-    from sluice.chunkedgraph.runners import check_dask_address
     from sluice.chunkedgraph.tracker import ChunksFailed, table_dir
-    from sluice.chunkedgraph.work import WorkKind, validate
 
     if options.get("parallelism") is None:
         options["parallelism"] = inputs.DEFAULT_PARALLELISM
@@ -172,18 +169,12 @@ def _run(table: str, dataset: str, **options) -> None:
             batch_size=(inputs.BatchSize, options.get("batch_size")),
             dask_workers=(inputs.Workers, options.get("dask_workers")),
         )
-        validate(options["work"])
-        if options["work"].kind is WorkKind.COMMAND and (
-            options.get("dask_address") or options.get("dask_workers")
-        ):
-            raise SluiceInputError(
-                "--dask-address/--dask-workers run callable work; --command work runs as "
-                "backend jobs (use --parallelism)"
-            )
-        if options.get("dask_address"):
-            check_dask_address(options["dask_address"])
-        if options.get("state_url"):
-            check_state_url(options["state_url"])
+        inputs.check_ingest(
+            options["work"],
+            dask_address=options.get("dask_address"),
+            dask_workers=options.get("dask_workers"),
+            state_url=options.get("state_url"),
+        )
         if blocks:  # the watershed is read once the blocks can be loaded
             load_dataset(dataset)
         else:
