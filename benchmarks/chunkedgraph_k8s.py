@@ -6,15 +6,16 @@
 whose kubelet holds every pod Running until this script ends it ``--job-seconds`` after it
 started (a fixed job duration; the "cluster" has room for every pod).
 
-Printed: pods Running at once (peak; steady state = median of the samples taken while at
-least ``parallelism`` layer-2 chunks were still to be sent, i.e. while the pool could be
-full), the share of those samples at >= 90% of the parallelism, and every API request the
+Printed: pods Running at once (peak; steady state = the samples from the first one with
+the pool full until fewer than ``parallelism`` layer-2 Jobs were left to create, i.e. while
+the pool could be full; the ramp-up before it is printed apart), the share of those
+samples at >= 90% of the parallelism, and every API request the
 double served by (method, kind, watch) — creates are one per Job (per-index mode); status
 comes from one list + one watch per wave, not from per-job polls. The anchor printed beside
 it is the seed's way to follow 11,433 jobs: one poll (GET) per job per poll round.
 
     python benchmarks/chunkedgraph_k8s.py [--bounds 25 20 20] [--parallelism 500]
-        [--job-seconds 2] [--batch-size 4096]
+        [--job-seconds 20] [--batch-size 4096]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from benchmarks.chunkedgraph_1m import prefect_api, write_dataset  # noqa: E402
 class Cluster:
     """Ends each Running pod ``seconds`` after it started; samples how many are Running."""
 
-    def __init__(self, double, seconds: float, tick: float = 0.25) -> None:
+    def __init__(self, double, seconds: float, tick: float = 0.5) -> None:
         self.double, self.seconds, self.tick = double, seconds, tick
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -70,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bounds", type=int, nargs=3, default=[25, 20, 20])
     parser.add_argument("--parallelism", type=int, default=500)
-    parser.add_argument("--job-seconds", type=float, default=2.0)
+    parser.add_argument("--job-seconds", type=float, default=20.0)
     parser.add_argument("--batch-size", type=int, default=4096)
     args = parser.parse_args()
 
@@ -121,6 +122,9 @@ def run(args: argparse.Namespace, home: Path, double) -> None:
     print(f"parallelism             : {args.parallelism}, job duration {args.job_seconds} s")
     print(f"wall time (flow call)   : {wall:.1f} s")
     print(f"pods Running, peak      : {max(counts, default=0)}")
+    filled = next((at for at, n in cluster.samples if n >= args.parallelism), None)
+    if filled is not None:
+        print(f"ramp-up to a full pool  : {filled - started:.1f} s after the flow call")
     if steady:
         share = sum(n >= 0.9 * args.parallelism for n in steady) / len(steady)
         print(
@@ -148,18 +152,21 @@ def _layer2_created(double) -> list[datetime]:
 
 
 def _steady(samples, double, parallelism: int) -> list[int]:
-    """Samples taken while at least ``parallelism`` layer-2 Jobs were still to be created."""
+    """Steady state: the samples from the first one with the pool full (``parallelism``
+    pods Running) until fewer than ``parallelism`` layer-2 Jobs were left to create."""
     created = _layer2_created(double)
     if len(created) <= parallelism:
         return []
     cutoff = created[len(created) - parallelism]  # after this, fewer than P leaves remained
     wall_now, mono_now = datetime.now(UTC), time.monotonic()
-    steady = []
-    for at, n in samples:
-        when = wall_now.timestamp() - (mono_now - at)
-        if n and when < cutoff.timestamp():
-            steady.append(n)
-    return steady
+    filled = next((at for at, n in samples if n >= parallelism), None)
+    if filled is None:
+        return []
+    return [
+        n
+        for at, n in samples
+        if at >= filled and wall_now.timestamp() - (mono_now - at) < cutoff.timestamp()
+    ]
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ pool keeps at most ``parallelism`` jobs submitted and not yet ended, across all 
 Jobs go out in *waves*: one ``Backend.submit`` call for as many pending jobs as there
 are free slots, and one ``Backend.wait`` (one list + watch on Kubernetes, no per-job
 polling) per wave, each in its own thread. A new wave is sent when at least ``refill``
-slots are free (a tenth of ``parallelism``), or as soon as every pending job fits: a
+slots are free (a twentieth of ``parallelism``), or as soon as every pending job fits: a
 parent whose children just finished goes out at once when the pool has room. So the
 status requests grow with the number of waves, not with the number of chunks.
 """
@@ -56,7 +56,7 @@ class JobPool:
             raise ValueError("parallelism must be at least 1")
         self.backend = backend
         self.parallelism = parallelism
-        self.refill = refill or max(1, parallelism // 10)
+        self.refill = refill or max(1, parallelism // 20)
         self.replace = replace
         self.stats = PoolStats()
         self._pending: deque[tuple[JobSpec, Future[JobResult]]] = deque()
