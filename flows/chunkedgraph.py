@@ -12,11 +12,8 @@ bitset per layer under ``$SLUICE_HOME/chunkedgraph/<table>/`` (see
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import queue
 import time
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -27,25 +24,40 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from sluice.backends.factory import create_backend
 from sluice.chunkedgraph.batch import Batch, BatchOutcome
-from sluice.chunkedgraph.config import load_grid
+from sluice.chunkedgraph.config import load_grid, with_ingest_flags
+from sluice.chunkedgraph.inputs import (
+    DEFAULT_PARALLELISM,
+    BatchSize,
+    Parallelism,
+    Processes,
+    Window,
+    Workers,
+    check_ingest,
+)
+from sluice.chunkedgraph.mirror import StateMirror
+from sluice.chunkedgraph.pool import JobPool
+from sluice.chunkedgraph.runners import batch_runner, local_processes
 from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
 from sluice.chunkedgraph.tracker import (
     FAILED,
+    ChunksFailed,
     Record,
     TableState,
     append_records,
     decode,
+    failed_message,
     register_table,
     status_lines,
     table_dir,
     table_lock,
     writers_lock,
 )
-from sluice.chunkedgraph.work import ChunkWork, validate
+from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.names import TableName
+from sluice.storage import storage_from_blocks
 from tasks.chunkedgraph import run_chunk_batch
 from tasks.reports import artifact_key
 
@@ -138,16 +150,23 @@ def publish_report(table: str, state: TableState, directory: Path) -> None:
     (directory / "report.md").write_text(markdown)
 
 
-@flow(name="chunkedgraph-ingest", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="chunkedgraph-ingest")
 def chunkedgraph_ingest(
     table: TableName,
     dataset: str,
     test: bool = False,
+    raw: bool = False,
     work: ChunkWork = ChunkWork(),  # noqa: B008 - a frozen pydantic default
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    window: int = 4,
+    batch_size: BatchSize = DEFAULT_BATCH_SIZE,
+    window: Window = 4,
     requeue: bool = False,
-    processes: int = 2,
+    processes: Processes = 2,
+    parallelism: Parallelism = DEFAULT_PARALLELISM,
+    dask_address: str | None = None,
+    dask_workers: Workers | None = None,
+    aws_credentials_block: str | None = None,
+    gcp_credentials_block: str | None = None,
+    state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
 
@@ -155,38 +174,85 @@ def chunkedgraph_ingest(
         table: The graph table name; its tracker state lives under $SLUICE_HOME/chunkedgraph.
         dataset: Path of the PyChunkedGraph dataset YAML.
         test: Only the children of the layer-3 chunk at bounds[3] // 2 and that parent.
+        raw: PyChunkedGraph's --raw: the work reads raw edges and agglomeration
+            (ingest_config USE_RAW_EDGES / USE_RAW_COMPONENTS; env vars for --command jobs).
         work: The chunk work (noop, callable by import path, or command on a backend).
         batch_size: Most layer-2 chunks per task run (whole sub-trees of this size).
-        window: Batches in flight at once (keep it at about twice the task runner's workers).
+        window: Batches in flight at once.
         requeue: Rerun the chunks that failed before (their failures are cleared first).
-        processes: Local worker processes that run the chunk work; 0 runs it inside the
-            task runs themselves (on Dask workers).
+        processes: Local worker processes that run callable work; 0 runs it inside the
+            task runs themselves (as on Dask workers).
+        parallelism: Command work: most backend jobs in flight at once, across all batches.
+        dask_address: Run callable work's batches on this existing Dask scheduler
+            (tcp://host:port).
+        dask_workers: Run callable work's batches on a temporary local Dask cluster.
+        aws_credentials_block: AwsCredentials block for an s3:// watershed.
+        gcp_credentials_block: GcpCredentials block for a gs:// watershed.
+        state_url: Also keep the tracker snapshot at <state_url>/<table>/ (s3://, gs://,
+            file://), and restore it from there onto an empty $SLUICE_HOME.
 
     Returns:
         {layer: [done, count]} at the end.
+
+    Raises:
+        ChunksFailed: chunks failed; the run ends Failed with the message the CLI prints.
     """
     logger = get_run_logger()
-    config, grid = load_grid(dataset)
-    validate(work)
     directory = table_dir(table)
+    check_ingest(work, dask_address=dask_address, dask_workers=dask_workers, state_url=state_url)
+    storage = storage_from_blocks(aws_credentials_block, gcp_credentials_block)
+    mirror = StateMirror(storage, state_url, table) if state_url else None
+    config, grid = load_grid(dataset, storage)
+    config = with_ingest_flags(config, raw=raw, test=test)
+    options = {
+        "raw": raw,
+        "aws_credentials_block": aws_credentials_block,
+        "gcp_credentials_block": gcp_credentials_block,
+        "state_url": state_url,
+    }
+    dask = bool(dask_address or dask_workers)
     with table_lock(directory), contextlib.ExitStack() as stack:
-        register_table(directory, table, dataset, grid, work.model_dump(mode="json"))
+        if mirror and mirror.restore(directory):
+            logger.info("%s: tracker state restored from %s", table, mirror.base)
+        register_table(directory, table, dataset, grid, work.model_dump(mode="json"), options)
         with writers_lock(directory, exclusive=True):  # no batch of a killed run still writing
             state = TableState.open(directory, grid)
         if requeue:
             state.clear_failures()
-        state.save()
+
+        def save() -> None:
+            state.save()
+            if mirror:
+                mirror.push(directory)
+
+        save()
         scheduler = Scheduler(state, test=test, batch_size=batch_size)
         progress = LayerProgress(table, state)
         logger.info("%s: %d layers, %s layer-2 chunks", table, grid.layer_count, grid.count(2))
 
-        pool = stack.enter_context(local_processes(processes))
+        jobs = pool = None
+        if work.kind is WorkKind.COMMAND:
+            backend = create_backend(work.backend, parallelism=parallelism)
+            jobs = JobPool(backend, parallelism, replace=requeue)
+            stack.callback(jobs.close)
+        else:
+            pool = stack.enter_context(local_processes(0 if dask else processes))
+        runner = stack.enter_context(batch_runner(window, dask_address, dask_workers))
         finished: queue.SimpleQueue[str] = queue.SimpleQueue()
         in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
         last_save = time.monotonic()
         while True:
             while len(in_flight) < window and (batch := scheduler.next_batch()):
-                future = run_chunk_batch.submit(batch, grid, work, config, table, pool)
+                parameters = {
+                    "batch": batch,
+                    "grid": grid,
+                    "work": work,
+                    "config": config,
+                    "table": table,
+                    "processes": pool,
+                    "jobs": jobs,
+                }
+                future = runner.submit(run_chunk_batch, parameters=parameters)
                 in_flight[batch.segment] = (batch, future)
                 future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
             if not in_flight:
@@ -194,48 +260,18 @@ def chunkedgraph_ingest(
             batch, future = in_flight.pop(finished.get())
             record_outcome(state, scheduler, batch, batch_outcome(batch, future))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
-                state.save()
+                save()
                 last_save = time.monotonic()
             progress.update()
 
-        state.save()
+        save()
         progress.update(force=True)
         publish_report(table, state, directory)
     for line in status_lines(state):
         logger.info(line.replace("\t", " "))
     if state.failures:
-        logger.warning(
-            "%d chunks failed; `sluice chunkedgraph requeue %s`", len(state.failures), table
-        )
+        raise ChunksFailed(failed_message(table, len(state.failures)))
     return {layer: [state.done_count[layer], grid.count(layer)] for layer in grid.layers}
-
-
-@contextlib.contextmanager
-def local_processes(count: int) -> Iterator[ProcessPoolExecutor | None]:
-    """Long-lived worker processes for the chunk work (``spawn``: the flow has threads).
-
-    Prefect's own ProcessPoolTaskRunner cost ~0.3 s of wall time per task run here (measured), so
-    task runs stay in threads and hand their batch to these processes.
-    """
-    if count < 1:
-        yield None
-        return
-    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        yield pool
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
-def task_runner(workers: int, dask_address: str | None, dask_workers: int | None) -> TaskRunner:
-    """Threads that wait on local worker processes by default; a Dask cluster on request."""
-    if dask_address or dask_workers:
-        from prefect_dask import DaskTaskRunner
-
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
-    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 def run_ingest(
@@ -243,22 +279,38 @@ def run_ingest(
     dataset: str,
     *,
     test: bool = False,
+    raw: bool = False,
     work: ChunkWork | None = None,
     workers: int = 2,
+    parallelism: int = DEFAULT_PARALLELISM,
     dask_address: str | None = None,
     dask_workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     requeue: bool = False,
+    aws_credentials_block: str | None = None,
+    gcp_credentials_block: str | None = None,
+    state_url: str | None = None,
 ) -> dict[int, list[int]]:
-    """Run the flow on the chosen task runner (the CLI's entry point)."""
-    runner = task_runner(workers, dask_address, dask_workers)
-    return chunkedgraph_ingest.with_options(task_runner=runner)(
+    """Run the flow with the CLI's sizing: ``window`` batches of task runs in flight."""
+    work = work or ChunkWork()
+    if work.kind is WorkKind.COMMAND:  # enough batches in flight to keep the pool full
+        window = max(2 * workers, 2 * -(-parallelism // batch_size))
+    else:
+        window = 2 * (dask_workers or workers)
+    return chunkedgraph_ingest(
         table=table,
         dataset=dataset,
         test=test,
-        work=work or ChunkWork(),
+        raw=raw,
+        work=work,
         batch_size=batch_size,
-        window=2 * (dask_workers or workers),
+        window=min(window, 10_000),
         requeue=requeue,
-        processes=0 if (dask_address or dask_workers) else workers,
+        processes=workers,
+        parallelism=parallelism,
+        dask_address=dask_address,
+        dask_workers=dask_workers,
+        aws_credentials_block=aws_credentials_block,
+        gcp_credentials_block=gcp_credentials_block,
+        state_url=state_url,
     )

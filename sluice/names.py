@@ -78,7 +78,13 @@ class NameKind:
 
 
 BATCH_NAME = NameKind(128, re.compile(_WORD), _WORD_HELP)
-TABLE_NAME = NameKind(128, re.compile(_WORD), _WORD_HELP)
+# PyChunkedGraph's graph ids are Bigtable table ids: 1-50 of [-_.a-zA-Z0-9], not starting
+# with '-' or '.'.
+TABLE_NAME = NameKind(
+    50,
+    re.compile(r"[_a-zA-Z0-9][-_.a-zA-Z0-9]*"),
+    "1-50 of letters, digits, '-', '_' or '.', not starting with '-' or '.'",
+)
 OBS_ID = NameKind(128, re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]*"), _WORD_HELP + " (or ':', '+')")
 RUNID = NameKind(255)
 KUBERNETES_NAMESPACE = NameKind(63, DNS1123_LABEL, "a DNS-1123 label (a-z, 0-9, '-')")

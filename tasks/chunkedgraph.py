@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from sluice.chunkedgraph.batch import Batch, BatchOutcome, execute_batch
+from sluice.chunkedgraph.batch import Batch, BatchOutcome, execute_batch, run_batch_jobs
 from sluice.chunkedgraph.chunks import ChunkGrid
-from sluice.chunkedgraph.work import ChunkWork
+from sluice.chunkedgraph.config import ingest_flags_env
+from sluice.chunkedgraph.pool import JobPool
+from sluice.chunkedgraph.work import ChunkWork, WorkKind, chunk_job
 
 
 @task(cache_policy=NO_CACHE, task_run_name="chunks {batch.label}")
@@ -21,13 +24,20 @@ def run_chunk_batch(
     config: Any,
     table: str,
     processes: Executor | None = None,
+    jobs: JobPool | None = None,
 ) -> BatchOutcome:
     """Run every chunk of ``batch`` (parents as soon as their children are done).
 
-    With ``processes`` (the flow's local worker processes) the chunks run there and
-    this task run only waits; otherwise (a Dask worker) they run here. Chunk failures
-    are part of the outcome, not task failures, so one bad chunk never hides the rest.
+    ``command`` work goes to ``jobs``, the ingest's shared pool of backend jobs. Other
+    work runs in ``processes`` (the flow's local worker processes) while this task run
+    waits, or here (on a Dask worker) without them. Chunk failures are part of the
+    outcome, not task failures, so one bad chunk never hides the rest.
     """
+    if work.kind is WorkKind.COMMAND:
+        if jobs is None:
+            raise ValueError("command work needs the ingest's job pool")
+        env = ingest_flags_env(config)
+        return run_batch_jobs(batch, grid, jobs, partial(chunk_job, work, table, env=env))
     if processes is None:
         return execute_batch(batch, grid, work, config, table)
     return processes.submit(execute_batch, batch, grid, work, config, table).result()

@@ -1,20 +1,26 @@
 """One batch of chunks: run each, and each parent in the batch as soon as its children are done.
 
 A batch is usually a whole sub-tree (its layer-2 chunks and every parent up to its
-root), or a single upper-layer parent. It runs wherever the task runner puts it
-(a local process, a Dask worker) and appends a record to its own segment right after
-each chunk's work, so a killed run loses at most the chunk that was running.
+root), or a single upper-layer parent. Callable work runs one chunk at a time wherever
+the task runner puts the batch (a local process, a Dask worker); ``--command`` work runs
+as backend jobs through the ingest's shared ``JobPool``, every ready chunk at once. Either
+way a record is appended to the batch's own segment right after each chunk ends, so a
+killed run loses at most the chunks that were running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 from array import array
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice.chunkedgraph.chunks import ChunkGrid
+from sluice.chunkedgraph.chunks import ChunkGrid, Coords
+from sluice.chunkedgraph.pool import JobPool
 from sluice.chunkedgraph.tracker import (
     DONE,
     FAILED,
@@ -24,6 +30,7 @@ from sluice.chunkedgraph.tracker import (
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, RunChunk, chunk_runner
+from sluice.jobs import JobSpec, Outcome
 
 
 @dataclass(frozen=True)
@@ -80,48 +87,97 @@ class BatchOutcome:
         return outcome
 
 
-def run_batch(batch: Batch, grid: ChunkGrid, run_chunk: RunChunk) -> BatchOutcome:
-    """Run the batch, appending each chunk's record to its segment as soon as it ends."""
-    waiting = _waiting_children(batch, grid)
-    stack = [key for key in batch.todo if key not in waiting]
-    random.Random(batch.seed).shuffle(stack)
-    outcome = BatchOutcome()
+class _Recorder:
+    """One batch's bookkeeping: which chunks are ready, and a record per chunk as it ends."""
+
+    def __init__(self, batch: Batch, grid: ChunkGrid, writer: SegmentWriter) -> None:
+        self.grid, self.writer, self.outcome = grid, writer, BatchOutcome()
+        self.waiting = _waiting_children(batch, grid)
+        self.ready = [key for key in batch.todo if key not in self.waiting]
+        random.Random(batch.seed).shuffle(self.ready)
+
+    def failed(self, key: ChunkKey, message: str) -> None:
+        self.writer.write(Record(FAILED, *key, message))
+        self.outcome.failed.append((*key, message))
+
+    def succeeded(self, key: ChunkKey) -> ChunkKey | None:
+        """Record ``key`` done; the parent in this batch it made ready, if any."""
+        layer, index = key
+        self.writer.write(Record(DONE, layer, index))
+        self.outcome.add_done(layer, index)
+        if layer >= self.grid.layer_count:
+            return None
+        coords = self.grid.coords(layer, index)
+        parent = (layer + 1, self.grid.index(layer + 1, self.grid.parent(coords)))
+        if parent not in self.waiting:
+            return None
+        self.waiting[parent] -= 1
+        if self.waiting[parent]:
+            return None
+        del self.waiting[parent]
+        return parent
+
+
+@contextlib.contextmanager
+def _recording(batch: Batch, grid: ChunkGrid) -> Iterator[_Recorder]:
     segment = Path(batch.segment)
-    top = grid.layer_count
     with writers_lock(segment.parent.parent, exclusive=False):
         writer = SegmentWriter(segment)
         try:
-            while stack:
-                layer, index = stack.pop()
-                coords = grid.coords(layer, index)
-                try:
-                    run_chunk(layer, coords)
-                except Exception as error:  # the chunk's own failure: record it, go on
-                    message = f"{type(error).__name__}: {error}"
-                    writer.write(Record(FAILED, layer, index, message))
-                    outcome.failed.append((layer, index, message))
-                    continue
-                writer.write(Record(DONE, layer, index))
-                outcome.add_done(layer, index)
-                if layer < top:
-                    parent = (layer + 1, grid.index(layer + 1, grid.parent(coords)))
-                    if parent in waiting:
-                        waiting[parent] -= 1
-                        if not waiting[parent]:
-                            del waiting[parent]
-                            stack.append(parent)  # popped next: as soon as children are done
+            yield _Recorder(batch, grid, writer)
         finally:
             writer.close()
-    return outcome
+
+
+def run_batch(batch: Batch, grid: ChunkGrid, run_chunk: RunChunk) -> BatchOutcome:
+    """Run the batch one chunk at a time, appending each record as soon as it ends."""
+    with _recording(batch, grid) as recorder:
+        stack = recorder.ready
+        while stack:
+            layer, index = key = stack.pop()
+            try:
+                run_chunk(layer, grid.coords(layer, index))
+            except Exception as error:  # the chunk's own failure: record it, go on
+                recorder.failed(key, f"{type(error).__name__}: {error}")
+                continue
+            if parent := recorder.succeeded(key):
+                stack.append(parent)  # popped next: as soon as its children are done
+    return recorder.outcome
+
+
+def run_batch_jobs(
+    batch: Batch, grid: ChunkGrid, pool: JobPool, job_of: Callable[[int, Coords], JobSpec]
+) -> BatchOutcome:
+    """Run the batch as backend jobs through the shared ``pool``: every ready chunk at
+    once, and each parent the moment its last child's job succeeds."""
+    with _recording(batch, grid) as recorder:
+        running: dict[Future, ChunkKey] = {}
+
+        def send(key: ChunkKey) -> None:
+            running[pool.submit(job_of(key[0], grid.coords(*key)))] = key
+
+        for key in recorder.ready:
+            send(key)
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:  # the backend could not run it
+                    recorder.failed(key, f"{type(error).__name__}: {error}")
+                    continue
+                if result.outcome is not Outcome.SUCCEEDED:
+                    tail = pool.logs(result.name)[-500:].strip()
+                    reason = str(result.reason)
+                    recorder.failed(key, f"{reason}: {tail}" if tail else reason)
+                elif parent := recorder.succeeded(key):
+                    send(parent)
+    return recorder.outcome
 
 
 def execute_batch(
     batch: Batch, grid: ChunkGrid, work: ChunkWork, config: Any, table: str
 ) -> BatchOutcome:
-    """Resolve the chunk work where the batch runs, then run the batch."""
-    runner = chunk_runner(work, config, table)
-    try:
-        return run_batch(batch, grid, runner)
-    finally:
-        if close := getattr(runner, "close", None):
-            close()
+    """Resolve the callable (or no-op) chunk work where the batch runs, then run the batch."""
+    return run_batch(batch, grid, chunk_runner(work, config, table))

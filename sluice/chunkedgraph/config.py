@@ -1,8 +1,8 @@
 """PyChunkedGraph's dataset YAML and the watershed layer's precomputed ``info``, validated.
 
 The volume comes from ``scales[0].size`` (and ``voxel_offset``) of the info JSON under
-``data_source.WATERSHED``, read from a local path, ``file://`` or ``s3://`` (boto3: the
-usual AWS environment, ``AWS_ENDPOINT_URL`` included) — what PyChunkedGraph reads
+``data_source.WATERSHED``, read through ``sluice.storage`` from a local path, ``file://``,
+``s3://`` or ``gs://`` (credentials from the caller's blocks) — what PyChunkedGraph reads
 through CloudVolume. ``precomputed://`` prefixes are accepted as CloudVolume does.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sluice.chunkedgraph.chunks import FANOUT, ChunkGrid, Coords, chunks_per_axis
 from sluice.errors import SluiceInputError
+from sluice.storage import Storage, StorageError
 
 
 class DataSource(BaseModel):
@@ -128,39 +128,25 @@ def _info_url(watershed: str) -> str:
     return watershed.removeprefix("precomputed://").rstrip("/") + "/info"
 
 
-def read_info(watershed: str, base: Path | None = None) -> dict[str, Any]:
-    """The precomputed ``info`` JSON of the watershed layer (local, file:// or s3://).
+def read_info(
+    watershed: str, base: Path | None = None, storage: Storage | None = None
+) -> dict[str, Any]:
+    """The precomputed ``info`` JSON of the watershed layer, through the storage layer.
 
     A relative local path is taken relative to ``base`` (the dataset YAML's folder).
     """
     url = _info_url(watershed)
-    parsed = urlparse(url)
+    storage = storage or Storage()
     try:
-        if parsed.scheme == "s3":
-            import boto3
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            try:
-                body = boto3.client("s3").get_object(
-                    Bucket=parsed.netloc, Key=parsed.path.lstrip("/")
-                )["Body"]
-                text = body.read().decode()
-            except (ClientError, BotoCoreError) as error:
-                raise SluiceInputError(f"watershed info {url}: {error}") from None
-        elif parsed.scheme in ("", "file"):
-            local = Path(parsed.netloc + parsed.path if parsed.scheme == "file" else url)
-            if base is not None and not local.is_absolute():
-                local = base / local
-            text = local.read_text()
-        else:
-            raise SluiceInputError(
-                f"watershed info {url}: scheme {parsed.scheme}:// is not supported "
-                "(use a local path, file:// or s3://)"
-            )
+        text = storage.read_text(storage.resolve(url, base))
     except FileNotFoundError:
         raise SluiceInputError(f"watershed info {url}: no such file") from None
+    except StorageError as error:
+        raise SluiceInputError(f"watershed info {error}") from None
     except OSError as error:
         raise SluiceInputError(f"watershed info {url}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise SluiceInputError(f"watershed info {url}: not JSON (not UTF-8 text)") from None
     try:
         info = json.loads(text)
     except json.JSONDecodeError as error:
@@ -185,10 +171,33 @@ def atomic_bounds(config: DatasetConfig, volume: Volume) -> Coords:
     return chunks_per_axis(volume.size, config.graph_config.CHUNK_SIZE)
 
 
-def load_grid(path: str | Path) -> tuple[DatasetConfig, ChunkGrid]:
+def load_grid(path: str | Path, storage: Storage | None = None) -> tuple[DatasetConfig, ChunkGrid]:
     """The dataset and its chunk hierarchy; raises ``SluiceInputError`` on bad input."""
     config = load_dataset(path)
     info_url = _info_url(config.data_source.WATERSHED)
-    info = read_info(config.data_source.WATERSHED, Path(path).parent)
+    info = read_info(config.data_source.WATERSHED, Path(path).parent, storage)
     volume = volume_of(info, info_url)
     return config, ChunkGrid(atomic_bounds(config, volume))
+
+
+def with_ingest_flags(config: DatasetConfig, *, raw: bool, test: bool) -> DatasetConfig:
+    """The config the chunk work sees, with PyChunkedGraph's ``bootstrap`` flags set.
+
+    ``ingest graph --raw`` sets ``USE_RAW_EDGES`` and ``USE_RAW_COMPONENTS`` (atomic
+    chunks read the raw agglomeration under ``ingest_config.AGGLOMERATION`` instead of
+    the processed ``EDGES``/``COMPONENTS``); ``--test`` sets ``TEST_RUN``. Raw reads need
+    ``AGGLOMERATION``: refused up front here, where PyChunkedGraph fails in every chunk.
+    """
+    if raw and not config.ingest_config.get("AGGLOMERATION"):
+        raise SluiceInputError(
+            "--raw: the dataset has no ingest_config.AGGLOMERATION to read raw edges from"
+        )
+    flags = {"USE_RAW_EDGES": raw, "USE_RAW_COMPONENTS": raw, "TEST_RUN": test}
+    return config.model_copy(update={"ingest_config": {**config.ingest_config, **flags}})
+
+
+def ingest_flags_env(config: Any) -> dict[str, str]:
+    """The same flags for ``--command`` work, as environment variables of every job."""
+    ingest = getattr(config, "ingest_config", {}) or {}
+    names = ("USE_RAW_EDGES", "USE_RAW_COMPONENTS", "TEST_RUN")
+    return {name: "1" if ingest.get(name) else "0" for name in names}

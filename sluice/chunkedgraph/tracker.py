@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
-from sluice.errors import SluiceInputError
+from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.names import TABLE_NAME
 from sluice.settings import sluice_home
 
@@ -47,6 +47,8 @@ def tables_root() -> Path:
 
 
 def table_dir(table: str) -> Path:
+    """The table's state folder; the name follows Bigtable's table-id rule (PyChunkedGraph's
+    graph ids are Bigtable tables)."""
     return tables_root() / TABLE_NAME.check(table, "table")
 
 
@@ -286,8 +288,11 @@ def reset_table(table: str) -> None:
         shutil.rmtree(directory)
 
 
-def register_table(directory: Path, table: str, dataset: str, grid: ChunkGrid, work: dict) -> None:
-    """Write ``table.json``; refuse a dataset whose bounds differ from the tracked ones."""
+def register_table(
+    directory: Path, table: str, dataset: str, grid: ChunkGrid, work: dict, options: dict
+) -> None:
+    """Write ``table.json`` (dataset, bounds, work, ingest options that ``requeue`` reuses);
+    refuse a dataset whose bounds differ from the tracked ones."""
     path = directory / "table.json"
     if path.exists():
         known = json.loads(path.read_text())
@@ -302,6 +307,7 @@ def register_table(directory: Path, table: str, dataset: str, grid: ChunkGrid, w
         "dataset": str(Path(dataset).resolve()),
         "atomic_bounds": list(grid.atomic_bounds),
         "work": work,
+        "options": options,
     }
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(document, indent=2))
@@ -318,6 +324,15 @@ def open_table(table: str) -> TableState:
     known = read_table(table)
     grid = ChunkGrid(tuple(known["atomic_bounds"]))
     return TableState.open(table_dir(table), grid)
+
+
+class ChunksFailed(WorkIncomplete):
+    """An ingest ended with failed chunks; the flow run ends Failed with this message."""
+
+
+def failed_message(table: str, failures: int) -> str:
+    """The one line the flow run and the CLI both end with when chunks failed."""
+    return f"{failures} chunks failed; `sluice chunkedgraph requeue {table}` reruns"
 
 
 def status_lines(state: TableState) -> list[str]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sluice.chunkedgraph.chunks import Coords
 from sluice.errors import SluiceInputError
-from sluice.jobs import JobSpec, Outcome
+from sluice.jobs import JobSpec
 
 RunChunk = Callable[[int, Coords], None]
 
@@ -53,10 +53,6 @@ class ChunkWork(BaseModel):
     parent: str | None = None
     command: list[str] | None = Field(default=None, min_length=1)
     backend: str = "local"
-
-
-class ChunkFailed(RuntimeError):
-    """A chunk's job ended other than succeeded."""
 
 
 def _module(name: str) -> ModuleType:
@@ -117,28 +113,15 @@ def job_name(table: str, layer: int, coords: Coords) -> str:
     return f"cg-{stem}-{layer}-{coords[0]}-{coords[1]}-{coords[2]}"
 
 
-class CommandRunner:
-    """Runs one chunk as one job on a backend and waits for it."""
-
-    def __init__(self, work: ChunkWork, table: str) -> None:
-        from sluice.backends.factory import create_backend
-
-        self._work, self._table = work, table
-        self._backend = create_backend(work.backend, parallelism=1)
-
-    def __call__(self, layer: int, coords: Coords) -> None:
-        job = JobSpec(
-            name=job_name(self._table, layer, coords),
-            command=_fill(self._work.command or [], self._table, layer, coords),
-        )
-        self._backend.submit([job], replace=True)  # a rerun (requeue, resume) runs afresh
-        for result in self._backend.wait([job.name]):
-            if result.outcome is not Outcome.SUCCEEDED:
-                tail = self._backend.logs(job.name)[-500:].strip()
-                raise ChunkFailed(f"{result.reason}: {tail}" if tail else str(result.reason))
-
-    def close(self) -> None:
-        self._backend.close()
+def chunk_job(
+    work: ChunkWork, table: str, layer: int, coords: Coords, env: dict[str, str]
+) -> JobSpec:
+    """The backend job of one chunk for ``command`` work."""
+    return JobSpec(
+        name=job_name(table, layer, coords),
+        command=_fill(work.command or [], table, layer, coords),
+        env=env,
+    )
 
 
 def chunk_runner(work: ChunkWork, config: Any, table: str) -> RunChunk:
@@ -146,7 +129,7 @@ def chunk_runner(work: ChunkWork, config: Any, table: str) -> RunChunk:
     if work.kind is WorkKind.NOOP:
         return lambda layer, coords: None
     if work.kind is WorkKind.COMMAND:
-        return CommandRunner(work, table)
+        raise ValueError("command work runs through the ingest's JobPool, not in a batch runner")
     atomic = import_callable(work.atomic or "", "--atomic")
     parent = import_callable(work.parent, "--parent") if work.parent else atomic
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import boto3
 import pytest
 import yaml
 
-from sluice.chunkedgraph.config import load_grid
+from sluice.chunkedgraph.config import ingest_flags_env, load_grid, with_ingest_flags
 from sluice.errors import SluiceInputError
 
 
@@ -64,6 +65,44 @@ def test_info_from_s3(dataset: Path, moto_s3: str, monkeypatch: pytest.MonkeyPat
         load_grid(dataset)
 
 
+def test_info_from_gcs_emulator(dataset: Path, on_gcs_emulator: str):
+    """The real dataset YAML's watershed is on GCS (gs://), as PyChunkedGraph's helm config."""
+    from sluice.storage import Storage
+
+    info = (dataset.parent / "watershed" / "info").read_text()
+    Storage().write_text("gs://ws/minnie65/ws/info", info)
+    _edit(
+        dataset,
+        lambda d: d["data_source"].update(WATERSHED="precomputed://gs://ws/minnie65/ws"),
+    )
+    assert load_grid(dataset)[1].atomic_bounds == (4, 4, 4)
+    _edit(dataset, lambda d: d["data_source"].update(WATERSHED="gs://ws/absent"))
+    with pytest.raises(SluiceInputError, match="gs://ws/absent/info: no such file"):
+        load_grid(dataset)
+
+
+def test_raw_sets_pychunkedgraphs_ingest_flags(dataset: Path):
+    config = load_grid(dataset)[0]
+    raw = with_ingest_flags(config, raw=True, test=True)
+    assert raw.ingest_config == {
+        "AGGLOMERATION": "file://./agg",
+        "USE_RAW_EDGES": True,
+        "USE_RAW_COMPONENTS": True,
+        "TEST_RUN": True,
+    }
+    assert ingest_flags_env(raw) == {
+        "USE_RAW_EDGES": "1",
+        "USE_RAW_COMPONENTS": "1",
+        "TEST_RUN": "1",
+    }
+    plain = with_ingest_flags(config, raw=False, test=False)
+    assert ingest_flags_env(plain) == {
+        "USE_RAW_EDGES": "0",
+        "USE_RAW_COMPONENTS": "0",
+        "TEST_RUN": "0",
+    }
+
+
 BAD = {
     "missing yaml": (lambda ds: ds.unlink(), "no such file"),
     "malformed yaml": (lambda ds: ds.write_text("graph_config: [1, 2\n"), "malformed YAML"),
@@ -98,9 +137,13 @@ BAD = {
         lambda ds: _edit(ds, lambda d: d["graph_config"].update(FANOUT=3)),
         "assume FANOUT 2",
     ),
-    "gs scheme": (
-        lambda ds: _edit(ds, lambda d: d["data_source"].update(WATERSHED="gs://bucket/ws")),
-        "gs:// is not supported",
+    "ftp scheme": (
+        lambda ds: _edit(ds, lambda d: d["data_source"].update(WATERSHED="ftp://host/ws")),
+        "ftp:// is not supported",
+    ),
+    "raw without agglomeration": (
+        lambda ds: _edit(ds, lambda d: d["ingest_config"].pop("AGGLOMERATION")),
+        "--raw: the dataset has no ingest_config.AGGLOMERATION",
     ),
 }
 
@@ -109,8 +152,8 @@ BAD = {
 def test_bad_input_is_one_clear_error(dataset: Path, case: str):
     spoil, message = BAD[case]
     spoil(dataset)
-    with pytest.raises(SluiceInputError, match=message) as raised:
-        load_grid(dataset)
+    with pytest.raises(SluiceInputError, match=re.escape(message)) as raised:
+        with_ingest_flags(load_grid(dataset)[0], raw=True, test=False)
     assert "\n" not in str(raised.value)
 
 

@@ -146,6 +146,12 @@ def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, c
     report = (sluice_home / "chunkedgraph" / "flaky" / "report.md").read_text()
     assert "- layer 2 [1, 2, 3]: RuntimeError: injected failure at 2 1 2 3" in report
 
+    flow_run = _last_flow_run(prefect_api, "flaky")
+    assert flow_run["state"]["type"] == "FAILED"  # work left undone: the run is not Completed
+    message = "1 chunks failed; `sluice chunkedgraph requeue flaky` reruns"
+    assert message in flow_run["state"]["message"]
+    assert err.strip().splitlines()[-1] == message  # the same line on the CLI
+
     broken.unlink()  # the cause was external and is gone
     code, out, err = finish(sluice("requeue", "flaky"))
     assert code == 0, err
@@ -156,11 +162,41 @@ def test_requeue_reruns_an_injected_failure(prefect_api, sluice_home, dataset, c
     assert open_table("flaky").failures == {}
 
 
+def _last_flow_run(api: str, table: str) -> dict:
+    import httpx
+
+    response = httpx.post(
+        f"{api}/flow_runs/filter",
+        json={"flow_runs": {"name": {}}, "sort": "START_TIME_DESC", "limit": 50},
+    )
+    runs = [r for r in response.json() if r["parameters"].get("table") == table]
+    return runs[0]
+
+
+def test_raw_reaches_callable_and_command_work(prefect_api, sluice_home, dataset, tmp_path):
+    seen = tmp_path / "seen.txt"
+    command = f"sh -c 'echo $USE_RAW_EDGES $USE_RAW_COMPONENTS $TEST_RUN >> {seen}'"
+    code, out, err = finish(
+        sluice("ingest", "raw-cmd", str(dataset), "--raw", "--test", "--command", command)
+    )
+    assert code == 0, err
+    assert seen.read_text().splitlines() == ["1 1 1"] * 9  # 8 children and their parent
+    code, out, err = finish(
+        sluice("ingest", "plain-cmd", str(dataset), "--test", "--command", command)
+    )
+    assert code == 0, err
+    assert seen.read_text().splitlines()[9:] == ["0 0 1"] * 9
+
+
 def test_dask_local_cluster_runs_the_batches(prefect_api, sluice_home, dataset, count):
     from distributed import LocalCluster
 
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp://",
+        dashboard_address=None,
     ) as cluster:
         summary = run_ingest(
             "on-dask", str(dataset), work=CALLABLE, dask_address=cluster.scheduler_address
@@ -220,3 +256,32 @@ def test_a_table_name_with_a_dot_gets_a_valid_report_key(prefect_api, sluice_hom
         json={"artifacts": {"key": {"any_": ["chunkedgraph-cg-v1-layers"]}}},
     )
     assert [artifact["key"] for artifact in response.json()] == ["chunkedgraph-cg-v1-layers"]
+
+
+def test_state_mirrored_to_object_storage_resumes_on_an_empty_home(
+    prefect_api, sluice_home, dataset, count, tmp_path, on_gcs_emulator, monkeypatch
+):
+    import shutil
+
+    from sluice.chunkedgraph.tracker import ChunksFailed
+    from sluice.storage import Storage
+
+    broken = tmp_path / "broken.txt"
+    broken.write_text("2 1 2 3\n")
+    monkeypatch.setenv("CG_FAIL", str(broken))
+    with pytest.raises(ChunksFailed, match="1 chunks failed"):
+        run_ingest("mirrored", str(dataset), work=CALLABLE, state_url="gs://ws/cg-state")
+    assert Storage().list("gs://ws/cg-state/mirrored") == [
+        "gs://ws/cg-state/mirrored/state.bin",
+        "gs://ws/cg-state/mirrored/table.json",
+    ]
+    first = ran(count)
+    assert len(first) == len(ALL_CHUNKS) - 3  # the broken chunk and its two ancestors wait
+
+    shutil.rmtree(sluice_home)  # the flow pod is rescheduled: its disk is gone
+    broken.unlink()
+    summary = run_ingest(
+        "mirrored", str(dataset), work=CALLABLE, state_url="gs://ws/cg-state", requeue=True
+    )
+    assert summary == {2: [64, 64], 3: [8, 8], 4: [1, 1]}
+    assert ran(count)[len(first) :] == [(2, (1, 2, 3)), (3, (0, 1, 1)), (4, (0, 0, 0))]

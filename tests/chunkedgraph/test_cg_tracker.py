@@ -127,7 +127,7 @@ def test_subtree_layer_keeps_batches_within_size():
 def test_reset_clears_one_table_only(sluice_home: Path):
     for table in ("alpha", "beta"):
         directory = table_dir(table)
-        register_table(directory, table, "d.yml", GRID, {"kind": "noop"})
+        register_table(directory, table, "d.yml", GRID, {"kind": "noop"}, {})
         state = TableState(directory, GRID)
         state.absorb([Record(DONE, 2, 3)])
         state.save()
@@ -142,7 +142,7 @@ def test_a_table_being_ingested_cannot_be_reset_or_ingested_again(sluice_home: P
     from sluice.chunkedgraph.tracker import table_lock
 
     directory = table_dir("busy")
-    register_table(directory, "busy", "d.yml", GRID, {"kind": "noop"})
+    register_table(directory, "busy", "d.yml", GRID, {"kind": "noop"}, {})
     with table_lock(directory):
         with pytest.raises(SluiceInputError, match="an ingest is running on it"):
             reset_table("busy")
