@@ -61,10 +61,10 @@ def test_an_unwritable_sqlite_location_is_one_line() -> None:
 @pytest.mark.parametrize(
     ("url", "names"),
     [
-        ("mysql://x", "SLUICE_LEDGER_URL 'mysql://x': expected sqlite:///PATH"),
+        ("mysql://x", "SLUICE_LEDGER_URL='mysql://x': expected sqlite:///PATH"),
         ("sqlite:////nonexistent/sluice/ledger.db", "'/nonexistent/sluice' does not exist"),
         ("block:", "SLUICE_LEDGER_URL 'block:'"),
-        ("x" * 5000, "SLUICE_LEDGER_URL 'xxxxx"),
+        ("x" * 5000, "SLUICE_LEDGER_URL='xxxxx"),
     ],
     ids=["mysql", "missing-directory", "empty-block", "long"],
 )

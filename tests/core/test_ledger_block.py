@@ -25,5 +25,7 @@ def test_the_password_joins_the_url_only_when_opened():
 
 
 def test_a_missing_block_is_one_line(prefect_api):
-    with pytest.raises(SluiceInputError, match="'block:no-such-ledger': no such LedgerSettings"):
+    with pytest.raises(
+        SluiceInputError, match="block: 'no-such-ledger': no such LedgerSettings block"
+    ):
         open_ledger("block:no-such-ledger")
