@@ -117,7 +117,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, home: Path) -> None:
-    from flows.chunkedgraph import chunkedgraph_ingest
+    from sluice.flows.chunkedgraph import chunkedgraph_ingest
+
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
 

@@ -88,7 +88,8 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, home: Path, double) -> None:
-    from flows.chunkedgraph import run_ingest
+    from sluice.flows.chunkedgraph import run_ingest
+
     from sluice.chunkedgraph.chunks import ChunkGrid
     from sluice.chunkedgraph.work import ChunkWork, WorkKind
 

@@ -147,7 +147,7 @@ def main() -> None:
     )
     try:
         with embedded_server():
-            from flows.stac_batch import stac_batch
+            from sluice.flows.stac_batch import stac_batch
 
             time.sleep(1.0)  # let rustac bind (benchmark only; tests wait on readiness)
             double.requests.clear()

@@ -50,7 +50,8 @@ def main() -> None:
     ledger_url = f"sqlite:///{work / 'ledger.db'}"
 
     with embedded_server():
-        from flows.sweep import tiered_index_sweep
+        from sluice.flows.sweep import tiered_index_sweep
+
         from sluice.accounting import total_gib_hours
         from sluice.ledger import open_ledger
 

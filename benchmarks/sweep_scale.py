@@ -80,7 +80,8 @@ def sweep_options(template: Path, count: int, chunk_size: int) -> dict:
 
 def dry_run_print(template: Path, count: int, chunk_size: int) -> None:
     """In a child process: time the dry-run print and report it as one JSON line."""
-    from flows.sweep import print_manifests
+    from sluice.flows.sweep import print_manifests
+
     from sluice.sweep.config import resolve_config
 
     began = time.perf_counter()
@@ -119,7 +120,7 @@ def main() -> None:
     if not args.no_floors:
         popen_before = popen_floor(args.count, args.parallelism, work, memory)
     with embedded_server():
-        from flows.sweep import tiered_index_sweep
+        from sluice.flows.sweep import tiered_index_sweep
 
         options = sweep_options(template, args.count, args.chunk_size)
         began = time.perf_counter()

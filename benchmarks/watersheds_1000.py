@@ -61,7 +61,8 @@ def main() -> None:
     inputs = write_inputs(work, args.watersheds)
 
     with embedded_server():
-        from flows.watersheds import create_watershed_batch, run_watershed_batch
+        from sluice.flows.watersheds import create_watershed_batch, run_watershed_batch
+
         from sluice.ledger import open_ledger
         from sluice.watersheds.stages import WatershedTask, stages_for
 

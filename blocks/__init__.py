@@ -1,7 +1,7 @@
-"""Prefect Block classes (``prefect block register -m blocks``)."""
+"""Prefect Block classes (``prefect block register -m sluice.blocks``)."""
 
-from blocks.kubernetes import KubernetesTarget
-from blocks.ledger import LedgerSettings
-from blocks.nomad import NomadCluster
+from sluice.blocks.kubernetes import KubernetesTarget
+from sluice.blocks.ledger import LedgerSettings
+from sluice.blocks.nomad import NomadCluster
 
 __all__ = ["KubernetesTarget", "LedgerSettings", "NomadCluster"]

@@ -24,6 +24,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
+from sluice.tasks.chunkedgraph import run_chunk_batch
+from sluice.tasks.reports import artifact_key
 
 from sluice.backends.factory import create_backend
 from sluice.chunkedgraph.batch import Batch, BatchOutcome
@@ -58,8 +60,6 @@ from sluice.chunkedgraph.tracker import (
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.names import TableName
 from sluice.storage import storage_from_blocks
-from tasks.chunkedgraph import run_chunk_batch
-from tasks.reports import artifact_key
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0

@@ -13,6 +13,14 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from sluice.tasks.karabo import (
+    clean_up,
+    estimate_resources,
+    simulate,
+    simulation_job,
+    stage_products,
+    verify_ingest,
+)
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.karabo import standin_ingestor
@@ -30,14 +38,6 @@ from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs
 from sluice.ledger import hold_run, open_ledger
 from sluice.names import ObsId
 from sluice.settings import sluice_home
-from tasks.karabo import (
-    clean_up,
-    estimate_resources,
-    simulate,
-    simulation_job,
-    stage_products,
-    verify_ingest,
-)
 
 __all__ = ["Ingestor", "SimulationBackend", "karabo_simulation"]
 

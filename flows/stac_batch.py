@@ -17,6 +17,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from sluice.tasks.admission import ensure_rate_limit, pacer
+from sluice.tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
+from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 from sluice.backends.base import Backend
 from sluice.errors import WorkIncomplete
@@ -36,9 +39,6 @@ from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.prepare import prepare_batch
 from sluice.stac.reports import build_report, remember_items, report_markdown, write_report
-from tasks.admission import ensure_rate_limit, pacer
-from tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
-from tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 CHUNKS_IN_FLIGHT = 4
 STANDINS = Path(__file__).resolve().parent.parent / "examples" / "stac" / "standins.py"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from sluice.tasks.reports import ProgressReporter
+from sluice.tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
@@ -28,8 +30,6 @@ from sluice.sweep.dry_run import print_manifests
 from sluice.sweep.execution import SweepExecution, first_jobs
 from sluice.sweep.plan import TierPolicy
 from sluice.sweep.report import SweepSummary
-from tasks.reports import ProgressReporter
-from tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 CHUNKS_IN_FLIGHT = 8
 

@@ -17,6 +17,8 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
+from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
@@ -35,8 +37,6 @@ from sluice.watersheds.features import checksum, largest_first, load_features, v
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
 from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.stages import WatershedTask
-from tasks.reports import ProgressReporter, artifact_key, publish_table
-from tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 ALL_TASKS = list(WatershedTask)
 

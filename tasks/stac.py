@@ -8,6 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pystac import Item
+from sluice.tasks.retry import retry_on
 
 from sluice.errors import BackendUnavailable
 from sluice.jobs import JobResult
@@ -20,7 +21,6 @@ from sluice.stac.execution import (
 )
 from sluice.stac.inputs import write_aois
 from sluice.stac.stages import Catchment, ItemStages
-from tasks.retry import retry_on
 
 _backend_retry = {
     "retries": 2,

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from sluice.tasks.reports import artifact_key, publish_markdown, publish_table
+from sluice.tasks.retry import retry_on
 
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
 from sluice.sweep.report import SweepSummary, build_reports, write_reports
-from tasks.reports import artifact_key, publish_markdown, publish_table
-from tasks.retry import retry_on
 
 
 @task(

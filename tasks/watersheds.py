@@ -6,12 +6,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.concurrency.sync import concurrency
+from sluice.tasks.reports import artifact_key, publish_markdown, publish_table
 
 from sluice.watersheds.batch import BatchLayout, BatchState, LastRun, Summary, utcnow
 from sluice.watersheds.execution import BatchExecution, RunPlan, WaveResult, summarize
 from sluice.watersheds.rundir import RETRY_ELIGIBLE, RunState
 from sluice.watersheds.stages import Stage
-from tasks.reports import artifact_key, publish_markdown, publish_table
 
 
 def pool_name(batch: str) -> str:

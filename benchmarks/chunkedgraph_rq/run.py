@@ -170,8 +170,8 @@ def run_sluice(bounds: tuple[int, int, int]) -> dict:
 
 def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
     from chunkedgraph_1m import count_task_runs
+    from sluice.flows.chunkedgraph import chunkedgraph_ingest, task_runner
 
-    from flows.chunkedgraph import chunkedgraph_ingest, task_runner
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
 

@@ -73,7 +73,7 @@ def create_backend(
 
     options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
     if nomad_cluster:
-        from blocks.nomad import NomadCluster
+        from sluice.blocks.nomad import NomadCluster
         from sluice.server import load_block
 
         cluster = load_block(NomadCluster, nomad_cluster, "--nomad_block")

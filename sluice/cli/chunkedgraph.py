@@ -185,7 +185,7 @@ def _run(table: str, dataset: str, **options) -> None:
     from sluice.server import ensure_api
 
     ensure_api()
-    from flows.chunkedgraph import run_ingest
+    from sluice.flows.chunkedgraph import run_ingest
 
     try:
         if blocks:

@@ -177,13 +177,13 @@ def run(  # noqa: PLR0913 - one option per flow parameter
         "ledger_url": ledger_url,
         **({"image": image} if image else {}),
     }
-    from flows.karabo import check_parameters
+    from sluice.flows.karabo import check_parameters
 
     check_parameters(params)  # bad input fails here, before a server or a job is started
     from sluice.server import ensure_api
 
     ensure_api()
-    from flows.karabo import karabo_simulation
+    from sluice.flows.karabo import karabo_simulation
 
     result = karabo_simulation(**params)
     for rel, fate in result.items():

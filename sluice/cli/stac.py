@@ -151,7 +151,7 @@ def stac_batch(
 
     refuse_if_running(f"stac/{batch_name}")  # a second run of a running batch: one line
     ensure_api()
-    from flows.stac_batch import stac_batch as flow
+    from sluice.flows.stac_batch import stac_batch as flow
 
     flow(**parameters)
 
@@ -243,7 +243,7 @@ def stac_purge(
     if not 0 <= batch_delay <= 3600:
         raise SluiceInputError(f"--batch-delay {batch_delay}: expected 0 to 3600 seconds")
     if nomad_block:
-        from blocks.nomad import NomadCluster
+        from sluice.blocks.nomad import NomadCluster
         from sluice.server import load_block
 
         settings = load_block(NomadCluster, nomad_block, "--nomad_block").settings()

@@ -112,7 +112,7 @@ def sweep(
 
     refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
     ensure_api()
-    from flows.sweep import tiered_index_sweep
+    from sluice.flows.sweep import tiered_index_sweep
 
     tiered_index_sweep(**parameters)
 

@@ -38,7 +38,7 @@ def create(
     from sluice.server import ensure_api
 
     ensure_api()
-    from flows.watersheds import create_watershed_batch
+    from sluice.flows.watersheds import create_watershed_batch
 
     create_watershed_batch(batch, base, stages, geojson, template, root, aws_credentials_block)
     typer.echo(f"created {checked.layout.dir}")
@@ -83,7 +83,7 @@ def validate(
         from sluice.server import ensure_api
 
         ensure_api()
-        from flows.watersheds import validate_watershed_batch
+        from sluice.flows.watersheds import validate_watershed_batch
 
         report = validate_watershed_batch(batch, template, geojson, root)
     if json_output:
@@ -142,7 +142,7 @@ def run(
     from sluice.server import ensure_api
 
     ensure_api()
-    from flows.watersheds import run_watershed_batch
+    from sluice.flows.watersheds import run_watershed_batch
 
     summary = run_watershed_batch(
         batch,

@@ -75,7 +75,7 @@ def open_ledger(url: str | None = None) -> Ledger:
         settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = check_ledger_url(url)
     if url.startswith("block:"):
-        from blocks.ledger import LedgerSettings
+        from sluice.blocks.ledger import LedgerSettings
         from sluice.server import load_block
 
         block = load_block(LedgerSettings, url.removeprefix("block:"), "ledger URL block:")

@@ -14,7 +14,7 @@ between two counts are seen at the next count.
 Pacing (``--wait_seconds``) is ``Pacer``: at least ``wait_seconds`` between two
 submissions of a batch, on a monotonic clock, so it costs what was asked (the seed
 slept ``wait_seconds`` after every submission). A pace shared by several flows is
-a Prefect rate limit instead (``tasks.admission``), at the cost of an API call
+a Prefect rate limit instead (``sluice.tasks.admission``), at the cost of an API call
 per submission.
 
 ``GatedBackend`` applies a gate to any backend, so ``run_jobs`` needs no change.

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from sluice.flows.chunkedgraph import run_ingest
 
-from flows.chunkedgraph import run_ingest
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.chunkedgraph.tracker import open_table
 from sluice.chunkedgraph.work import ChunkWork, WorkKind

@@ -198,7 +198,7 @@ def test_no_command_starts_a_temporary_prefect_server(tmp_path, request):
 
 
 def test_blocks_are_looked_up_in_the_embedded_server(private, request, monkeypatch):
-    from blocks.nomad import NomadCluster
+    from sluice.blocks.nomad import NomadCluster
 
     nomad = request.getfixturevalue("nomad_api")
     server.ensure_api()

@@ -285,7 +285,7 @@ def test_unreachable_postgres_is_one_clear_line() -> None:
 
 
 def test_ledger_settings_block_opens_postgres_with_a_secret_password(postgres_server) -> None:
-    from blocks.ledger import LedgerSettings
+    from sluice.blocks.ledger import LedgerSettings
 
     with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as db:
         db.execute("CREATE DATABASE block_ledger")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from sluice.blocks.ledger import LedgerSettings
 
-from blocks.ledger import LedgerSettings
 from sluice.errors import SluiceInputError
 from sluice.ledger import PlannedAttempt, open_ledger
 

@@ -658,7 +658,7 @@ def test_backend_warnings_reach_the_flow_run_logs(prefect_api, tmp_path):
     from prefect.context import get_run_context
     from prefect.logging.handlers import APILogWorker
 
-    import flows  # noqa: F401 - importing the flows routes Sluice's loggers
+    from sluice import flows  # noqa: F401 - importing the flows routes Sluice's loggers
 
     @flow
     def with_fallback() -> str:

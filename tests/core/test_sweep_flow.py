@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from sluice.flows.sweep import SweepIncomplete, tiered_index_sweep
 
-from flows.sweep import SweepIncomplete, tiered_index_sweep
 from sluice.jobs import Outcome
 from sluice.ledger import open_ledger
 from tests.core.sweep_workload import write_template

@@ -13,7 +13,7 @@ from prefect import Flow
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 
-import blocks
+from sluice import blocks
 from tests.core.sweep_workload import write_template
 from tests.deployments.conftest import REPO, prefect, run_deployment, work_one_round
 
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.slow
 
 
 def flow_entrypoints() -> set[str]:
-    """``flows.<module>.<function>`` of every flow defined in ``flows/``."""
+    """``sluice.flows.<module>.<function>`` of every flow defined in ``flows/``."""
     found = set()
     for path in (REPO / "flows").glob("*.py"):
-        module = importlib.import_module(f"flows.{path.stem}")
+        module = importlib.import_module(f"sluice.flows.{path.stem}")
         found |= {
             f"{module.__name__}.{attr}"
             for attr, value in vars(module).items()
@@ -51,7 +51,10 @@ def test_every_flow_has_a_process_and_a_kubernetes_deployment(deployed):
         by_pool.setdefault(deployment.work_pool_name, set()).add(deployment.entrypoint)
     expected = flow_entrypoints()
 
-    assert {"flows.karabo.karabo_simulation", "flows.sweep.tiered_index_sweep"} <= expected
+    assert {
+        "sluice.flows.karabo.karabo_simulation",
+        "sluice.flows.sweep.tiered_index_sweep",
+    } <= expected
     assert by_pool["sluice-process"] >= expected
     assert by_pool["sluice-kubernetes"] >= expected
 
@@ -60,7 +63,7 @@ def test_the_hourly_karabo_deployment_replaces_the_cronjob(deployed):
     (hourly,) = [
         d
         for d in asyncio.run(_deployments())
-        if d.name == "hourly" and d.entrypoint == "flows.karabo.karabo_simulation"
+        if d.name == "hourly" and d.entrypoint == "sluice.flows.karabo.karabo_simulation"
     ]
     (schedule,) = hourly.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone, schedule.active) == (
@@ -136,7 +139,7 @@ async def _block_types():
 
 
 def test_block_register_registers_sluices_block_types(prefect_api):
-    output = prefect("block", "register", "-m", "blocks")
+    output = prefect("block", "register", "-m", "sluice.blocks")
 
     classes = [getattr(blocks, n) for n in blocks.__all__]
     assert all(issubclass(c, Block) for c in classes)

@@ -13,8 +13,7 @@ from prefect.utilities.callables import parameter_schema
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
-
-from flows.karabo import karabo_simulation
+from sluice.flows.karabo import karabo_simulation
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +74,7 @@ def test_every_karabo_parameter_is_in_the_custom_run_form(deployed, prefect_api,
     (deployment,) = [
         d
         for d in httpx.post(f"{prefect_api}/deployments/filter", json={}).json()
-        if d["name"] == "local" and d["entrypoint"] == "flows.karabo.karabo_simulation"
+        if d["name"] == "local" and d["entrypoint"] == "sluice.flows.karabo.karabo_simulation"
     ]
     api = httpx.URL(prefect_api)
     ui = str(api.copy_with(userinfo=b"")).removesuffix("/api")

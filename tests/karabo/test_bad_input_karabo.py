@@ -1,7 +1,7 @@
 """Bad input for `sluice karabo estimate|run`: one line naming the input, exit 2, nothing started.
 
 Every case runs the real CLI (tests/bad_input.py): no Prefect server, flow run, job, ledger
-row or file may appear. The checks are `flows/karabo.py:check_parameters`, which the flow
+row or file may appear. The checks are `sluice.flows.karabo.check_parameters`, which the flow
 runs first too, so the UI form and the CLI refuse the same values.
 """
 

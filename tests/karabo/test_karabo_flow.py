@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from sluice.flows.karabo import Ingestor, karabo_simulation
+from sluice.tasks.karabo import IngestFailed
 
-from flows.karabo import Ingestor, karabo_simulation
 from sluice.karabo import standin_ingestor
 from sluice.karabo.meta import problem
 from sluice.karabo.settings import Product
 from sluice.ledger import open_ledger
-from tasks.karabo import IngestFailed
 from tests.karabo.conftest import TINY
 
 pytestmark = pytest.mark.usefixtures("prefect_api")

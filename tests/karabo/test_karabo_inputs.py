@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from prefect.exceptions import ParameterTypeError
+from sluice.flows.karabo import karabo_simulation
 
-from flows.karabo import karabo_simulation
 from sluice.errors import SluiceInputError
 from sluice.karabo.estimate import estimate, refuse_if_too_big
 from sluice.karabo.settings import KaraboSettings, Product, hourly_obs_id

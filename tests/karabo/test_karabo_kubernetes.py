@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
+from sluice.flows.karabo import karabo_simulation
 
-from flows.karabo import karabo_simulation
 from sluice.karabo.estimate import estimate
 from sluice.karabo.settings import KaraboSettings
 from sluice.ledger import open_ledger

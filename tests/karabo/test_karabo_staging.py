@@ -6,8 +6,8 @@ import json
 
 import boto3
 import pytest
+from sluice.flows.karabo import karabo_simulation, s3_client_from_block
 
-from flows.karabo import karabo_simulation, s3_client_from_block
 from sluice.errors import SluiceInputError
 from sluice.karabo.areas import LocalArea, open_area
 from sluice.karabo.ingest import stage, targets

@@ -397,8 +397,7 @@ def test_missing_kubeconfig_is_one_clear_line(tmp_path) -> None:
 def test_target_block_from_prefect_kubernetes_credentials(k8s_api) -> None:
     import yaml
     from prefect_kubernetes.credentials import KubernetesClusterConfig, KubernetesCredentials
-
-    from blocks.kubernetes import KubernetesTarget
+    from sluice.blocks.kubernetes import KubernetesTarget
 
     document = yaml.safe_load(k8s_api.kubeconfig.read_text())
     credentials = KubernetesCredentials(
@@ -415,7 +414,7 @@ def test_target_block_from_prefect_kubernetes_credentials(k8s_api) -> None:
 
 
 def test_target_block_from_kubeconfig_path(k8s_api) -> None:
-    from blocks.kubernetes import KubernetesTarget
+    from sluice.blocks.kubernetes import KubernetesTarget
 
     target = KubernetesTarget(namespace=k8s_api.namespace, kubeconfig_path=str(k8s_api.kubeconfig))
     backend = target.backend(dry_run=True)

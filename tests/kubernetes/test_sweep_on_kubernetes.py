@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from sluice.flows.sweep import tiered_index_sweep
 
-from flows.sweep import tiered_index_sweep
 from tests.core.sweep_workload import write_template
 
 

@@ -297,7 +297,7 @@ def test_generic_jobs_get_secrets_only_once_they_were_put(backend, nomad_api):
 
 
 def test_block_settings_reach_the_backend(nomad_api):
-    from blocks.nomad import NomadCluster
+    from sluice.blocks.nomad import NomadCluster
 
     block = NomadCluster(address=nomad_api.url, token=nomad_api.token, namespace="default")
     assert nomad_api.token not in repr(block)

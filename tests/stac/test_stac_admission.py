@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
+from sluice.tasks.admission import ensure_rate_limit
 
 from sluice.backends.local import LocalBackend
 from sluice.errors import SluiceInputError
@@ -15,7 +16,6 @@ from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobSpec
 from sluice.ledger import open_ledger
 from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
-from tasks.admission import ensure_rate_limit
 
 # each job records when it started and ended (its own clock readings, in its own file)
 RECORD = (

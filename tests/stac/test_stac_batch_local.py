@@ -10,9 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sluice.flows.stac_batch import StacBatchIncomplete, stac_batch
 from typer.testing import CliRunner
 
-from flows.stac_batch import StacBatchIncomplete, stac_batch
 from sluice.cli import app
 from sluice.ledger import open_ledger
 from tests.stac.conftest import s3_objects

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from sluice.flows.stac_batch import StacBatchIncomplete
 from typer.testing import CliRunner
 
-from flows.stac_batch import StacBatchIncomplete
 from sluice.backends.nomad import NomadApi
 from sluice.cli import app
 from sluice.ledger import open_ledger

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from sluice.flows.stac_batch import StacBatchIncomplete
 
-from flows.stac_batch import StacBatchIncomplete
 from sluice.ledger import open_ledger
 from tests.stac.test_stac_batch_local import run_batch
 

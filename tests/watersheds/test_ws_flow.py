@@ -10,13 +10,13 @@ import pytest
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactCollectionFilter, ArtifactCollectionFilterKey
-
-from flows.watersheds import (
+from sluice.flows.watersheds import (
     BatchIncomplete,
     create_watershed_batch,
     run_watershed_batch,
     validate_watershed_batch,
 )
+
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
 from sluice.ledger import PlannedAttempt, open_ledger

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from prefect_aws import AwsCredentials
 from prefect_aws.client_parameters import AwsClientParameters
+from sluice.flows.watersheds import create_watershed_batch
 from typer.testing import CliRunner
 
-from flows.watersheds import create_watershed_batch
 from sluice.cli import app
 from sluice.errors import SluiceInputError
 from sluice.watersheds.batch import BatchLayout

@@ -37,7 +37,7 @@ from sluice.errors import SluiceInputError
 from sluice.jobs import JobResult, JobSpec, Outcome
 
 if TYPE_CHECKING:
-    from blocks.nomad import NomadCluster
+    from sluice.blocks.nomad import NomadCluster
 
 _NOT_FOUND = nomad_errors.URLNotFoundNomadException
 _CREDENTIAL = re.compile(r"token|secret|password|access_key|credential", re.I)
