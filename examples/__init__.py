@@ -1,0 +1,1 @@
+"""Examples and the stand-ins flows run, installed as package data ``sluice.examples``."""

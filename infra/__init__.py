@@ -1,0 +1,1 @@
+"""Job specs and templates (nomad/, kubernetes/), installed as package data ``sluice.infra``."""
