@@ -25,6 +25,7 @@ from sluice.backends.base import Backend
 from sluice.errors import WorkIncomplete
 from sluice.ledger import hold_run, open_ledger
 from sluice.names import BatchName
+from sluice.resources import shipped
 from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
 from sluice.stac.batch import (
     Mode,
@@ -41,7 +42,7 @@ from sluice.stac.prepare import prepare_batch
 from sluice.stac.reports import build_report, remember_items, report_markdown, write_report
 
 CHUNKS_IN_FLIGHT = 4
-STANDINS = Path(__file__).resolve().parent.parent / "examples" / "stac" / "standins.py"
+STANDINS = shipped("sluice.examples", "stac", "standins.py")
 
 
 class StacBatchIncomplete(WorkIncomplete):

@@ -24,10 +24,10 @@ from sluice.karabo.ingest import Fate, Staged, clean_staging, stage, wait_for_in
 from sluice.karabo.run_inputs import Prepared
 from sluice.karabo.settings import KaraboSettings
 from sluice.ledger.base import Ledger
+from sluice.resources import shipped
 
-REPO = Path(__file__).resolve().parents[1]
-STANDIN_SIMULATION = REPO / "examples" / "karabo" / "standin_simulation.py"
-JOB_TEMPLATE = REPO / "infra" / "kubernetes" / "karabo" / "job-template.yaml"
+STANDIN_SIMULATION = shipped("sluice.examples", "karabo", "standin_simulation.py")
+JOB_TEMPLATE = shipped("sluice.infra", "kubernetes", "karabo", "job-template.yaml")
 WORKLOAD = "karabo-ska-mid-aastar"
 POD_TMP = "/tmp"
 

@@ -29,8 +29,9 @@ from typing import Any
 
 from sluice.errors import SluiceInputError
 from sluice.jobs import JobSpec
+from sluice.resources import shipped
 
-SPEC_DIR = Path(__file__).resolve().parents[3] / "infra" / "nomad"
+SPEC_DIR = shipped("sluice.infra", "nomad")
 GENERIC_JOB = "sluice-job"
 GENERIC_SECRETS_JOB = "sluice-job-secrets"
 _SERVER_FIELDS = (
