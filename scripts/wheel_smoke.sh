@@ -26,9 +26,8 @@ uv build --quiet --wheel --out-dir "$tmp/dist" "$repo"
 wheel="$(ls "$tmp"/dist/sluice-*.whl)"
 python3 "$repo/scripts/check_wheel.py" "$repo" "$wheel"
 
-step "install it into a fresh venv"
-uv venv --quiet --python 3.11 "$tmp/venv"
-uv pip install --quiet --python "$tmp/venv/bin/python" "$wheel"
+step "install it into a fresh venv with the image's install script"
+bash "$repo/scripts/image_install.sh" "$wheel" "$tmp/venv"
 bin="$tmp/venv/bin"
 
 mkdir -p "$tmp/work" "$tmp/home"

@@ -6,9 +6,12 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.deployments.docker_double import DockerDouble
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOYMENTS = REPO / "deployments"
@@ -51,9 +54,29 @@ def work_one_round(env: dict[str, str]) -> str:
     )
 
 
+IMAGE_NAME = "registry.example/sluice"
+IMAGE_TAG = "test"
+
+
 @pytest.fixture(scope="session")
-def deployed(prefect_api: str) -> str:
+def docker_engine() -> Iterator[DockerDouble]:
+    """The Docker Engine API double the cluster deployments' build and push steps talk to."""
+    double = DockerDouble()
+    server = double.serve()
+    double.host = f"tcp://127.0.0.1:{server.server_address[1]}"
+    yield double
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def deployed(prefect_api: str, docker_engine: DockerDouble) -> str:
     """Both work pools created and ``prefect deploy --all`` run from ``deployments/``."""
     prefect("work-pool", "create", "sluice-process", "--type", "process", "--overwrite")
     prefect("work-pool", "create", "sluice-kubernetes", "--type", "kubernetes", "--overwrite")
-    return prefect("deploy", "--all", cwd=DEPLOYMENTS, env={"SLUICE_IMAGE": "sluice:test"})
+    env = {
+        "DOCKER_HOST": docker_engine.host,
+        "SLUICE_IMAGE_NAME": IMAGE_NAME,
+        "SLUICE_IMAGE_TAG": IMAGE_TAG,
+    }
+    return prefect("deploy", "--all", cwd=DEPLOYMENTS, env=env)

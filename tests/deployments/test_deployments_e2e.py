@@ -15,7 +15,14 @@ from prefect.client.orchestration import get_client
 
 from sluice import blocks
 from tests.core.sweep_workload import write_template
-from tests.deployments.conftest import REPO, prefect, run_deployment, work_one_round
+from tests.deployments.conftest import (
+    IMAGE_NAME,
+    IMAGE_TAG,
+    REPO,
+    prefect,
+    run_deployment,
+    work_one_round,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -146,3 +153,27 @@ def test_block_register_registers_sluices_block_types(prefect_api):
     registered = asyncio.run(_block_types())
     for cls in classes:
         assert cls.get_block_type_slug() in registered, output
+
+
+async def _deployment(name: str):
+    async with get_client() as client:
+        return await client.read_deployment_by_name(name)
+
+
+def test_cluster_deployments_build_and_push_the_image_once(deployed, docker_engine):
+    image = f"{IMAGE_NAME}:{IMAGE_TAG}"
+    (build,) = docker_engine.builds
+    assert build.query["t"] == image
+    assert build.dockerfile == "Dockerfile"
+    # the context is the repository, cut down by .dockerignore to what the image needs
+    assert {"Dockerfile", "pyproject.toml", "scripts/image_install.sh", "flows/sweep.py"} <= (
+        build.files
+    )
+    assert "infra/nomad/pipeline.nomad.json" in build.files
+    assert not {f for f in build.files if f.startswith((".venv/", "tests/", ".git/"))}
+    assert docker_engine.pushed == [image]
+
+    cluster = asyncio.run(_deployment("karabo-simulation/hourly"))
+    local = asyncio.run(_deployment("karabo-simulation/local"))
+    assert cluster.job_variables["image"] == image
+    assert "image" not in (local.job_variables or {})
