@@ -18,3 +18,22 @@ def work_in_project() -> dict[str, str]:
     if (root / "pyproject.toml").is_file():
         os.chdir(root)
     return {"directory": os.getcwd()}
+
+
+def kubernetes_namespace(kustomization: str) -> dict[str, str]:
+    """Build step: the one namespace of the cluster deployments, from ``kustomization``.
+
+    ``infra/kubernetes/kustomization.yaml``'s ``namespace`` places the RBAC (and the Karabo
+    scratch volume); the cluster deployments read it here so that their flow pods (the work
+    pool's ``namespace`` job variable) and the Jobs their flows create land in the same one.
+    """
+    import yaml
+
+    path = Path(kustomization)
+    try:
+        namespace = yaml.safe_load(path.read_text())["namespace"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: no namespace to deploy to ({error})") from None
+    if not isinstance(namespace, str) or not namespace:
+        raise ValueError(f"{path}: namespace must be a non-empty string")
+    return {"namespace": namespace}

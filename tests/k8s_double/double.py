@@ -15,6 +15,7 @@ import yaml
 from tests.k8s_double.api import Api
 from tests.k8s_double.controller import JobController
 from tests.k8s_double.kubelet import Kubelet, Outcome_
+from tests.k8s_double.rbac import Rbac
 from tests.k8s_double.server import Handler, Server
 from tests.k8s_double.store import Event, Store, Watch
 from tests.k8s_double.traffic import Faults, RequestLog
@@ -59,6 +60,7 @@ class K8sDouble:
             outcome=outcome,
         )
         self.api = Api(self.store, self.kubelet, self.namespaces)
+        self.rbac = Rbac(self.namespaces)
         self.controller = JobController(self.store, self.api.delete_pod)
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.double = self

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.k8s_double import discovery
+from tests.k8s_double import discovery, rbac
 from tests.k8s_double.api import PATCH_TYPES, predicate, truthy
 from tests.k8s_double.status import ApiError
 
@@ -131,7 +131,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         self.discard = fault == "reset-after"
         try:
-            if route is None:
+            if route is None and (other := rbac.route(parts)) is not None:
+                self._rbac_objects(method, other, body)
+            elif route is None:
                 self._discovery(method, parts)
             else:
                 self._check_access(method, route, watch)
@@ -177,6 +179,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             verb = _VERBS[method]
         resource = route.resource + (f"/{route.sub}" if route.sub else "")
+        group = "batch" if route.resource == "jobs" else ""
+        authorization = self.headers.get("Authorization", "")
+        self.server.double.rbac.check(authorization, verb, group, resource, route.namespace)
         if (verb, resource) in self.server.double.denied:
             group = "batch" if route.resource == "jobs" else ""
             qualified = f"{resource}.{group}" if group else resource
@@ -188,6 +193,28 @@ class Handler(BaseHTTPRequestHandler):
                 f' cannot {verb} resource "{resource}" in API group "{group}"{where}',
                 {"kind": route.resource, "group": group} if group else {"kind": route.resource},
             )
+
+    def _rbac_objects(
+        self, method: str, where: tuple[str, str, str | None, str | None], body: bytes
+    ) -> None:
+        """ServiceAccounts (+ TokenRequest), PVCs, Roles, RoleBindings: create/get/list/delete."""
+        store = self.server.double.rbac
+        resource, namespace, name, sub = where
+        verb = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}.get(method)
+        if verb is None or (method == "POST" and name is not None and sub is None):
+            raise ApiError.not_allowed(f"the server does not allow this method ({method})")
+        checked = f"{resource}/{sub}" if sub else resource
+        group = rbac.KINDS[resource][0]
+        store.check(self.headers.get("Authorization", ""), verb, group, checked, namespace)
+        if sub == "token" and method == "POST" and name:
+            return self._json(201, store.token_request(namespace, name, _json_body(body)))
+        if method == "POST":
+            return self._json(201, store.create(resource, namespace, _json_body(body)))
+        if method == "DELETE" and name:
+            return self._json(200, store.delete(resource, namespace, name))
+        if name:
+            return self._json(200, store.get(resource, namespace, name))
+        return self._json(200, store.list(resource, namespace))
 
     # discovery
     def _discovery(self, method: str, parts: list[str]) -> None:
