@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from prefect import Flow
 from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
@@ -177,3 +178,14 @@ def test_cluster_deployments_build_and_push_the_image_once(deployed, docker_engi
     local = asyncio.run(_deployment("karabo-simulation/local"))
     assert cluster.job_variables["image"] == image
     assert "image" not in (local.job_variables or {})
+
+
+def test_cluster_pods_and_jobs_use_the_kustomization_namespace(deployed):
+    kustomization = yaml.safe_load((REPO / "infra/kubernetes/kustomization.yaml").read_text())
+    namespace = kustomization["namespace"]
+    for name in ("karabo-simulation/hourly", "tiered-index-sweep/cluster"):
+        deployment = asyncio.run(_deployment(name))
+        assert deployment.job_variables["namespace"] == namespace
+        assert deployment.parameters["namespace"] == namespace
+    ingest = asyncio.run(_deployment("chunkedgraph-ingest/cluster"))
+    assert ingest.job_variables["namespace"] == namespace
