@@ -72,12 +72,18 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _send(self, status: int, payload: object = None, stream: list[dict] | None = None) -> None:
-        if stream is not None:
-            body = b"".join(json.dumps(e).encode() + b"\r\n" for e in stream)
-        elif isinstance(payload, str):
-            body = payload.encode()
-        else:
-            body = json.dumps(payload).encode()
+        if stream is not None:  # progress streams are chunked JSON messages, as dockerd sends
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Api-Version", API_VERSION)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in stream:
+                line = json.dumps(event).encode() + b"\r\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
         ctype = "text/plain" if isinstance(payload, str) else "application/json"
         self.send_header("Content-Type", ctype)

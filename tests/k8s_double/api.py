@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tests.k8s_double import clock, jobs
+from tests.k8s_double import clock, jobs, schemas
 from tests.k8s_double.kubelet import Kubelet
 from tests.k8s_double.patch import json_patch, merge_patch, strategic_merge_patch
 from tests.k8s_double.selectors import everything, field_selector, label_selector
@@ -35,7 +35,10 @@ def truthy(value: str | None) -> bool:
 class Api:
     """Jobs (batch/v1) and pods (v1) in a fixed set of namespaces."""
 
-    def __init__(self, store: Store, kubelet: Kubelet, namespaces: set[str]):
+    def __init__(
+        self, store: Store, kubelet: Kubelet, namespaces: set[str], *, schemas: bool = True
+    ):
+        self.schemas = schemas
         self.store = store
         self.kubelet = kubelet
         self.namespaces = namespaces
@@ -76,12 +79,17 @@ class Api:
     # jobs
     def create_job(self, namespace: str, body: Obj, query: Query) -> Obj:
         self._namespace(namespace)
+        self._check_schema(body, (body.get("metadata") or {}).get("name") or "")
         job = jobs.prepare(body, namespace)
         if query.get("dryRun") == "All":
             if self.store.get("jobs", namespace, job["metadata"]["name"]) is not None:
                 raise ApiError.already_exists("jobs", job["metadata"]["name"])
             return job
         return self.store.create("jobs", job)
+
+    def _check_schema(self, job: Obj, name: str) -> None:
+        if self.schemas:
+            schemas.validate(job, "Job", "batch/v1", "batch", name)
 
     def replace_job(self, namespace: str, name: str, body: Obj, query: Query, status: bool) -> Obj:
         expect = body.get("metadata", {}).get("resourceVersion")
@@ -135,6 +143,7 @@ class Api:
             wanted = change(clone(current))
             if not isinstance(wanted, dict):
                 raise ApiError.bad_request("the patched object is not an object")
+            self._check_schema(wanted, name)
             if status:
                 current["status"] = wanted.get("status") or {}
                 return

@@ -38,6 +38,7 @@ class K8sDouble:
         bookmark_interval: float = 1.0,
         capacity: int = 16,
         port: int = 0,
+        schemas: bool = True,
     ):
         self.namespace = namespace
         self.namespaces = {namespace, "default", "kube-system"}
@@ -59,8 +60,8 @@ class K8sDouble:
             capacity=capacity,
             outcome=outcome,
         )
-        self.api = Api(self.store, self.kubelet, self.namespaces)
-        self.rbac = Rbac(self.namespaces)
+        self.api = Api(self.store, self.kubelet, self.namespaces, schemas=schemas)
+        self.rbac = Rbac(self.namespaces, schemas=schemas)
         self.controller = JobController(self.store, self.api.delete_pod)
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.double = self
@@ -205,6 +206,8 @@ def start_double(**options: Any) -> K8sDouble:
     Options: ``namespace`` (default ``biodiversity``), ``kubelet`` (``process``, ``instant``,
     ``hold``), ``outcome`` (instant mode: pod -> (exit code, reason) or None),
     ``work_dir``, ``history_limit`` (events kept for watch resumption),
-    ``bookmark_interval`` (seconds), ``capacity`` (pods running at once), ``port``.
+    ``bookmark_interval`` (seconds), ``capacity`` (pods running at once), ``port``,
+    ``schemas`` (default True: every object received is validated against the strict
+    Kubernetes 1.30-1.37 schemas, 422 if not; False only to time a client without that cost).
     """
     return K8sDouble(**options)

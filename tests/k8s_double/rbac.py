@@ -15,7 +15,7 @@ import secrets
 import threading
 from typing import Any
 
-from tests.k8s_double import clock
+from tests.k8s_double import clock, schemas
 from tests.k8s_double.status import ApiError
 
 Obj = dict[str, Any]
@@ -51,7 +51,8 @@ def route(parts: list[str]) -> tuple[str, str, str | None, str | None] | None:
 class Rbac:
     """The objects above, the tokens issued for ServiceAccounts, and the authorizer."""
 
-    def __init__(self, namespaces: set[str]) -> None:
+    def __init__(self, namespaces: set[str], *, schemas: bool = True) -> None:
+        self.schemas = schemas
         self.namespaces = namespaces
         self.objects: dict[tuple[str, str, str], Obj] = {}
         self.tokens: dict[str, tuple[str, str]] = {}  # token -> (namespace, serviceaccount)
@@ -69,6 +70,8 @@ class Rbac:
         name = meta.get("name")
         if not name:
             raise ApiError.invalid(kind, group, "", [("metadata.name", "name: Required value")])
+        if self.schemas:
+            schemas.validate(body, kind, api_version, group, name)
         with self.lock:
             if (resource, namespace, name) in self.objects:
                 raise ApiError.already_exists(resource, name)

@@ -428,7 +428,10 @@ def test_pod_failure_policy_fail_job_and_ignore_disruption(k8s_api, batch, core)
     policy = {
         "rules": [
             {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [42]}},
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            {
+                "action": "Ignore",
+                "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+            },
         ]
     }
     batch.create_namespaced_job(NS, job_manifest("pfp", backoffLimit=0, podFailurePolicy=policy))
