@@ -73,7 +73,17 @@ def docker_engine() -> Iterator[DockerDouble]:
 def deployed(prefect_api: str, docker_engine: DockerDouble) -> str:
     """Both work pools created and ``prefect deploy --all`` run from ``deployments/``."""
     prefect("work-pool", "create", "sluice-process", "--type", "process", "--overwrite")
-    prefect("work-pool", "create", "sluice-kubernetes", "--type", "kubernetes", "--overwrite")
+    template = REPO / "infra" / "kubernetes" / "base-job-template.json"
+    prefect(
+        "work-pool",
+        "create",
+        "sluice-kubernetes",
+        "--type",
+        "kubernetes",
+        "--base-job-template",
+        str(template),
+        "--overwrite",
+    )
     env = {
         "DOCKER_HOST": docker_engine.host,
         "SLUICE_IMAGE_NAME": IMAGE_NAME,

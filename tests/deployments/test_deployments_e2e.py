@@ -189,3 +189,24 @@ def test_cluster_pods_and_jobs_use_the_kustomization_namespace(deployed):
         assert deployment.parameters["namespace"] == namespace
     ingest = asyncio.run(_deployment("chunkedgraph-ingest/cluster"))
     assert ingest.job_variables["namespace"] == namespace
+
+
+async def _kubernetes_deployments():
+    async with get_client() as client:
+        return [
+            d for d in await client.read_deployments() if d.work_pool_name == "sluice-kubernetes"
+        ]
+
+
+def test_every_cluster_deployment_takes_its_ledger_from_a_block(deployed):
+    cluster = asyncio.run(_kubernetes_deployments())
+    assert len(cluster) >= 8
+    for deployment in cluster:
+        env = deployment.job_variables["env"]
+        assert env["SLUICE_LEDGER_URL"] == "block:sluice-ledger", deployment.name
+        assert "ledger_url" not in (deployment.parameters or {})  # nothing overrides it
+    template = json.loads((REPO / "infra/kubernetes/base-job-template.json").read_text())
+    pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
+    home = template["variables"]["properties"]["env"]["default"]["SLUICE_HOME"]
+    assert {"name": "sluice-home", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "sluice-home", "mountPath": home} in pod["containers"][0]["volumeMounts"]
