@@ -83,7 +83,7 @@ def test_the_hourly_karabo_deployment_replaces_the_cronjob(deployed):
     assert hourly.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert "obs_id" not in hourly.parameters  # derived from each run's scheduled start time
     assert hourly.work_pool_name == "sluice-kubernetes"
-    assert hourly.job_variables["image"] == "sluice:test"
+    assert hourly.job_variables["image"] == f"{IMAGE_NAME}:{IMAGE_TAG}"
 
 
 def test_a_worker_completes_a_karabo_run_named_after_its_scheduled_time(
