@@ -1,16 +1,47 @@
 """The ``sluice`` console script: one thin subcommand group per flow."""
 
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 import typer.core
+from typer._click.exceptions import (  # Typer 0.29 vendors Click
+    ClickException,
+    NoArgsIsHelpError,
+    UsageError,
+)
 
 from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
 from sluice.cli.common import fail_on_input_errors, set_debug
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Click's own refusals (a value of the wrong type, an unknown option, a missing
+    argument) as one ``error:`` line and exit 2, like every other bad input."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **extra)
+        try:
+            code = super().main(*args, standalone_mode=False, **extra)
+        except NoArgsIsHelpError as error:  # `sluice watersheds` alone: its help
+            error.show()
+            sys.exit(error.exit_code)
+        except UsageError as error:
+            print(f"error: {error.format_message()}", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            print("Aborted!", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 # Plain Click help: option names are never cut to fit 80 columns (Rich's tables cut them).
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, cls=_OneLineErrors)
 
 
 def _usage_name(argument: typer.core.TyperArgument) -> str:

@@ -104,3 +104,29 @@ NAMES = [
 def test_bad_names(tmp_path, monkeypatch, case):
     monkeypatch.chdir(tmp_path)  # relative report dirs would land here
     assert_refused(case, tmp_path / "home", watched=[tmp_path])
+
+
+# What Click refuses before any Sluice code runs: a wrong type, a bad choice, an unknown
+# option, a missing option or argument. One line, exit 2, as everything else.
+CLICK = [
+    BadInput(["sweep", "--count", "abc"], "--count", "sweep count text"),
+    BadInput(["sweep", "--start", "1.5"], "--start", "sweep start float"),
+    BadInput(["sweep", "--mode", "bogus"], "--mode", "sweep mode choice"),
+    BadInput(["sweep", "--dry-run", "maybe"], "--dry-run", "sweep dry-run choice"),
+    BadInput(["sweep", "--no-such-flag"], "--no-such-flag", "sweep unknown option"),
+    BadInput(["sweep", "--chunk-size"], "--chunk-size", "sweep option without value"),
+    BadInput(["stac-batch"], "--batch_name", "stac missing option"),
+    BadInput(["stac-purge", "--batch-size", "many"], "--batch-size", "purge size text"),
+    BadInput(["chunkedgraph", "ingest", "--workers", "abc", "t", "d"], "--workers", "cg workers"),
+    BadInput(["chunkedgraph", "ingest"], "table", "cg missing argument"),
+    BadInput(["watersheds", "run", "--pool-size", "x"], "--pool-size", "ws pool text"),
+    BadInput(["karabo", "estimate", "--imaging-npixel", "big"], "--imaging-npixel", "karabo"),
+    BadInput(["server", "start", "--port", "p"], "--port", "server port text"),
+    BadInput(["no-such-command"], "no-such-command", "unknown command"),
+]
+
+
+@pytest.mark.parametrize("case", [c.param() for c in CLICK])
+def test_click_refusals_are_one_line(tmp_path, case):
+    line = assert_refused(case, tmp_path / "home")
+    assert line.startswith("error: ")
