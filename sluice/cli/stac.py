@@ -190,6 +190,10 @@ def stac_report(
     if batch_name is not None:
         from sluice.ledger import open_ledger
 
+        if not home_dir(batch_name).is_dir():
+            raise SluiceInputError(
+                f"--batch_name {batch_name!r}: no such batch in {home_dir(batch_name).parent}"
+            )
         ids, not_found = read_batch_record(home_dir(batch_name))
         latest = open_ledger().latest(f"stac/{batch_name}")
     if run_list is not None:

@@ -120,3 +120,9 @@ NEW_FLAG_CASES = [
 def test_new_flags_refused(overrides, names, base_args, tmp_path):
     argv = ["stac-batch", *(x for kv in {**base_args, **overrides}.items() for x in kv if x)]
     assert_refused(BadInput(argv, names), tmp_path / "home", watched=[tmp_path / "out"])
+
+
+def test_a_report_of_an_unknown_batch_is_refused(tmp_path):
+    argv = ["stac-report", "--batch_name", "nosuch", "--report_dir", str(tmp_path / "report")]
+    line = assert_refused(BadInput(argv, "--batch_name 'nosuch': no such batch"), tmp_path / "h")
+    assert not (tmp_path / "report").exists() and "no such batch" in line
