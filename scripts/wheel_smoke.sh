@@ -80,11 +80,7 @@ if [[ -x "$rustac" ]]; then
     curl -sf "http://127.0.0.1:$stac_port/" >/dev/null && break
     sleep 0.2
   done
-  # `sluice stac-batch` imports its flow module before ensure_api(), so Prefect has already
-  # read its settings and starts a throwaway ephemeral server instead of using the embedded
-  # one: point it at the embedded server explicitly until that is fixed.
-  PREFECT_API_URL="http://127.0.0.1:$SLUICE_SERVER_PORT/api" \
-    "$bin/sluice" stac-batch --batch_name smoke --output_root "$tmp/stac/out" \
+  "$bin/sluice" stac-batch --batch_name smoke --output_root "$tmp/stac/out" \
     --hand_index_path "$tmp/stac/hand_index" --stac_api_url "http://127.0.0.1:$stac_port" \
     --benchmark_sources nws-fim-collection,usgs-fim-collection \
     --item_list "$tmp/stac/item-list.txt" --wait_seconds 0.1 --mode stage || true
