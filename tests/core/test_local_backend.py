@@ -28,6 +28,7 @@ from sluice.jobs import JobSpec, Outcome
 from sluice.ledger import open_ledger
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import SweepConfig, build_job
+from sluice.sweep.template import load_template_file
 from tests.k8s_double import start_double
 
 MIB = 2**20
@@ -594,12 +595,14 @@ EXPANDED = "hello|$(GREETING)|$(UNKNOWN)|hello world|$(|a$b|"
 def test_a_sweep_job_runs_locally_as_its_pod_would(backend, tmp_path):
     """workingDir honoured, $(VAR) expanded in command, args and env, $$ escapes."""
     container = {**CONTAINER, "workingDir": str(tmp_path)}
-    template = {
+    manifest = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": "t"},
         "spec": {"template": {"spec": {"containers": [container]}}},
     }
+    (tmp_path / "job.yaml").write_text(json.dumps(manifest))  # JSON is YAML
+    template = load_template_file(tmp_path / "job.yaml")  # as the sweep reads it
     sweep = SweepConfig(
         run="r",
         workload="w",

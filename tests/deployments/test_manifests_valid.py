@@ -27,7 +27,7 @@ from sluice.backends.factory import BackendKind
 from sluice.backends.kubernetes.indexed import indexed_manifest
 from sluice.backends.kubernetes.manifests import job_manifest
 from sluice.jobs import JobSpec
-from sluice.karabo.estimate import estimate
+from sluice.karabo.run_inputs import check_placement, prepare
 from sluice.karabo.settings import KaraboSettings
 from tests.k8s_double import start_double
 from tests.k8s_double.schemas import VERSIONS, validate
@@ -98,10 +98,27 @@ def test_per_index_and_indexed_jobs_are_valid() -> None:
 
 def test_the_karabo_job_and_its_scratch_volume_are_valid(tmp_path) -> None:
     settings = KaraboSettings(obs_id="20261130T090000_SKAMID_Karabo_test_hourly")
-    found = estimate(settings)
-    job = simulation_job(
-        settings, found, tmp_path, BackendKind.KUBERNETES, "karabo:1", 16.0, 3600.0
+    prepared = prepare(  # the real job's sizes: requests 64Gi/16, limits 128Gi/32
+        settings,
+        staging=None,
+        processed=None,
+        failed=None,
+        ingestor="standin",
+        verify_timeout_seconds=60.0,
+        scratch=tmp_path,
+        scratch_volume="1Ti",
+        backend="kubernetes",
+        namespace="sluice",
+        min_memory="64Gi",
+        memory_limit="128Gi",
+        cpu=16.0,
+        cpu_limit=32.0,
+        placement=check_placement(None, None, None),
+        simulation_timeout_seconds=3600.0,
+        report_dir=tmp_path / "report",
+        ledger_url=None,
     )
+    job = simulation_job(prepared, tmp_path, BackendKind.KUBERNETES, "karabo:1")
     check(job_manifest(job))
     (pvc,) = yaml.safe_load_all((REPO / "infra/kubernetes/karabo/tmp-pvc.yaml").read_text())
     check(pvc)

@@ -8,6 +8,7 @@ Helm values in infra/kubernetes/server-values.yaml do the same in a cluster.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,15 @@ def test_sluice_server_start_keeps_prefects_state_in_postgresql(postgres_server,
     sluice = [sys.executable, "-m", "sluice.cli"]
     try:
         assert f"127.0.0.1:{port}" in run([*sluice, "server", "start"], env)
-        client_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+        exports = run([*sluice, "server", "env"], env)  # the server's URL and auth profile
+        client_env = {
+            **env,
+            **dict(
+                shlex.split(line)[1].split("=", 1)
+                for line in exports.splitlines()
+                if line.startswith("export ")
+            ),
+        }
         run([sys.executable, "-c", FLOW], client_env)
     finally:
         subprocess.run([*sluice, "server", "stop"], env=env, timeout=120)
