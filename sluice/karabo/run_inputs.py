@@ -24,7 +24,9 @@ from sluice.errors import SluiceInputError
 from sluice.karabo.areas import open_area
 from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
 from sluice.karabo.settings import KaraboSettings
+from sluice.ledger import check_ledger_url
 from sluice.locations import check_directory, nearest_existing
+from sluice.names import KUBERNETES_NAMESPACE
 from sluice.quantity import format_memory, parse_cpu, parse_memory
 
 MAX_MEMORY = 2**50  # 1 PiB: any memory quantity above this is a typo
@@ -35,9 +37,7 @@ MAX_PLACEMENT_JSON = 64 * 1024
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$"
 _LABEL_VALUE = rf"^({_LABEL_NAME})?$"
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 AFFINITY_KEYS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
-LEDGER_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "block:")
 
 
 class SimulationBackend(StrEnum):
@@ -211,13 +211,6 @@ def _cpu(value: float | str | None, what: str) -> float | None:
     return cores
 
 
-def check_ledger_url(url: str | None) -> None:
-    if url is not None and not url.startswith(LEDGER_SCHEMES):
-        raise SluiceInputError(
-            f"ledger_url: {url[:80]!r} is not sqlite:///PATH, postgresql://... or block:NAME"
-        )
-
-
 def prepare(  # noqa: PLR0913 - one argument per flow parameter it checks
     settings: KaraboSettings,
     *,
@@ -244,8 +237,8 @@ def prepare(  # noqa: PLR0913 - one argument per flow parameter it checks
     verify = _seconds(verify_timeout_seconds, "verify_timeout_seconds", zero=True)
     volume = _memory(scratch_volume, "scratch_volume", MAX_VOLUME)
     chosen_backend = _choice(SimulationBackend, backend, "backend")
-    if namespace is not None and not _DNS_LABEL.match(namespace):
-        raise SluiceInputError(f"namespace: {namespace[:80]!r} is not a DNS-1123 label")
+    if namespace is not None:
+        KUBERNETES_NAMESPACE.check(namespace, "namespace")
     floor = _memory(min_memory, "min_memory")
     limit = _memory(memory_limit, "memory_limit")
     cores, cores_limit = _cpu(cpu, "cpu"), _cpu(cpu_limit, "cpu_limit")
@@ -254,7 +247,7 @@ def prepare(  # noqa: PLR0913 - one argument per flow parameter it checks
     if cores_limit is not None and cores is None:
         cores = cores_limit
     timeout = _seconds(simulation_timeout_seconds, "simulation_timeout_seconds", zero=False)
-    check_ledger_url(ledger_url)
+    check_ledger_url(ledger_url, name="ledger_url")
     if staging is not None and (processed is None or failed is None):
         raise SluiceInputError("processed/failed: give both ingestor areas when staging is given")
     check_directory(scratch, "scratch_dir")
