@@ -299,9 +299,8 @@ def load_block(block_type: type[BlockT], name: str, flag: str) -> BlockT:
     try:
         return block_type.load(name)  # type: ignore[attr-defined]
     except ValueError:
-        raise SluiceInputError(
-            f"{flag} {name!r}: no such {block_type.__name__} block on {url}"
-        ) from None
+        kind = "" if block_type.__name__ == "Block" else f"{block_type.__name__} "
+        raise SluiceInputError(f"{flag} {name!r}: no such {kind}block on {url}") from None
     except (httpx.HTTPError, OSError) as error:
         raise ServerUnavailable(f"{flag} {name!r}: cannot read it from {url}: {error}") from None
 
