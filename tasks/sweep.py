@@ -12,6 +12,7 @@ from sluice.tasks.retry import retry_on
 
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
+from sluice.sweep.pictures import write_sweep_page
 from sluice.sweep.report import SweepSummary, build_reports, write_reports
 
 
@@ -61,6 +62,7 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
             by_item.setdefault(attempt.item, []).append(attempt)
     items, summary, failures = build_reports(config.run, config.indexes, by_item)
     write_reports(report_dir, items, summary, failures)
+    page = write_sweep_page(report_dir, summary, items, [a for v in by_item.values() for a in v])
     publish_table.fn(
         artifact_key("sweep-summary", config.job_name_prefix),
         [{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
@@ -72,14 +74,14 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
     )
     publish_markdown.fn(
         artifact_key("sweep-report", config.job_name_prefix),
-        _summary_markdown(summary, failures, report_dir),
+        _summary_markdown(summary, failures, report_dir, page),
         f"{config.run}: summary",
     )
     return summary
 
 
 def _summary_markdown(
-    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path
+    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path, page: Path
 ) -> str:
     lines = [
         f"# Sweep `{summary.run}`",
@@ -89,5 +91,6 @@ def _summary_markdown(
         f"{summary.gib_hours_failed:.4f} by failed attempts",
         f"- Reports in `{report_dir}`: items.jsonl, summary.json"
         + "".join(f", tier{t}-failures.txt ({len(v)})" for t, v in failures.items()),
+        f"- Pictures: `{page}` (open with `sluice report {report_dir}`)",
     ]
     return "\n".join(lines) + "\n"

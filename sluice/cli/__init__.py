@@ -12,7 +12,7 @@ from typer._click.exceptions import (  # Typer 0.29 vendors Click
     UsageError,
 )
 
-from sluice.cli import alerts, chunkedgraph, karabo, server, stac, sweep, watersheds
+from sluice.cli import alerts, chunkedgraph, karabo, report, server, stac, sweep, watersheds
 from sluice.cli.common import fail_on_input_errors, set_debug
 
 
@@ -75,6 +75,7 @@ watersheds.register(app)
 karabo.register(app)
 chunkedgraph.register(app)
 alerts.register(app)
+report.register(app)
 
 
 def main() -> None:

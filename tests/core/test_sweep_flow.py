@@ -14,9 +14,13 @@ import httpx
 import psutil
 import pytest
 from sluice.flows.sweep import SweepIncomplete, tiered_index_sweep
+from typer.testing import CliRunner
 
+from sluice.cli import app
 from sluice.jobs import Outcome
 from sluice.ledger import open_ledger
+from tests.bad_input import BadInput, assert_refused
+from tests.conftest import ARTIFACTS
 from tests.core.sweep_workload import write_template
 
 TIER0_GI = 0.0625  # 64 MiB, 128 MiB, 256 MiB, ...
@@ -251,3 +255,42 @@ def _task_runs(api_url: str, state) -> list[dict]:
 
 def _task_run_names(api_url: str, state) -> list[str]:
     return [run["name"] for run in _task_runs(api_url, state)]
+
+
+def test_the_report_page_draws_where_indexes_ended_and_renders_offline(sweep_env, browser):
+    template = write_template(
+        sweep_env["tmp"] / "job.yaml",
+        NEEDS="1:96,2:200",
+        FAIL="3",
+        DONE_LOG=str(sweep_env["done_log"]),
+    )
+    with pytest.raises(SweepIncomplete):
+        _run(sweep_env, template, indexes=[0, 1, 2, 3, 4, 5])
+    reports = sweep_env["report_dir"]
+    shown = CliRunner().invoke(app, ["report", str(reports), "--no-open"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.strip() == (reports / "report.html").resolve().as_uri()
+
+    browser.set_window_size(1000, 1800)
+    browser.get(shown.stdout.strip())
+    figures = browser.execute_script(
+        "return [...document.querySelectorAll('figure')].map(f => ({"
+        " title: f.getAttribute('aria-label'),"
+        " height: f.querySelector('svg').getBoundingClientRect().height,"
+        " text: f.querySelector('svg').textContent}))"
+    )
+    assert [f["title"] for f in figures] == [
+        "Indexes by final tier",
+        "Peak against requested memory",
+        "GiB-hours used and wasted, per tier",
+    ]
+    assert all(f["height"] > 100 for f in figures)
+    assert "tier 2" in figures[0]["text"] and "failed" in figures[0]["text"]
+    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+    assert "5 of 6 indexes succeeded" in browser.find_element("tag name", "li").text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "sweep-report.png"))
+
+
+def test_sluice_report_refuses_a_place_without_a_page(tmp_path):
+    assert_refused(BadInput(["report", str(tmp_path)], "PATH"), tmp_path / "home")

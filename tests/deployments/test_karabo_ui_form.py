@@ -3,32 +3,16 @@ enums as choices. The screenshot is kept in tests/artifacts/ (ignored by git).""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import httpx
 import pytest
 from prefect.utilities.callables import parameter_schema
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 from sluice.flows.karabo import karabo_simulation
 
+from tests.conftest import ARTIFACTS
+
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,9000",
-]
 # Every rendered property: its label, description and the choices of its first <select>.
 READ_FORM = """
 return [...document.querySelectorAll('.schema-form-property')].map(p => ({
@@ -51,22 +35,6 @@ def enum_choices(schema: dict, prop: dict) -> list[str] | None:
     if ref:
         return schema["definitions"][ref.rsplit("/", 1)[-1]].get("enum")
     return prop.get("enum")
-
-
-@pytest.fixture
-def browser() -> webdriver.Chrome:
-    chromium = shutil.which("chromium") or pytest.fail("Debian's chromium is not installed")
-    driver_path = shutil.which("chromedriver") or pytest.fail("chromium-driver is not installed")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="sluice-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_every_karabo_parameter_is_in_the_custom_run_form(deployed, prefect_api, browser):
