@@ -23,14 +23,29 @@ SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh"}
 
 
 def shell_script_index(argv: list[str]) -> int | None:
-    """Where the script text is in a shell-form argv (``sh -c 'text' ...``), or None."""
-    if not argv or Path(argv[0]).name not in SHELLS:
+    """Where the script text is in an argv that runs a shell with ``-c``, or None.
+
+    The shell may come after wrappers (``timeout 60 sh -c ...``, ``env bash -c ...``) and
+    take options before or around ``-c`` (``bash -o pipefail -c ...``, ``sh -ec ...``); the
+    script is the first operand once ``-c`` is among the options.
+    """
+    shell = next((i for i, arg in enumerate(argv) if Path(arg).name in SHELLS), None)
+    if shell is None:
         return None
-    for i, arg in enumerate(argv[1:], 1):
-        if re.fullmatch(r"-[A-Za-z]*c[A-Za-z]*", arg):
-            return i + 1 if i + 1 < len(argv) else None
-        if not arg.startswith("-"):
-            return None
+    command_mode = False
+    takes_value = False
+    for i, arg in enumerate(argv[shell + 1 :], shell + 1):
+        if takes_value:
+            takes_value = False
+        elif arg == "--":
+            return i + 1 if command_mode and i + 1 < len(argv) else None
+        elif re.fullmatch(r"[-+][A-Za-z]+", arg):
+            command_mode = command_mode or (arg[0] == "-" and "c" in arg)
+            takes_value = arg[-1] in "oO"  # -o pipefail, +O extglob
+        elif arg.startswith("--"):
+            continue  # long options: --norc, --login
+        else:
+            return i if command_mode else None
     return None
 
 

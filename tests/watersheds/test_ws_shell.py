@@ -34,11 +34,24 @@ def test_the_hostile_runids_are_accepted_as_runids() -> None:
     assert runids() == ["a;touch X;b", "$(touch Y)", "`touch Z`"]
 
 
+SHELL_FORMS = [
+    ["/bin/sh", "-c"],
+    ["bash", "-o", "pipefail", "-c"],
+    ["sh", "-ec"],
+    ["timeout", "60", "sh", "-c"],
+    ["/usr/bin/env", "bash", "-c"],
+    ["bash", "--norc", "-e", "-c", "--"],
+]
+
+
+@pytest.mark.parametrize("shell", SHELL_FORMS, ids=" ".join)
 @pytest.mark.parametrize("runid", runids())
-def test_a_shell_form_command_never_executes_a_runid(runid: str, tmp_path: Path) -> None:
+def test_a_shell_form_command_never_executes_a_runid(
+    runid: str, shell: list[str], tmp_path: Path
+) -> None:
     run_dir = tmp_path / "runs" / runid
     run_dir.mkdir(parents=True)
-    command = StageCommand(command=["/bin/sh", "-c", SCRIPT])
+    command = StageCommand(command=[*shell, SCRIPT])
     job = stage_job(
         command, batch="b", runid=runid, run_dir=run_dir, stage=Stage.BUILD_SOILS, token="t"
     )
