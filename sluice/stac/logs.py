@@ -39,6 +39,7 @@ STAGE_JOBS = {
 ENTRY_MARK = "sluice-entry"
 _AOI = re.compile(r"aoi_name=([^,\]]+)")
 # a JSON object, possibly holding objects one level deep (structured log lines)
+_ENTRY_LINE = re.compile(ENTRY_MARK + r" ([0-9]{1,9})")
 _JSON_OBJECT = re.compile(r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}")
 
 
@@ -77,11 +78,12 @@ def split_entries(text: str, count: int) -> list[str]:
     current: list[str] = head
     last = None
     for line in text.splitlines(keepends=True):
-        if line.startswith(ENTRY_MARK):
-            last = int(line.split()[1])
+        mark = _ENTRY_LINE.fullmatch(line.rstrip("\n"))
+        if mark and int(mark[1]) < count:
+            last = int(mark[1])
             current = parts.setdefault(last, [])
             continue
-        current.append(line)
+        current.append(line)  # the job's own output, even when it looks like a mark
     tail = parts.get(last, []) if last is not None else []
     return ["".join(head + parts.get(n, tail)) for n in range(count)]
 

@@ -181,3 +181,12 @@ def test_redaction_never_mangles_the_lines_the_report_reads():
     line = "Pipeline exiting early: no catchments"
     assert redact(line, ["x", "y"]) == line  # a one-letter "secret" is not redacted
     assert redact("key AKIASLUICELEAK7 used", ["AKIASLUICELEAK7"]) == "key *** used"
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["sluice-entry", "sluice-entry x", "sluice-entry 7", "sluice-entry 1 2", "sluice-entry -1"],
+)
+def test_a_job_line_that_only_looks_like_an_entry_mark_is_output(line: str) -> None:
+    log = f"sluice-entry 0\nfirst\n{line}\nsluice-entry 1\nsecond\n"
+    assert split_entries(log, 2) == [f"first\n{line}\n", "second\n"]
