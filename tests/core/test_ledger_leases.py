@@ -12,6 +12,7 @@ import pytest
 
 from sluice.ledger import RunLeased, hold_run, open_ledger
 from sluice.ledger.base import Holder, Ledger
+from sluice.ledger.lease import LeaseLost
 from tests.core.sweep_workload import write_template
 from tests.core.test_ledger import ledger, ledger_url, postgres_server  # noqa: F401 - fixtures
 from tests.core.test_sweep_flow import TIER0_GI, _wait_for
@@ -87,6 +88,15 @@ def test_a_reused_pid_does_not_keep_a_lease(ledger: Ledger) -> None:  # noqa: F8
     impostor = me.model_copy(update={"process_started_at": datetime(2020, 1, 1, tzinfo=UTC)})
     ledger.acquire("sweep/a", impostor, HOUR)
     ledger.acquire("sweep/a", me, HOUR)
+
+
+def test_a_lease_taken_over_while_the_run_holds_it_fails_the_run(ledger: Ledger) -> None:  # noqa: F811
+    lost = pytest.raises(LeaseLost, match="'sweep/a': its lease was taken over")
+    with lost, hold_run(ledger, "sweep/a") as me:
+        ledger.release("sweep/a", me)  # as an expiry would let another process in
+        ledger.acquire("sweep/a", elsewhere(), HOUR)
+    with pytest.raises(RunLeased):  # the new holder keeps it
+        ledger.acquire("sweep/a", Holder.this_process(), HOUR)
 
 
 def _started(pid: int) -> float:
