@@ -9,6 +9,7 @@ rewrote the same database pages thousands of times.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -71,33 +72,50 @@ def run_jobs(
     by_name = {p.job.name: (p.item, attempt_id) for p, attempt_id in zip(planned, ids, strict=True)}
     backend.submit([p.job for p in planned], replace=replace)
     results: dict[str, JobResult] = {}
-    for batch in _batches(backend.wait(list(by_name), timeout=timeout)):
-        ended = [by_name[result.name] for result in batch]
-        for (item, _), result in zip(ended, batch, strict=True):
-            results[item] = classify(item, result) if classify else result
-        ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
-        for item, _ in ended if on_result else ():
-            on_result(item, results[item])
+    with contextlib.closing(_batches(backend.wait(list(by_name), timeout=timeout))) as batches:
+        for batch in batches:
+            ended = [by_name[result.name] for result in batch]
+            for (item, _), result in zip(ended, batch, strict=True):
+                results[item] = classify(item, result) if classify else result
+            ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
+            for item, _ in ended if on_result else ():
+                on_result(item, results[item])
     return results
 
 
 def _batches(results: Iterator[JobResult]) -> Iterator[list[JobResult]]:
     """``results`` in batches: whatever else ended within ``BATCH_WINDOW`` of a batch's first.
 
-    A thread drains ``results`` so a batch closes on time even while the
-    backend has nothing more to say.
+    A thread drains ``results`` so a batch closes on time even while the backend has
+    nothing more to say. When the caller stops early (an error, a closed generator), the
+    thread stops at the backend's next ending and closes its wait instead of reading on.
     """
     arrived: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
 
     def drain() -> None:
         try:
             for result in results:
+                if stop.is_set():
+                    break
                 arrived.put(result)
-            arrived.put(_END)
+            else:
+                arrived.put(_END)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             arrived.put(exc)
+        finally:
+            close = getattr(results, "close", None)
+            if stop.is_set() and close is not None:
+                close()
 
     threading.Thread(target=drain, name="sluice-endings", daemon=True).start()
+    try:
+        yield from _collect(arrived)
+    finally:
+        stop.set()
+
+
+def _collect(arrived: queue.SimpleQueue) -> Iterator[list[JobResult]]:
     batch: list[JobResult] = []
     deadline = None
     while True:
