@@ -26,11 +26,12 @@ from shapely.geometry import shape
 from urllib3.util.retry import Retry
 
 from sluice.errors import SluiceInputError
+from sluice.inputs import read_text_file
 from sluice.stac.outputs import StorageRoot
 
 HULL_COLLECTIONS = ("ble-collection", "nws-fim-collection", "usgs-fim-collection")
 LOOKUP_PAGE = 100
-_ITEM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+_ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -41,23 +42,27 @@ class Lookup:
     missing: list[str]
 
 
-def read_item_list(path: str | Path) -> list[str]:
-    """Item ids, one per line (blank lines and ``#`` comments skipped, duplicates dropped)."""
-    try:
-        lines = Path(path).read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SluiceInputError(f"--item_list {path}: cannot read ({exc})") from exc
+def read_item_list(
+    path: str | Path, *, what: str = "--item_list", required: bool = True
+) -> list[str]:
+    """Item ids, one per line (blank lines and ``#`` comments skipped, duplicates dropped);
+    an empty list is refused when ``required``."""
+    lines = read_text_file(path, what=what, max_bytes=64 * 1024 * 1024).splitlines()
     ids: dict[str, None] = {}
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        if not _ITEM_ID.match(text):
-            raise SluiceInputError(f"--item_list {path}:{number}: {text!r} is not a STAC item id")
-        ids[text] = None
-    if not ids:
-        raise SluiceInputError(f"--item_list {path}: no item ids")
+        if text:
+            ids[check_item_id(text, f"{what} {path}:{number}")] = None
+    if required and not ids:
+        raise SluiceInputError(f"{what} {path}: no item ids")
     return list(ids)
+
+
+def check_item_id(item_id: str, where: str) -> str:
+    """``item_id`` if it can name files, S3 keys and log directories; else one line."""
+    if not _ITEM_ID.match(item_id) or len(item_id) > 256:
+        raise SluiceInputError(f"{where}: {item_id[:80]!r} is not a STAC item id")
+    return item_id
 
 
 def open_catalog(url: str) -> Client:
@@ -107,13 +112,16 @@ def search_items(
 ) -> list[Item]:
     """Items of a search (collections, bbox, datetime), by POST as pystac-client does."""
     try:
-        return list(
+        items = list(
             client.search(
                 collections=list(collections), bbox=bbox, datetime=datetime, max_items=max_items
             ).items()
         )
     except APIError as exc:
         raise SluiceInputError(f"--stac_api_url: search failed ({exc})") from exc
+    for item in items:  # an id the API made up still becomes file names and keys
+        check_item_id(item.id, "--stac_api_url: search result")
+    return items
 
 
 def aoi_geometry(item: Item) -> shapely.Geometry:

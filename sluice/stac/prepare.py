@@ -23,7 +23,7 @@ from sluice.quantity import parse_memory
 from sluice.stac.admission import check_thresholds
 from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
 from sluice.stac.outputs import StorageRoot, resolve_credentials
-from sluice.stac.reports import failed_items
+from sluice.stac.reports import FAILED_ITEMS
 from sluice.stac.stages import Catchment, load_hand_index
 
 # The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
@@ -56,11 +56,11 @@ def requested_ids(
     """Item ids from ``--resubmit-failed`` or ``--item_list``; None means "search"."""
     if resubmit_failed:
         directory = Path(resubmit_failed)
-        if not (directory / "unique_fail_aoi_names.txt").is_file():
+        if not (directory / FAILED_ITEMS).is_file():
             raise SluiceInputError(
                 f"--resubmit-failed {resubmit_failed}: no unique_fail_aoi_names.txt there"
             )
-        return failed_items(directory)
+        return read_item_list(directory / FAILED_ITEMS, what="--resubmit-failed", required=False)
     if item_list:
         return read_item_list(item_list)
     if search_bbox is None and search_datetime is None:

@@ -35,6 +35,8 @@ from pathlib import Path
 from sluice.ledger.base import Attempt
 from sluice.stac.logs import Message
 
+FAILED_ITEMS = "unique_fail_aoi_names.txt"  # what --resubmit-failed reruns
+
 
 def _any(*patterns: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
@@ -196,7 +198,7 @@ def write_report(report: BatchReport, directory: Path) -> Path:
         "silent_failures.txt": report.silent,
         "ignorable_errors_aois.txt": report.ignorable,
         "unique_success_aoi_names.txt": report.success,
-        "unique_fail_aoi_names.txt": report.failed,
+        FAILED_ITEMS: report.failed,
         "not_found_aois.txt": report.not_found,
     }
     if report.missing is not None:
@@ -258,9 +260,3 @@ def read_batch_record(directory: Path) -> tuple[list[str], list[str]]:
     path = directory / BATCH_FILE
     record = json.loads(path.read_text()) if path.exists() else {}
     return record.get("run_list", []), record.get("not_found", [])
-
-
-def failed_items(report_dir: Path) -> list[str]:
-    """Items to resubmit from a report directory: ``unique_fail_aoi_names.txt``."""
-    path = report_dir / "unique_fail_aoi_names.txt"
-    return list(dict.fromkeys(path.read_text().split()))

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from sluice.errors import SluiceInputError
+from sluice.inputs import read_text_file
 from sluice.watersheds.template import RunidTemplate, TemplateEvaluationError
 
 MAX_RUNID_BYTES = 255
+
+GEOJSON_MAX_BYTES = 512 * 1024 * 1024  # a whole state's watershed outlines fit
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,10 @@ class Validation:
 def load_features(path: str | Path) -> list[dict[str, Any]]:
     """The features of a GeoJSON FeatureCollection file; SluiceInputError naming the file."""
     path = Path(path)
+    text = read_text_file(path, what="GeoJSON", max_bytes=GEOJSON_MAX_BYTES)
     try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SluiceInputError(f"GeoJSON {str(path)!r}: cannot read ({exc.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise SluiceInputError(f"GeoJSON {str(path)!r}: not valid JSON ({exc})") from None
     if not isinstance(payload, dict) or payload.get("type") != "FeatureCollection":
         raise SluiceInputError(f"GeoJSON {str(path)!r}: not a FeatureCollection")

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from sluice.errors import SluiceInputError
+from sluice.inputs import read_text_file
 from sluice.jobs import JobSpec
 from sluice.quantity import parse_memory
 
@@ -214,10 +215,7 @@ class StageCatalogue(BaseModel):
 def load_catalogue(path: str | Path) -> StageCatalogue:
     """Read a stage catalogue YAML; ``{config_dir}`` becomes the file's absolute directory."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SluiceInputError(f"stage config {str(path)!r}: cannot read ({exc.strerror})") from exc
+    text = read_text_file(path, what="stage config", max_bytes=1024 * 1024)
     text = text.replace("{config_dir}", str(path.resolve().parent))
     try:
         return StageCatalogue.model_validate(yaml.safe_load(text) or {})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from typer.testing import CliRunner
 
@@ -55,6 +57,23 @@ def test_malformed_item_list(base_args, sluice_home, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("ahps-aaa1-nws\nnot an id\n")
     one_line_error(invoke({**base_args, "--item_list": str(bad)}), f"{bad}:2", "'not an id'")
+    nothing_ran(sluice_home)
+
+
+def test_an_item_list_that_is_a_fifo_is_refused_without_blocking(base_args, sluice_home, tmp_path):
+    fifo = tmp_path / "items.fifo"
+    os.mkfifo(fifo)
+    one_line_error(invoke({**base_args, "--item_list": str(fifo)}), "--item_list", "FIFO")
+    nothing_ran(sluice_home)
+
+
+def test_a_hostile_id_in_a_resubmit_file_is_refused(base_args, sluice_home, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "unique_fail_aoi_names.txt").write_text("ahps-aaa1-nws\n../../../etc\n")
+    args = {k: v for k, v in base_args.items() if k != "--item_list"}
+    result = invoke({**args, "--resubmit-failed": str(reports)})
+    one_line_error(result, "--resubmit-failed", ":2", "'../../../etc'")
     nothing_ran(sluice_home)
 
 

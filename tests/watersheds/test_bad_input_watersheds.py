@@ -8,6 +8,7 @@ files that are not GeoJSON FeatureCollections.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -67,6 +68,7 @@ CASES = [
     V("--template", SEED_TEMPLATE, names="GeoJSON", geojson="{junk}/empty.geojson"),
     V("--template", SEED_TEMPLATE, names="GeoJSON", geojson="{junk}/binary.geojson"),
     V("--template", SEED_TEMPLATE, names="GeoJSON", geojson="{junk}/list.geojson"),
+    V("--template", SEED_TEMPLATE, names="GeoJSON", geojson="{junk}/fifo"),
     BadInput(("watersheds", "validate", "--batch", "nosuch", *ROOT), "batch 'nosuch'"),
     BadInput(("watersheds", "validate", "--batch", "../x", *ROOT), "batch name"),
     BadInput(("watersheds", "validate", "--batch", "seed", "--root", "{file}"), "root"),
@@ -76,6 +78,7 @@ CASES = [
     C("seed", *OK_CREATE, names="batch 'seed'"),
     C("fresh", "--base", "/nonexistent", "--stages", "{ex}/stages.yaml", *ROOT, names="base"),
     C("fresh", "--base", "{ex}/base", "--stages", "/nonexistent.yaml", *ROOT, names="stage config"),
+    C("fresh", "--base", "{ex}/base", "--stages", "{junk}/fifo", *ROOT, names="stage config"),
     C(
         "fresh",
         "--base",
@@ -132,6 +135,7 @@ def places(tmp_path: Path) -> dict[str, Path]:
     (junk / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
     (junk / "binary.geojson").write_bytes(b"\x00\xff\xfe" * 100)
     (junk / "list.geojson").write_text("[1, 2]")
+    os.mkfifo(junk / "fifo")  # would block a plain read forever
     (junk / "bad-placeholder.yaml").write_text('default: {command: ["echo", "{nope}"]}\n')
     (junk / "quoted-placeholder.yaml").write_text(
         'default: {command: ["sh", "-c", "echo \'{runid}\'"]}\n'
