@@ -38,6 +38,7 @@ from sluice.stac.batch import (
 )
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
+from sluice.stac.pictures import write_stac_page
 from sluice.stac.prepare import prepare_batch
 from sluice.stac.reports import build_report, remember_items, report_markdown, write_report
 
@@ -238,12 +239,18 @@ def stac_batch(
 
     # the report covers every item the batch was ever asked for, each by its newest attempt
     run_list, not_found = remember_items(
-        home_dir(batch_name), [*(i.id for i in items), *missing], missing
+        home_dir(batch_name),
+        [*(i.id for i in items), *missing],
+        missing,
+        (stop_threshold, resume_threshold),
     )
     final = ledger.latest(run)
     report = build_report(run_list, log_tree(batch_name).messages(), not_found, final)
     directory = Path(report_dir) if report_dir else home_dir(batch_name) / "report"
     write_report(report, directory)
+    page = write_stac_page(
+        directory, batch_name, report, ledger.attempts(run), (stop_threshold, resume_threshold)
+    )
     stats = gate.stats
     summary = {
         **report.summary(),
@@ -257,7 +264,7 @@ def stac_batch(
     }
     publish_markdown(
         artifact_key("stac", batch_name),
-        report_markdown(batch_name, report),
+        report_markdown(batch_name, report) + f"\n\nPictures: `{page}`",
         f"STAC batch {batch_name}",
     )
     publish_table(

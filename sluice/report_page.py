@@ -47,7 +47,8 @@ def drawing(title: str, caption: str, charts: list[Chart]) -> Iterator[Axes]:
         axes.set_title(title)
         yield axes
         out = io.StringIO()
-        with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, small
+        # text stays text (searchable, small); a fixed salt makes the same data the same file
+        with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sluice"}):
             figure.savefig(out, format="svg", metadata={"Date": None})
         svg = out.getvalue()
         charts.append(Chart(title, svg[svg.index("<svg") :], caption))

@@ -180,13 +180,14 @@ def stac_report(
     DIRECTORY.check(report_dir, "--report_dir")
     from sluice.stac.inputs import read_item_list
     from sluice.stac.logs import LogTree
+    from sluice.stac.pictures import write_stac_page
     from sluice.stac.reports import build_report, read_batch_record, write_report
 
     if batch_name is None and (log_dir is None or run_list is None):
         raise SluiceInputError("--batch_name: required unless --log_dir and --run_list are given")
     if log_dir is not None and not Path(log_dir).is_dir():
         raise SluiceInputError(f"--log_dir {log_dir}: not a directory")
-    ids, not_found, latest = [], [], {}
+    ids, not_found, latest, thresholds, attempts = [], [], {}, None, []
     if batch_name is not None:
         from sluice.ledger import open_ledger
 
@@ -194,13 +195,17 @@ def stac_report(
             raise SluiceInputError(
                 f"--batch_name {batch_name!r}: no such batch in {home_dir(batch_name).parent}"
             )
-        ids, not_found = read_batch_record(home_dir(batch_name))
-        latest = open_ledger().latest(f"stac/{batch_name}")
+        ids, not_found, thresholds = read_batch_record(home_dir(batch_name))
+        ledger = open_ledger()
+        latest = ledger.latest(f"stac/{batch_name}")
+        attempts = ledger.attempts(f"stac/{batch_name}")
     if run_list is not None:
         ids = read_item_list(run_list)
     tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
     report = build_report(ids, tree.messages(), not_found, latest)
     write_report(report, Path(report_dir))
+    if batch_name is not None:
+        write_stac_page(Path(report_dir), batch_name, report, attempts, thresholds)
     for key, value in report.summary().items():
         print(f"{key}: {value}")
 

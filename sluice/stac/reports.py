@@ -241,22 +241,32 @@ BATCH_FILE = "batch.json"
 
 
 def remember_items(
-    directory: Path, requested: Sequence[str], not_found: Sequence[str]
+    directory: Path,
+    requested: Sequence[str],
+    not_found: Sequence[str],
+    thresholds: tuple[int, int],
 ) -> tuple[list[str], list[str]]:
-    """Add one run's ids to the batch's record (``batch.json``); the batch's run list
-    (every id it was ever asked for) and the ids the STAC API lacked when last looked up."""
+    """Add one run's ids to the batch's record (``batch.json``), with its admission
+    thresholds (stop, resume) for the report's picture; the batch's run list (every id it
+    was ever asked for) and the ids the STAC API lacked when last looked up."""
     path = directory / BATCH_FILE
     record = json.loads(path.read_text()) if path.exists() else {}
     run_list = list(dict.fromkeys([*record.get("run_list", []), *requested]))
     asked = set(requested)
     absent = [i for i in record.get("not_found", []) if i not in asked] + list(not_found)
     directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"run_list": run_list, "not_found": absent}, indent=1))
+    kept = {"run_list": run_list, "not_found": absent, "thresholds": list(thresholds)}
+    path.write_text(json.dumps(kept, indent=1))
     return run_list, absent
 
 
-def read_batch_record(directory: Path) -> tuple[list[str], list[str]]:
-    """The run list and not-found ids ``remember_items`` kept (empty if none)."""
+def read_batch_record(directory: Path) -> tuple[list[str], list[str], tuple[int, int] | None]:
+    """The run list, not-found ids and last thresholds ``remember_items`` kept."""
     path = directory / BATCH_FILE
     record = json.loads(path.read_text()) if path.exists() else {}
-    return record.get("run_list", []), record.get("not_found", [])
+    thresholds = record.get("thresholds")
+    return (
+        record.get("run_list", []),
+        record.get("not_found", []),
+        (int(thresholds[0]), int(thresholds[1])) if thresholds else None,
+    )

@@ -114,6 +114,10 @@ def test_batch_reports_resubmits_and_skips(
     assert sorted(p.name for p in rebuilt.iterdir()) == sorted(p.name for p in report.iterdir())
     for path in report.iterdir():
         assert (rebuilt / path.name).read_text() == path.read_text(), path.name
+    page = (report / "report.html").read_text()
+    assert page.count("<figure") == 2
+    assert "Outcomes over time" in page and "Active jobs against the admission thresholds" in page
+    assert "stop (" in page and "resume (" in page  # the thresholds this batch ran with
 
     objects = s3_objects(bucket, "autoeval/")
     for item in ITEMS:
