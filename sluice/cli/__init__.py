@@ -12,7 +12,7 @@ from typer._click.exceptions import (  # Typer 0.29 vendors Click
     UsageError,
 )
 
-from sluice.cli import chunkedgraph, karabo, server, stac, sweep, watersheds
+from sluice.cli import chunkedgraph, karabo, logs, runs, server, stac, sweep, watersheds
 from sluice.cli.common import fail_on_input_errors, set_debug
 
 
@@ -74,6 +74,8 @@ stac.register(app)
 watersheds.register(app)
 karabo.register(app)
 chunkedgraph.register(app)
+runs.register(app)
+logs.register(app)
 
 
 def main() -> None:
