@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sluice.flows.sweep import SweepIncomplete, tiered_index_sweep
 from typer.testing import CliRunner
 
@@ -28,8 +29,8 @@ def swept(prefect_api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     url = f"sqlite:///{tmp / 'ledger.db'}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLUICE_HOME", str(tmp / "home"))
-        template = write_template(
-            tmp / "job.yaml", NEEDS="1:96", FAIL="2", DONE_LOG=str(tmp / "done.log")
+        template = _saying_hello(
+            write_template(tmp / "job.yaml", NEEDS="1:96", FAIL="2", DONE_LOG=str(tmp / "done.log"))
         )
         with pytest.raises(SweepIncomplete):
             tiered_index_sweep(
@@ -46,6 +47,15 @@ def swept(prefect_api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
                 report_dir=str(tmp / "reports"),
             )
         yield {"url": url, "home": tmp / "home"}
+
+
+def _saying_hello(template: Path) -> Path:
+    """The sweep workload, printing a line first (so each job's log has something to show)."""
+    job = yaml.safe_load(template.read_text())
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    command[-1] = "import os\nprint('index', os.environ['INDEX'], 'started')\n" + command[-1]
+    template.write_text(yaml.safe_dump(job))
+    return template
 
 
 def _sluice(*args: str, input: str | None = None):
@@ -102,6 +112,7 @@ def test_logs_prints_the_job_log_of_an_attempt(swept):
         _sluice("runs", "show", RUN, "--item", "1", "--ledger-url", swept["url"], "--json").stdout
     )["rows"]
     assert newest.stdout == Path(rows[1]["log_path"]).read_text()
+    assert newest.stdout.startswith("index 1 started\n")
     assert first.stdout == Path(rows[0]["log_path"]).read_text()
     assert rows[0]["log_path"] != rows[1]["log_path"]
 
