@@ -6,6 +6,7 @@ The seed's flags keep their underscore spelling (``--batch_name``), and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -169,6 +170,7 @@ def stac_report(
         str | None,
         Opt("--log_dir", help="A log tree in the seed's layout (default: the batch's own)."),
     ] = None,
+    json_output: Annotated[bool, Opt("--json", help="Print JSON (keys in docs/cli.md).")] = False,
 ) -> None:
     """Write a batch's report with local_reports.py's rules and files (same flags)."""
     from sluice.errors import SluiceInputError
@@ -200,7 +202,10 @@ def stac_report(
         ids = read_item_list(run_list)
     tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
     report = build_report(ids, tree.messages(), not_found, latest)
-    write_report(report, Path(report_dir))
+    written = write_report(report, Path(report_dir))
+    if json_output:
+        print(json.dumps({"report_dir": str(written.resolve()), "summary": report.summary()}))
+        return
     for key, value in report.summary().items():
         print(f"{key}: {value}")
 

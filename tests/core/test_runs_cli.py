@@ -15,6 +15,7 @@ from sluice.cli import app
 from sluice.jobs import JobResult, Outcome
 from sluice.ledger import hold_run, open_ledger
 from sluice.ledger.queries import run_summaries
+from tests.cli_json import documented, printed
 from tests.core.sweep_workload import write_template
 from tests.core.test_ledger import ledger, ledger_url, planned, postgres_server  # noqa: F401
 
@@ -73,6 +74,7 @@ def test_runs_lists_items_by_outcome_and_when(swept):
     listed = _sluice("runs", "--ledger-url", swept["url"], "--json")
     assert listed.exit_code == 0, listed.output
     (run,) = json.loads(listed.stdout)
+    assert set(run) == documented("runs")
     assert run["run"] == RUN
     assert (run["items"], run["attempts"]) == (3, 4)
     assert run["outcomes"] == {"failed": 1, "succeeded": 2}
@@ -86,7 +88,9 @@ def test_runs_lists_items_by_outcome_and_when(swept):
 def test_runs_show_gives_each_attempt_tier_outcome_peak_and_log(swept):
     shown = _sluice("runs", "show", RUN, "--item", "1", "--ledger-url", swept["url"], "--json")
     assert shown.exit_code == 0, shown.output
-    rows = json.loads(shown.stdout)["rows"]
+    document = json.loads(shown.stdout)
+    assert printed(document, "rows") == documented("runs show")
+    rows = document["rows"]
     assert [(r["attempt"], r["tier"], r["outcome"]) for r in rows] == [
         (1, 0, "oom"),
         (2, 1, "succeeded"),
