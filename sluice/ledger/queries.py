@@ -3,11 +3,13 @@ built with SQLAlchemy Core so they run alike on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from pydantic import BaseModel
 
+from sluice.jobs import Outcome
 from sluice.ledger.base import Holder, Ledger
 from sluice.ledger.schema import attempts, leases
 from sluice.ledger.store import SqlLedger
@@ -101,3 +103,8 @@ def _store(ledger: Ledger) -> SqlLedger:
     if not isinstance(ledger, SqlLedger):
         raise TypeError(f"ledger queries need a SQL ledger, not {type(ledger).__name__}")
     return ledger
+
+
+def succeeded_count(ledger: Ledger, run: str, items: Iterable[str]) -> int:
+    """How many of ``items`` have a newest attempt in ``run`` that succeeded."""
+    return sum(a.outcome is Outcome.SUCCEEDED for a in ledger.latest(run, items).values())
