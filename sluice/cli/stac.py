@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from sluice.cli.common import fail_on_input_errors
+from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
 
 Opt = typer.Option
@@ -171,6 +172,7 @@ def stac_report(
         Opt("--log_dir", help="A log tree in the seed's layout (default: the batch's own)."),
     ] = None,
     json_output: Annotated[bool, Opt("--json", help="Print JSON (keys in docs/cli.md).")] = False,
+    ledger_url: LedgerUrl = None,
 ) -> None:
     """Write a batch's report with local_reports.py's rules and files (same flags)."""
     from sluice.errors import SluiceInputError
@@ -180,6 +182,9 @@ def stac_report(
     if batch_name is not None:
         BATCH_NAME.check(batch_name, "--batch_name")
     DIRECTORY.check(report_dir, "--report_dir")
+    from sluice.ledger import check_ledger_url
+
+    url = check_ledger_url(ledger_url, name="--ledger-url")
     from sluice.stac.inputs import read_item_list
     from sluice.stac.logs import LogTree
     from sluice.stac.reports import build_report, read_batch_record, write_report
@@ -197,7 +202,11 @@ def stac_report(
                 f"--batch_name {batch_name!r}: no such batch in {home_dir(batch_name).parent}"
             )
         ids, not_found = read_batch_record(home_dir(batch_name))
-        latest = open_ledger().latest(f"stac/{batch_name}")
+        ledger = open_ledger(url)
+        try:
+            latest = ledger.latest(f"stac/{batch_name}")
+        finally:
+            ledger.close()
     if run_list is not None:
         ids = read_item_list(run_list)
     tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)

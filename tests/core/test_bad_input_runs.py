@@ -24,6 +24,10 @@ CASES = [
     BadInput(["karabo", "estimate", "--json", "--product", "movie"], "movie"),
     BadInput(["chunkedgraph", "status", "nothere", "--json"], "nothere"),
     BadInput(["stac-report", "--report_dir", "{tmp}/r", "--json"], "--batch_name"),
+    BadInput(
+        ["stac-report", "--report_dir", "{tmp}/r", "--batch_name", "b1", "--ledger-url", "x"],
+        "--ledger-url 'x'",
+    ),
 ]
 
 
