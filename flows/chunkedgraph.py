@@ -58,6 +58,7 @@ from sluice.chunkedgraph.tracker import (
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
+from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
 from sluice.storage import storage_from_blocks
 
@@ -241,8 +242,10 @@ def chunkedgraph_ingest(
         finished: queue.SimpleQueue[str] = queue.SimpleQueue()
         in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
         last_save = time.monotonic()
+        submitted = 0
         while True:
             while len(in_flight) < window and (batch := scheduler.next_batch()):
+                submitted += 1
                 parameters = {
                     "batch": batch,
                     "grid": grid,
@@ -264,6 +267,9 @@ def chunkedgraph_ingest(
                 last_save = time.monotonic()
             progress.update()
 
+        if not submitted and not state.failures:
+            chunks = sum(state.done_count.values())
+            logger.info("%s: %s", table, nothing_to_submit(chunks, chunks, "chunks", "done"))
         save()
         progress.update(force=True)
         publish_report(table, state, directory)

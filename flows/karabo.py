@@ -23,6 +23,7 @@ from sluice.tasks.karabo import (
 )
 
 from sluice.backends.factory import BackendKind, create_backend
+from sluice.jobs import nothing_to_submit
 from sluice.karabo import standin_ingestor
 from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
@@ -169,9 +170,8 @@ def karabo_simulation(
             failed_area.remove(item.rel)
         stage_products(settings, workdir, staging_area, todo)
     else:
-        get_run_logger().info(
-            "every product of %s is already ingested; nothing to simulate", settings.obs_id
-        )
+        done = nothing_to_submit(len(items), len(items), "products", "ingested")
+        get_run_logger().info("%s: %s", settings.obs_id, done)
     watch = (
         standin_ingestor.running(*areas)
         if prepared.ingestor is Ingestor.STANDIN

@@ -23,6 +23,7 @@ from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 from sluice.backends.base import Backend
 from sluice.errors import WorkIncomplete
+from sluice.jobs import nothing_to_submit
 from sluice.ledger import hold_run, open_ledger
 from sluice.names import BatchName
 from sluice.resources import shipped
@@ -179,13 +180,16 @@ def stac_batch(
 
         latest = ledger.latest(run)
         todo = [i for i in items if not (i.id in latest and latest[i.id].outcome == "succeeded")]
-        logger.info(
-            "%d items: %d to run, %d already succeeded, %d missing",
-            len(items) + len(missing),
-            len(todo),
-            len(items) - len(todo),
-            len(missing),
-        )
+        if todo:
+            logger.info(
+                "%d items: %d to run, %d already succeeded, %d missing",
+                len(items) + len(missing),
+                len(todo),
+                len(items) - len(todo),
+                len(missing),
+            )
+        else:
+            logger.info(nothing_to_submit(len(items), len(items) + len(missing), "items"))
         share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
         prefixes = ["pipeline"] if mode is Mode.PIPELINE else list(STAGES)
         count = [active_counter(runner, p) for p in prefixes]

@@ -15,7 +15,9 @@ from sluice.tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
+from sluice.jobs import nothing_to_submit
 from sluice.ledger import hold_run, open_ledger
+from sluice.ledger.queries import succeeded_count
 from sluice.settings import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import (
@@ -180,13 +182,18 @@ def tiered_index_sweep(
     # Tier escalation is Prefect's retry: one retry per tier an OOM may still climb.
     climbs = max_tier - start_tier if start_tier is not None else 0
     chunk_task = run_sweep_chunk.with_options(retries=climbs)
+    chunks = config.chunks
+    done = 0 if replace else succeeded_count(ledger, config.run, map(str, config.indexes))
+    if done == len(config.indexes):  # a re-run of a finished sweep: say so, submit nothing
+        logger.info(nothing_to_submit(done, done, "indexes"))
+        chunks = []
     with contextlib.closing(runner), hold_run(ledger, config.run):
         futures = []
-        for chunk in config.chunks:
+        for chunk in chunks:
             if wait_for_batch and futures:
                 futures[-1].wait()
             futures.append(chunk_task.submit(execution, chunk))
-        for chunk, future in zip(config.chunks, futures, strict=True):
+        for chunk, future in zip(chunks, futures, strict=True):
             future.wait()
             if future.state.is_failed():
                 logger.error("%s did not finish: %s", chunk.name, future.state.message)

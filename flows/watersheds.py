@@ -22,6 +22,7 @@ from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, r
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
+from sluice.jobs import nothing_to_submit
 from sluice.ledger import open_ledger
 from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
@@ -208,6 +209,9 @@ def run_watershed_batch(
         )
         layout.save(state)
         plans = plan_runs(layout, largest_first(validation.watersheds), stages, force_rebuild)
+        if not plans:
+            count = len(validation.watersheds)
+            get_run_logger().info(nothing_to_submit(count, count, "watersheds"))
         progress = ProgressReporter(
             sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
         )

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with Sluice and its pinned dependencies.
+# Create .venv with Sluice and its pinned dependencies, and leave `sluice` on PATH
+# (scripts/link_sluice.sh: a link in ~/.local/bin, or the line to run).
 #   --with-test-services   also install what the tests start (PostgreSQL, Redis, Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,4 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test,bench]'
+bash scripts/link_sluice.sh

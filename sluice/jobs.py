@@ -88,3 +88,9 @@ class JobResult(BaseModel):
         if self.outcome is Outcome.FAILED and self.exit_code is not None:
             return f"exit:{self.exit_code}"
         return self.outcome.value
+
+
+def nothing_to_submit(done: int, total: int, what: str, state: str = "succeeded") -> str:
+    """The one line every flow logs when a re-run finds its work already done, e.g.
+    ``60 of 60 indexes already succeeded; nothing to submit``."""
+    return f"{done} of {total} {what} already {state}; nothing to submit"

@@ -12,7 +12,18 @@ from typer._click.exceptions import (  # Typer 0.29 vendors Click
     UsageError,
 )
 
-from sluice.cli import alerts, chunkedgraph, karabo, report, server, stac, sweep, watersheds
+from sluice.cli import (
+    alerts,
+    chunkedgraph,
+    karabo,
+    logs,
+    report,
+    runs,
+    server,
+    stac,
+    sweep,
+    watersheds,
+)
 from sluice.cli.common import fail_on_input_errors, set_debug
 
 
@@ -74,8 +85,10 @@ stac.register(app)
 watersheds.register(app)
 karabo.register(app)
 chunkedgraph.register(app)
-alerts.register(app)
+runs.register(app)
+logs.register(app)
 report.register(app)
+alerts.register(app)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -206,7 +207,12 @@ def _run(table: str, dataset: str, **options) -> None:
 
 
 @app.command()
-def status(table: Annotated[str, typer.Argument(help="Graph table name.")]) -> None:
+def status(
+    table: Annotated[str, typer.Argument(help="Graph table name.")],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON (keys in docs/cli.md).")
+    ] = False,
+) -> None:
     """Print `{layer}\\t: {done} / {count}` per layer, as `ingest status` does."""
     from sluice.chunkedgraph.tracker import open_table, status_lines
 
@@ -214,6 +220,14 @@ def status(table: Annotated[str, typer.Argument(help="Graph table name.")]) -> N
         state = open_table(table)
     except SluiceInputError as error:
         _fail(error)
+    if json_output:
+        layers = [
+            {"layer": layer, "done": state.done_count[layer], "count": state.grid.count(layer)}
+            for layer in state.grid.layers
+        ]
+        failed = len(state.failures)
+        typer.echo(json.dumps({"table": table, "layers": layers, "failed_chunks": failed}))
+        return
     typer.echo("\n".join(status_lines(state)))
     if state.failures:
         typer.echo(f"{len(state.failures)} failed chunks", err=True)

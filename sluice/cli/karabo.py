@@ -24,6 +24,7 @@ def estimate(
     ],
     scratch_volume: Annotated[str | None, Opt(help="refuse if the estimate exceeds this")] = None,
     min_memory: Annotated[str, Opt(help="smallest memory request")] = "256Mi",
+    json_output: Annotated[bool, Opt("--json", help="Print JSON (keys in docs/cli.md).")] = False,
 ) -> None:
     """Print the minimum product sizes, temporary volume and memory of a simulation."""
     from sluice.karabo.estimate import estimate as compute
@@ -41,8 +42,11 @@ def estimate(
         obs_id="estimate",
     )
     found = compute(settings, min_memory_bytes=parse_memory(min_memory, what="min_memory"))
-    for row in found.rows():
-        typer.echo(f"{row['quantity']:<26} {row['value']}")
+    if json_output:
+        typer.echo(found.model_dump_json(indent=2))
+    else:
+        for row in found.rows():
+            typer.echo(f"{row['quantity']:<26} {row['value']}")
     if scratch_volume:
         refuse_if_too_big(found, parse_memory(scratch_volume, what="scratch_volume"))
 

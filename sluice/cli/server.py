@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+from typing import Annotated
 
 import typer
 
@@ -14,14 +16,18 @@ from sluice.cli.common import fail_on_input_errors
 app = typer.Typer(no_args_is_help=True, help=__doc__)
 
 
-def _elsewhere() -> str:
-    """A note when flows would use another server (``PREFECT_API_URL``)."""
+def _other_server() -> str | None:
+    """``PREFECT_API_URL`` when it points flows at another server than this home's."""
     from sluice import server
 
     url = os.environ.get("PREFECT_API_URL")
-    if url and os.environ.get("PREFECT_PROFILE") != server.PROFILE:
-        return f"; note: PREFECT_API_URL={url} is set, so flows use that server instead"
-    return ""
+    return url if url and os.environ.get("PREFECT_PROFILE") != server.PROFILE else None
+
+
+def _elsewhere() -> str:
+    """A note when flows would use another server (``PREFECT_API_URL``)."""
+    url = _other_server()
+    return f"; note: PREFECT_API_URL={url} is set, so flows use that server instead" if url else ""
 
 
 def _port_note(port: int) -> str:
@@ -47,26 +53,53 @@ def start() -> None:
 
 @app.command()
 @fail_on_input_errors
-def status() -> None:
+def status(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON (keys in docs/cli.md).")
+    ] = False,
+) -> None:
     """Say whether this home's embedded server runs and answers (exit 1 when not)."""
     from sluice import server
     from sluice.settings import sluice_settings
 
     settings = sluice_settings()
     record = server.read_record(settings.home)
+    found = {
+        "state": "stopped",
+        "home": str(settings.home),
+        "pid": None,
+        "port": settings.server_port,
+        "ui_url": None,
+        "port_taken": False,
+        "prefect_api_url": _other_server(),
+    }
     if record is not None and record.pid is not None and record.port is not None:
-        found = server.EmbeddedServer(home=settings.home, port=record.port)
-        if server.answers_as_ours(found):
-            print(f"running: {found.ui_url} (pid {record.pid}, home {settings.home}){_elsewhere()}")
-            return
-        print(f"starting or not answering: pid {record.pid}, port {record.port}{_elsewhere()}")
+        ours = server.EmbeddedServer(home=settings.home, port=record.port)
+        answers = server.answers_as_ours(ours)
+        found |= {
+            "state": "running" if answers else "not-answering",
+            "pid": record.pid,
+            "port": record.port,
+            "ui_url": ours.ui_url if answers else None,
+        }
+    else:
+        found["port_taken"] = server.is_healthy(f"http://127.0.0.1:{settings.server_port}/api")
+    if json_output:
+        typer.echo(json.dumps(found))
+    elif found["state"] == "running":
+        print(
+            f"running: {found['ui_url']} (pid {found['pid']}, home {settings.home}){_elsewhere()}"
+        )
+    elif found["state"] == "not-answering":
+        print(f"starting or not answering: pid {found['pid']}, port {found['port']}{_elsewhere()}")
+    else:
+        port = found["port"]
+        print(
+            f"not running for {settings.home} (would listen on http://127.0.0.1:{port})"
+            f"{_port_note(port)}{_elsewhere()}"
+        )
+    if found["state"] != "running":
         raise typer.Exit(1)
-    port = settings.server_port
-    print(
-        f"not running for {settings.home} (would listen on http://127.0.0.1:{port})"
-        f"{_port_note(port)}{_elsewhere()}"
-    )
-    raise typer.Exit(1)
 
 
 @app.command()

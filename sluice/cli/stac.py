@@ -6,12 +6,14 @@ The seed's flags keep their underscore spelling (``--batch_name``), and
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from sluice.cli.common import fail_on_input_errors
+from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
 
 Opt = typer.Option
@@ -169,6 +171,8 @@ def stac_report(
         str | None,
         Opt("--log_dir", help="A log tree in the seed's layout (default: the batch's own)."),
     ] = None,
+    json_output: Annotated[bool, Opt("--json", help="Print JSON (keys in docs/cli.md).")] = False,
+    ledger_url: LedgerUrl = None,
 ) -> None:
     """Write a batch's report with local_reports.py's rules and files (same flags)."""
     from sluice.errors import SluiceInputError
@@ -178,6 +182,9 @@ def stac_report(
     if batch_name is not None:
         BATCH_NAME.check(batch_name, "--batch_name")
     DIRECTORY.check(report_dir, "--report_dir")
+    from sluice.ledger import check_ledger_url
+
+    url = check_ledger_url(ledger_url, name="--ledger-url")
     from sluice.stac.inputs import read_item_list
     from sluice.stac.logs import LogTree
     from sluice.stac.pictures import write_stac_page
@@ -196,16 +203,22 @@ def stac_report(
                 f"--batch_name {batch_name!r}: no such batch in {home_dir(batch_name).parent}"
             )
         ids, not_found, thresholds = read_batch_record(home_dir(batch_name))
-        ledger = open_ledger()
-        latest = ledger.latest(f"stac/{batch_name}")
-        attempts = ledger.attempts(f"stac/{batch_name}")
+        ledger = open_ledger(url)
+        try:
+            latest = ledger.latest(f"stac/{batch_name}")
+            attempts = ledger.attempts(f"stac/{batch_name}")
+        finally:
+            ledger.close()
     if run_list is not None:
         ids = read_item_list(run_list)
     tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
     report = build_report(ids, tree.messages(), not_found, latest)
-    write_report(report, Path(report_dir))
+    written = write_report(report, Path(report_dir))
     if batch_name is not None:
-        write_stac_page(Path(report_dir), batch_name, report, attempts, thresholds)
+        write_stac_page(written, batch_name, report, attempts, thresholds)
+    if json_output:
+        print(json.dumps({"report_dir": str(written.resolve()), "summary": report.summary()}))
+        return
     for key, value in report.summary().items():
         print(f"{key}: {value}")
 

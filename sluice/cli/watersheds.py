@@ -162,7 +162,9 @@ def run(
 def status(
     batch: Annotated[str, typer.Argument(help="Batch name.")],
     root: Root = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the status as JSON (keys in docs/cli.md).")
+    ] = False,
 ) -> None:
     """Per run: its state over the whole chain of stages and which stages are done on disk."""
     from sluice.watersheds.execution import summarize
@@ -173,7 +175,10 @@ def status(
     layout = layout_of(batch, root)
     state = layout.load()
     if not state.geojson or not state.template:
-        typer.echo(f"{batch}: no validated GeoJSON and template yet")
+        if json_output:
+            typer.echo(json.dumps({"batch": batch, "runs": [], "summary": None, "last_run": None}))
+        else:
+            typer.echo(f"{batch}: no validated GeoJSON and template yet")
         return
     chain = stages_for(list(WatershedTask))
     validation = validated(layout.dir / state.geojson, state.template, layout)
@@ -195,6 +200,7 @@ def status(
         typer.echo(
             json.dumps(
                 {
+                    "batch": batch,
                     "runs": runs,
                     "summary": summary.model_dump(),
                     "last_run": json.loads(last.model_dump_json()) if last else None,

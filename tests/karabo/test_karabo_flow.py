@@ -15,6 +15,7 @@ from sluice.karabo import standin_ingestor
 from sluice.karabo.meta import problem
 from sluice.karabo.settings import Product
 from sluice.ledger import open_ledger
+from tests.flow_logs import run_log_lines
 from tests.karabo.conftest import TINY
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -77,9 +78,12 @@ def test_products_with_valid_meta_reach_processed_and_temp_data_is_cleaned(
 def test_rerun_of_the_same_slot_resumes_without_simulating_again(areas, tmp_path, sluice_home):
     ledger_url = f"sqlite:///{tmp_path / 'own-ledger.db'}"  # the flow's ledger parameter
     run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
-    again = run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
+    with run_log_lines() as lines:
+        again = run_flow(areas, tmp_path, products=[Product.DIRTY], ledger_url=ledger_url)
 
     assert list(again.values()) == ["processed"]
+    obs_id = "20260101T000000_SKAMID_Karabo_test_hourly"
+    assert f"{obs_id}: 1 of 1 products already ingested; nothing to submit" in lines
     run = "karabo-20260101T000000_SKAMID_Karabo_test_hourly"
     ledger = open_ledger(ledger_url)
     try:

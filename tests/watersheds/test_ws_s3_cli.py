@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from sluice.cli import app
 from sluice.errors import SluiceInputError
 from sluice.watersheds.batch import BatchLayout
+from tests.cli_json import documented, printed
+from tests.flow_logs import run_log_lines
 from tests.watersheds.conftest import SEED_RUNIDS, SEED_TEMPLATE
 
 runner = CliRunner()
@@ -206,7 +208,10 @@ def test_create_run_status_through_the_cli(
         "last run (tasks landuse,soils): total 3, complete 3"
     )
     as_json = json.loads(sluice("status", "cliseed", "--json", *root).stdout)
+    assert printed(as_json, "runs") == documented("watersheds status")
     assert as_json["runs"][0]["missing"][:2] == ["fetch_dem", "build_channels"]
     assert list(as_json["runs"][0]["done"]) == ["build_landuse", "build_soils"]
-    again = sluice("run", "cliseed", "--tasks", "landuse,soils", *root)
+    with run_log_lines() as lines:
+        again = sluice("run", "cliseed", "--tasks", "landuse,soils", *root)
     assert again.exit_code == 0 and "complete 3" in again.stdout
+    assert "3 of 3 watersheds already succeeded; nothing to submit" in lines

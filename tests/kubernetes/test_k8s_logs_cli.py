@@ -1,0 +1,37 @@
+"""`sluice logs --backend kubernetes`: a recorded attempt's pod log, through the official
+client, from the API double."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from sluice.backends.kubernetes import ClusterAccess, KubernetesBackend
+from sluice.cli import app
+from sluice.execute import Planned, run_jobs
+from sluice.jobs import JobSpec, Outcome
+from sluice.ledger import open_ledger
+
+
+def test_logs_reads_the_pod_log_of_a_recorded_attempt(k8s_api, tmp_path, monkeypatch, sluice_home):
+    monkeypatch.setenv("KUBECONFIG", str(k8s_api.kubeconfig))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = f"sweep/{k8s_api.namespace}/k"  # a sweep's run names its namespace
+    job = JobSpec(name="k-7", command=["python3", "-c", "print('index 7 on a pod')"])
+    backend = KubernetesBackend(
+        k8s_api.namespace, access=ClusterAccess(kubeconfig=str(k8s_api.kubeconfig))
+    )
+    ledger = open_ledger(url)
+    try:
+        results = run_jobs(backend, ledger, run, "w", [Planned(item="7", job=job)], timeout=120)
+    finally:
+        backend.close()
+        ledger.close()
+    assert results["7"].outcome is Outcome.SUCCEEDED
+    runner = CliRunner()
+    shown = runner.invoke(app, ["logs", run, "7", "--backend", "kubernetes", "--ledger-url", url])
+    assert (shown.exit_code, shown.stdout) == (0, "index 7 on a pod\n"), shown.output
+    local = runner.invoke(app, ["logs", run, "7", "--ledger-url", url])
+    assert local.exit_code == 2
+    assert local.stderr.strip().splitlines() == [
+        "error: job 'k-7': no log file on this machine; if it ran on a cluster, give --backend"
+    ]
