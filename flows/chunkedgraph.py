@@ -24,7 +24,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
-from sluice.tasks.chunkedgraph import run_chunk_batch
+from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
 from sluice.tasks.reports import artifact_key
 
 from sluice.backends.factory import create_backend
@@ -41,7 +41,7 @@ from sluice.chunkedgraph.inputs import (
 )
 from sluice.chunkedgraph.mirror import StateMirror
 from sluice.chunkedgraph.pool import JobPool
-from sluice.chunkedgraph.runners import batch_runner, local_processes
+from sluice.chunkedgraph.runners import local_processes
 from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
 from sluice.chunkedgraph.tracker import (
     FAILED,
