@@ -24,6 +24,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
+from prefect_aws import AwsCredentials
+from prefect_gcp import GcpCredentials
 from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
 from sluice.tasks.reports import artifact_key
 
@@ -59,7 +61,7 @@ from sluice.chunkedgraph.tracker import (
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.names import TableName
-from sluice.storage import storage_from_blocks
+from sluice.storage import Storage
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0
@@ -164,8 +166,8 @@ def chunkedgraph_ingest(
     parallelism: Parallelism = DEFAULT_PARALLELISM,
     dask_address: str | None = None,
     dask_workers: Workers | None = None,
-    aws_credentials_block: str | None = None,
-    gcp_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
+    gcp_credentials_block: GcpCredentials | None = None,
     state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
@@ -200,14 +202,15 @@ def chunkedgraph_ingest(
     logger = get_run_logger()
     directory = table_dir(table)
     check_ingest(work, dask_address=dask_address, dask_workers=dask_workers, state_url=state_url)
-    storage = storage_from_blocks(aws_credentials_block, gcp_credentials_block)
+    storage = Storage(aws=aws_credentials_block, gcp=gcp_credentials_block)
     mirror = StateMirror(storage, state_url, table) if state_url else None
     config, grid = load_grid(dataset, storage)
     config = with_ingest_flags(config, raw=raw, test=test)
     options = {
         "raw": raw,
-        "aws_credentials_block": aws_credentials_block,
-        "gcp_credentials_block": gcp_credentials_block,
+        # by name, for `requeue` to load again (an unsaved block cannot be)
+        "aws_credentials_block": _saved_name(aws_credentials_block),
+        "gcp_credentials_block": _saved_name(gcp_credentials_block),
         "state_url": state_url,
     }
     dask = bool(dask_address or dask_workers)
@@ -274,6 +277,10 @@ def chunkedgraph_ingest(
     return {layer: [state.done_count[layer], grid.count(layer)] for layer in grid.layers}
 
 
+def _saved_name(block: AwsCredentials | GcpCredentials | None) -> str | None:
+    return block._block_document_name if block is not None else None
+
+
 def run_ingest(
     table: str,
     dataset: str,
@@ -287,8 +294,8 @@ def run_ingest(
     dask_workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     requeue: bool = False,
-    aws_credentials_block: str | None = None,
-    gcp_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
+    gcp_credentials_block: GcpCredentials | None = None,
     state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Run the flow with the CLI's sizing: ``window`` batches of task runs in flight."""
