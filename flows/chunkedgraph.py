@@ -30,7 +30,7 @@ from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
 from sluice.tasks.reports import artifact_key
 
 from sluice.backends.factory import create_backend
-from sluice.chunkedgraph.batch import Batch, BatchOutcome
+from sluice.chunkedgraph.batch import Batch, settled_outcome
 from sluice.chunkedgraph.config import load_grid, with_ingest_flags
 from sluice.chunkedgraph.inputs import (
     DEFAULT_PARALLELISM,
@@ -44,14 +44,10 @@ from sluice.chunkedgraph.inputs import (
 from sluice.chunkedgraph.mirror import StateMirror
 from sluice.chunkedgraph.pool import JobPool
 from sluice.chunkedgraph.runners import local_processes
-from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
+from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler, record_outcome
 from sluice.chunkedgraph.tracker import (
-    FAILED,
     ChunksFailed,
-    Record,
     TableState,
-    append_records,
-    decode,
     failed_message,
     register_table,
     status_lines,
@@ -94,42 +90,6 @@ class LayerProgress:
             if self._state.done_count[layer] != self._shown[layer]:
                 self._shown[layer] = self._state.done_count[layer]
                 update_progress_artifact(artifact, self._percent(layer), self._text(layer))
-
-
-def batch_outcome(batch: Batch, future: PrefectFuture) -> BatchOutcome:
-    """What the batch did; if the batch itself crashed, what its segment kept plus a
-    failure for every chunk it did not record (so ``requeue`` reruns them)."""
-    segment = Path(batch.segment)
-    try:
-        outcome = future.result()
-    except Exception as error:
-        records = list(decode(segment.read_bytes())) if segment.exists() else []
-        seen = {(record.layer, record.index) for record in records}
-        lost = [
-            Record(FAILED, layer, index, f"batch crashed: {type(error).__name__}: {error}")
-            for layer, index in batch.todo
-            if (layer, index) not in seen
-        ]
-        append_records(segment, lost)
-        return BatchOutcome.of(records + lost)
-    if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
-        append_records(segment, outcome.records())
-    return outcome
-
-
-def record_outcome(
-    state: TableState, scheduler: Scheduler, batch: Batch, outcome: BatchOutcome
-) -> None:
-    """Set the batch's done bits and failures; queue the parents it completed."""
-    newly_done = []
-    for layer, indices in outcome.done.items():
-        newly = state.mark_done(layer, indices)
-        if layer >= scheduler.subtree:
-            newly_done += [(layer, index) for index in newly]
-    for layer, index, error in outcome.failed:
-        state.mark_failed(layer, index, error)
-    state.mark_absorbed(Path(batch.segment))
-    scheduler.absorb(newly_done)
 
 
 def publish_report(table: str, state: TableState, directory: Path) -> None:
@@ -261,7 +221,7 @@ def chunkedgraph_ingest(
             if not in_flight:
                 break
             batch, future = in_flight.pop(finished.get())
-            record_outcome(state, scheduler, batch, batch_outcome(batch, future))
+            record_outcome(state, scheduler, batch, settled_outcome(batch, future.result))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 save()
                 last_save = time.monotonic()

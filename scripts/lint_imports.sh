@@ -7,9 +7,11 @@
 #   bash scripts/lint_imports.sh          # extra arguments go to lint-imports (e.g. --verbose)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$repo/.venv/bin"  # the project's venv (scripts/setup.sh), else whatever is on PATH
+[[ -x "$bin/lint-imports" ]] || bin="$(dirname "$(command -v lint-imports)")"
 tree="$(mktemp -d)"
 trap 'rm -rf "$tree"' EXIT
-python - "$repo" "$tree" <<'PY'
+"$bin/python" - "$repo" "$tree" <<'PY'
 import sys, tomllib
 from pathlib import Path
 
@@ -22,4 +24,4 @@ for package, directory in mapped.items():
     (tree / package.replace(".", "/")).symlink_to(repo / directory)
 PY
 cd "$tree"
-PYTHONPATH="$tree" lint-imports --config "$repo/pyproject.toml" --no-cache "$@"
+PYTHONPATH="$tree" "$bin/lint-imports" --config "$repo/pyproject.toml" --no-cache "$@"
