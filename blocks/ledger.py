@@ -7,7 +7,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from sluice.ledger import Ledger, open_ledger
+from sluice.errors import SluiceInputError
+from sluice.ledger import Ledger, check_ledger_url, open_ledger
 
 
 class LedgerSettings(Block):
@@ -36,4 +37,15 @@ class LedgerSettings(Block):
         return urlunsplit(parts._replace(netloc=f"{user.split(':')[0]}:{secret}@{host}"))
 
     def open(self) -> Ledger:
+        check_ledger_url(self.url, name=f"LedgerSettings block {self._block_document_name!r}")
         return open_ledger(self.resolved_url())
+
+
+def open_flow_ledger(ledger_url: str | None, ledger_block: LedgerSettings | None) -> Ledger:
+    """The ledger a flow was given: its ``ledger_block``, else ``ledger_url`` (else
+    ``$SLUICE_LEDGER_URL``, else SQLite under ``$SLUICE_HOME``); both is one line."""
+    if ledger_block is None:
+        return open_ledger(ledger_url)
+    if ledger_url:
+        raise SluiceInputError("ledger_url and ledger_block: give one, not both")
+    return ledger_block.open()

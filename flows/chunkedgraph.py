@@ -24,11 +24,13 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
-from sluice.tasks.chunkedgraph import run_chunk_batch
+from prefect_aws import AwsCredentials
+from prefect_gcp import GcpCredentials
+from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
 from sluice.tasks.reports import artifact_key
 
 from sluice.backends.factory import create_backend
-from sluice.chunkedgraph.batch import Batch, BatchOutcome
+from sluice.chunkedgraph.batch import Batch, settled_outcome
 from sluice.chunkedgraph.config import load_grid, with_ingest_flags
 from sluice.chunkedgraph.inputs import (
     DEFAULT_PARALLELISM,
@@ -41,15 +43,11 @@ from sluice.chunkedgraph.inputs import (
 )
 from sluice.chunkedgraph.mirror import StateMirror
 from sluice.chunkedgraph.pool import JobPool
-from sluice.chunkedgraph.runners import batch_runner, local_processes
-from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler
+from sluice.chunkedgraph.runners import local_processes
+from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE, Scheduler, record_outcome
 from sluice.chunkedgraph.tracker import (
-    FAILED,
     ChunksFailed,
-    Record,
     TableState,
-    append_records,
-    decode,
     failed_message,
     register_table,
     status_lines,
@@ -60,7 +58,7 @@ from sluice.chunkedgraph.tracker import (
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
-from sluice.storage import storage_from_blocks
+from sluice.storage import Storage
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0
@@ -93,42 +91,6 @@ class LayerProgress:
             if self._state.done_count[layer] != self._shown[layer]:
                 self._shown[layer] = self._state.done_count[layer]
                 update_progress_artifact(artifact, self._percent(layer), self._text(layer))
-
-
-def batch_outcome(batch: Batch, future: PrefectFuture) -> BatchOutcome:
-    """What the batch did; if the batch itself crashed, what its segment kept plus a
-    failure for every chunk it did not record (so ``requeue`` reruns them)."""
-    segment = Path(batch.segment)
-    try:
-        outcome = future.result()
-    except Exception as error:
-        records = list(decode(segment.read_bytes())) if segment.exists() else []
-        seen = {(record.layer, record.index) for record in records}
-        lost = [
-            Record(FAILED, layer, index, f"batch crashed: {type(error).__name__}: {error}")
-            for layer, index in batch.todo
-            if (layer, index) not in seen
-        ]
-        append_records(segment, lost)
-        return BatchOutcome.of(records + lost)
-    if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
-        append_records(segment, outcome.records())
-    return outcome
-
-
-def record_outcome(
-    state: TableState, scheduler: Scheduler, batch: Batch, outcome: BatchOutcome
-) -> None:
-    """Set the batch's done bits and failures; queue the parents it completed."""
-    newly_done = []
-    for layer, indices in outcome.done.items():
-        newly = state.mark_done(layer, indices)
-        if layer >= scheduler.subtree:
-            newly_done += [(layer, index) for index in newly]
-    for layer, index, error in outcome.failed:
-        state.mark_failed(layer, index, error)
-    state.mark_absorbed(Path(batch.segment))
-    scheduler.absorb(newly_done)
 
 
 def publish_report(table: str, state: TableState, directory: Path) -> None:
@@ -165,8 +127,8 @@ def chunkedgraph_ingest(
     parallelism: Parallelism = DEFAULT_PARALLELISM,
     dask_address: str | None = None,
     dask_workers: Workers | None = None,
-    aws_credentials_block: str | None = None,
-    gcp_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
+    gcp_credentials_block: GcpCredentials | None = None,
     state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Ingest a ChunkedGraph table: layer-2 chunks, then every parent as soon as it can run.
@@ -201,14 +163,15 @@ def chunkedgraph_ingest(
     logger = get_run_logger()
     directory = table_dir(table)
     check_ingest(work, dask_address=dask_address, dask_workers=dask_workers, state_url=state_url)
-    storage = storage_from_blocks(aws_credentials_block, gcp_credentials_block)
+    storage = Storage(aws=aws_credentials_block, gcp=gcp_credentials_block)
     mirror = StateMirror(storage, state_url, table) if state_url else None
     config, grid = load_grid(dataset, storage)
     config = with_ingest_flags(config, raw=raw, test=test)
     options = {
         "raw": raw,
-        "aws_credentials_block": aws_credentials_block,
-        "gcp_credentials_block": gcp_credentials_block,
+        # by name, for `requeue` to load again (an unsaved block cannot be)
+        "aws_credentials_block": _saved_name(aws_credentials_block),
+        "gcp_credentials_block": _saved_name(gcp_credentials_block),
         "state_url": state_url,
     }
     dask = bool(dask_address or dask_workers)
@@ -261,7 +224,7 @@ def chunkedgraph_ingest(
             if not in_flight:
                 break
             batch, future = in_flight.pop(finished.get())
-            record_outcome(state, scheduler, batch, batch_outcome(batch, future))
+            record_outcome(state, scheduler, batch, settled_outcome(batch, future.result))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 save()
                 last_save = time.monotonic()
@@ -280,6 +243,10 @@ def chunkedgraph_ingest(
     return {layer: [state.done_count[layer], grid.count(layer)] for layer in grid.layers}
 
 
+def _saved_name(block: AwsCredentials | GcpCredentials | None) -> str | None:
+    return block._block_document_name if block is not None else None
+
+
 def run_ingest(
     table: str,
     dataset: str,
@@ -293,8 +260,8 @@ def run_ingest(
     dask_workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     requeue: bool = False,
-    aws_credentials_block: str | None = None,
-    gcp_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
+    gcp_credentials_block: GcpCredentials | None = None,
     state_url: str | None = None,
 ) -> dict[int, list[int]]:
     """Run the flow with the CLI's sizing: ``window`` batches of task runs in flight."""

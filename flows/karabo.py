@@ -13,6 +13,9 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect_aws import AwsCredentials
+from prefect_kubernetes.credentials import KubernetesCredentials
+from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
 from sluice.tasks.karabo import (
     clean_up,
     estimate_resources,
@@ -36,7 +39,7 @@ from sluice.karabo.run_inputs import (
     prepare,
 )
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
-from sluice.ledger import hold_run, open_ledger
+from sluice.ledger import hold_run
 from sluice.names import ObsId
 from sluice.settings import sluice_home
 
@@ -70,13 +73,13 @@ def karabo_simulation(
     processed: str | None = None,
     failed: str | None = None,
     ingestor: Ingestor = Ingestor.STANDIN,
-    aws_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
     verify_timeout_seconds: float = 600.0,
     scratch_dir: str | None = None,
     scratch_volume: str | None = None,
     backend: SimulationBackend = SimulationBackend.LOCAL,
     namespace: str | None = None,
-    kubernetes_credentials: str | None = None,
+    kubernetes_credentials: KubernetesCredentials | None = None,
     image: str = DEFAULT_IMAGE,
     min_memory: str = "256Mi",
     memory_limit: str | None = None,
@@ -88,6 +91,7 @@ def karabo_simulation(
     simulation_timeout_seconds: float = 7 * 24 * 3600.0,
     report_dir: str = "reports/karabo",
     ledger_url: str | None = None,
+    ledger_block: LedgerSettings | None = None,
 ) -> dict[str, str]:
     """Simulate SKA-MID AA* data with Karabo and hand the products to the SRCNet ingestor.
 
@@ -116,14 +120,14 @@ def karabo_simulation(
         processed: Ingestor processed area (path or s3://...); empty = beside the default staging.
         failed: Ingestor failed-processing area (path or s3://...); empty = beside staging.
         ingestor: standin = this flow runs Sluice's stand-in ingestor; external = a real one runs.
-        aws_credentials_block: Name of a prefect-aws AwsCredentials block for S3 areas;
+        aws_credentials_block: A prefect-aws AwsCredentials block for S3 areas;
             empty = boto3's default chain (environment, instance role).
         verify_timeout_seconds: How long to wait for the ingestor to handle every product.
         scratch_dir: Directory for the simulation's temporary data (the temporary volume).
         scratch_volume: Size of the temporary volume (e.g. 2Ti); empty = its free space.
         backend: Where the simulation job runs: local (stand-in simulation) or kubernetes.
         namespace: Kubernetes namespace for the simulation job.
-        kubernetes_credentials: Name of a prefect-kubernetes KubernetesCredentials block
+        kubernetes_credentials: A prefect-kubernetes KubernetesCredentials block
             (default: kubeconfig or the pod's service account).
         image: Karabo container image (kubernetes backend).
         min_memory: Smallest memory request, whatever the estimate (the real job: 64Gi).
@@ -135,13 +139,14 @@ def karabo_simulation(
         tolerations: Pod tolerations, as in the Job manifest (e.g. key hpc, NoSchedule).
         simulation_timeout_seconds: Give up on the simulation job after this long (seconds).
         report_dir: Directory for the estimate and ingest reports (JSON files).
-        ledger_url: Ledger store (default: SQLite under SLUICE_HOME; postgresql://... or
-            block:NAME for a saved LedgerSettings block). The attempt is recorded there.
+        ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
+            The attempt is recorded there.
+        ledger_block: A LedgerSettings block (PostgreSQL with a secret password) instead.
     """
     prepared = check_parameters(dict(locals()))
     settings, found = prepared.settings, prepared.estimate
     areas = default_areas(*prepared.areas)
-    s3_client = s3_client_from_block(aws_credentials_block) if aws_credentials_block else None
+    s3_client = aws_credentials_block.get_s3_client() if aws_credentials_block else None
     staging_area, processed_area, failed_area = (open_area(u, s3_client=s3_client) for u in areas)
     staging_area.check(what="staging", writable=True)
     processed_area.check(what="processed", writable=False)
@@ -161,7 +166,7 @@ def karabo_simulation(
                     kind, namespace=namespace, kubernetes_credentials=kubernetes_credentials
                 )
             ) as runner,
-            contextlib.closing(open_ledger(ledger_url)) as ledger,
+            contextlib.closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
             hold_run(ledger, f"karabo-{settings.obs_id}"),
         ):
             simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
@@ -250,12 +255,3 @@ def default_areas(
         failed = failed or str(root / "failed_processing")
     assert processed is not None and failed is not None, "prepare() checks both are given"
     return staging, processed, failed
-
-
-def s3_client_from_block(name: str):
-    """An S3 client from a prefect-aws ``AwsCredentials`` block (secrets stay in the block)."""
-    from prefect_aws import AwsCredentials
-
-    from sluice.server import load_block
-
-    return load_block(AwsCredentials, name, "--aws-credentials-block").get_s3_client()

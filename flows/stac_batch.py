@@ -11,20 +11,21 @@ chunk) through the admission gate, and report.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_aws import AwsCredentials
+from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
+from sluice.blocks.nomad import NomadCluster
 from sluice.tasks.admission import ensure_rate_limit, pacer
 from sluice.tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
 from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
-from sluice.backends.base import Backend
 from sluice.errors import WorkIncomplete
 from sluice.jobs import nothing_to_submit
-from sluice.ledger import hold_run, open_ledger
+from sluice.ledger import hold_run
 from sluice.names import BatchName
 from sluice.resources import shipped
 from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
@@ -33,9 +34,9 @@ from sluice.stac.batch import (
     OnMissing,
     StacBackend,
     home_dir,
+    job_kinds,
     log_tree,
     make_backend,
-    parameterized_jobs,
 )
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
@@ -69,7 +70,7 @@ def stac_batch(
     use_local_creds: bool = False,
     use_local_output: bool = False,
     temp_dir: str = "/tmp/stac_batch",
-    aws_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
     backend: StacBackend = StacBackend.LOCAL,
     mode: Mode = Mode.PIPELINE,
     on_missing: OnMissing = OnMissing.FAIL,
@@ -86,7 +87,8 @@ def stac_batch(
     parallelism: int | None = None,
     report_dir: str | None = None,
     ledger_url: str | None = None,
-    nomad_block: str | None = None,
+    ledger_block: LedgerSettings | None = None,
+    nomad_block: NomadCluster | None = None,
     nomad_spec_dir: str | None = None,
 ) -> dict[str, float]:
     """Run the autoeval pipeline over STAC items with stop/resume admission.
@@ -109,7 +111,7 @@ def stac_batch(
         stop_threshold: Pause submitting when this many jobs are active.
         resume_threshold: Resume when at most this many are active (must be below stop).
         use_local_creds: Take AWS credentials from this process's environment. They reach
-            jobs through the environment, never through job meta.
+            jobs through the backend's secret channel, never through job meta.
         use_local_output: ``--output_root`` is a local directory (the seed's flag); an AOI
             path under ``local-batches/`` is given to jobs as ``/local-batches/...``.
         temp_dir: Where AOI GeoPackages are written before they are copied to
@@ -134,6 +136,7 @@ def stac_batch(
         parallelism: Local backend: processes at once (default: CPU count).
         report_dir: Report files (default ``$SLUICE_HOME/stac/<batch>/report``).
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME).
+        ledger_block: A LedgerSettings block (PostgreSQL with a secret password) instead.
         nomad_block: A ``NomadCluster`` block (default: NOMAD_ADDR / NOMAD_TOKEN ...).
         nomad_spec_dir: Where parameterized job specs missing from Nomad are registered
             from (default ``infra/nomad``).
@@ -166,13 +169,12 @@ def stac_batch(
     if missing:
         logger.warning(prepared.missing_message(collection))
 
-    job_kinds = parameterized_jobs(mode)
-    runner = make_backend(backend, batch_name, parallelism, nomad_block, nomad_spec_dir)
-    ledger = open_ledger(ledger_url)
+    nomad = nomad_block.settings() if nomad_block else None
+    runner = make_backend(backend, batch_name, parallelism, nomad, nomad_spec_dir)
+    ledger = open_flow_ledger(ledger_url, ledger_block)
     run = f"stac/{batch_name}"
     with contextlib.closing(runner), hold_run(ledger, run):  # closed however the batch ends
-        if backend is StacBackend.NOMAD:
-            runner.preflight(job_kinds)  # reachable, token accepted, parameterized jobs known
+        runner.preflight(job_kinds(mode))  # reachable, credentials accepted, kinds of job known
         if rate_limit_name:
             pace = pacer(ensure_rate_limit(rate_limit_name, wait_seconds))
         else:
@@ -190,7 +192,8 @@ def stac_batch(
             )
         else:
             logger.info(nothing_to_submit(len(items), len(items) + len(missing), "items"))
-        share_credentials(runner, backend, job_kinds, job_credentials(credentials), use_local_creds)
+        if secrets := job_credentials(credentials):  # the backend's secret channel, never meta
+            runner.put_secrets(secrets)
         prefixes = ["pipeline"] if mode is Mode.PIPELINE else list(STAGES)
         count = [active_counter(runner, p) for p in prefixes]
         gate = AdmissionGate(
@@ -308,28 +311,6 @@ def run_stages(ctx: BatchContext, chunk: str, items: list, index: list):
     mosaicked = stage.submit(ctx, "mosaic", chunk, planned, wait_for=[inundated])
     agreed = stage.submit(ctx, "agreement", chunk, planned, wait_for=[mosaicked])
     return finish.submit(ctx, chunk, planned, [inundated, mosaicked, agreed])
-
-
-def share_credentials(
-    runner: Backend,
-    kind: StacBackend,
-    job_kinds: list[str],
-    secrets: dict[str, str],
-    from_environment: bool,
-) -> None:
-    """Give jobs the AWS credentials through the backend's secret channel, never meta.
-
-    Nomad: a Nomad Variable per parameterized job, rendered into the task's
-    environment by its spec's template. Local: jobs inherit this process's
-    environment (already holding them with ``--use-local-creds``).
-    """
-    if not secrets:
-        return
-    if kind is StacBackend.NOMAD:
-        for job in job_kinds:
-            runner.put_secrets(job, secrets)
-    elif not from_environment:
-        os.environ.update(secrets)
 
 
 def outcome_of(latest: dict, item: str, missing: list[str]) -> str:

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_kubernetes.credentials import KubernetesCredentials
+from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
 from sluice.tasks.reports import ProgressReporter
 from sluice.tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
 from sluice.jobs import nothing_to_submit
-from sluice.ledger import hold_run, open_ledger
+from sluice.ledger import hold_run
 from sluice.ledger.queries import succeeded_count
 from sluice.settings import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
@@ -69,10 +71,11 @@ def tiered_index_sweep(
     quiet: bool = False,
     backend: BackendKind = BackendKind.LOCAL,
     mode: KubernetesMode = KubernetesMode.PER_INDEX,
-    kubernetes_credentials: str | None = None,
+    kubernetes_credentials: KubernetesCredentials | None = None,
     parallelism: int | None = None,
     report_dir: str = "reports/sweep",
     ledger_url: str | None = None,
+    ledger_block: LedgerSettings | None = None,
 ) -> SweepSummary | None:
     """Run every selected index as its own job, climbing RAM tiers on OOM.
 
@@ -108,12 +111,13 @@ def tiered_index_sweep(
         quiet: Do not print a line per finished job.
         backend: Where jobs run: local processes, Kubernetes or Nomad.
         mode: Kubernetes only: one Job per index, or one Indexed Job per chunk and tier.
-        kubernetes_credentials: Name of a KubernetesCredentials block (default: kubeconfig
-            or in-cluster).
+        kubernetes_credentials: A prefect-kubernetes KubernetesCredentials block (default:
+            kubeconfig or in-cluster).
         parallelism: Jobs at once: local processes, or pods per Indexed Job (default:
             the template's spec.parallelism).
         report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
+        ledger_block: A LedgerSettings block (PostgreSQL with a secret password) instead.
     """
     check_dry_run(dry_run, backend)
     config, start_tier, auto = resolve_config(
@@ -172,7 +176,7 @@ def tiered_index_sweep(
         logger.info("server dry run: the Jobs of %d indexes accepted", len(config.indexes))
         return None
 
-    ledger = open_ledger(ledger_url)
+    ledger = open_flow_ledger(ledger_url, ledger_block)
     history = ledger.lowest_succeeded_tiers(config.workload) if auto else {}
     policy = TierPolicy(start=start_tier, max_tier=max_tier, history=history)
     progress = ProgressReporter(len(config.indexes), f"{config.run}: indexes finished")

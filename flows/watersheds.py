@@ -17,13 +17,14 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_aws import AwsCredentials
+from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
 from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
 from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
 from sluice.jobs import nothing_to_submit
-from sluice.ledger import open_ledger
 from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
@@ -46,17 +47,6 @@ class BatchIncomplete(WorkIncomplete):
     """Some watersheds failed; the batch summary names them."""
 
 
-def _s3_client(aws_credentials_block: str | None):
-    if aws_credentials_block is None:
-        return None
-    from prefect_aws import AwsCredentials
-
-    from sluice.server import load_block
-
-    credentials = load_block(AwsCredentials, aws_credentials_block, "--aws-credentials-block")
-    return credentials.get_client("s3")
-
-
 @flow(name="create-watershed-batch")
 def create_watershed_batch(
     batch: str,
@@ -65,7 +55,7 @@ def create_watershed_batch(
     geojson: str | None = None,
     template: str | None = None,
     root: str | None = None,
-    aws_credentials_block: str | None = None,
+    aws_credentials_block: AwsCredentials | None = None,
 ) -> BatchState:
     """Create a batch: its directory, the base project in `_base`, resources, runs, state.
 
@@ -76,11 +66,13 @@ def create_watershed_batch(
         geojson: Watershed FeatureCollection, copied into `resources/` (or set it when validating).
         template: Runid template, e.g. `{slug(properties['HucName'])}-{zfill(one_based_index, 3)}`.
         root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
-        aws_credentials_block: Name of a prefect-aws AwsCredentials block for an S3 base.
+        aws_credentials_block: A prefect-aws AwsCredentials block for an S3 base.
     """
     checked = check_create(batch, base, stage_config, geojson, template, root)
     layout, validation = checked.layout, checked.validation
-    s3 = _s3_client(aws_credentials_block) if base.startswith("s3://") else None
+    s3 = None
+    if aws_credentials_block is not None and base.startswith("s3://"):
+        s3 = aws_credentials_block.get_client("s3")
 
     layout.dir.mkdir(parents=True)
     try:
@@ -171,6 +163,7 @@ def run_watershed_batch(
     backend: BackendKind = BackendKind.LOCAL,
     root: str | None = None,
     ledger_url: str | None = None,
+    ledger_block: LedgerSettings | None = None,
 ) -> Summary:
     """Run Batch: every watershed's chain of stages, largest area first, skipping done stages.
 
@@ -189,6 +182,7 @@ def run_watershed_batch(
         backend: Where stage commands run.
         root: Directory that holds batches (default `$SLUICE_HOME/watersheds`).
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
+        ledger_block: A LedgerSettings block (PostgreSQL with a secret password) instead.
     """
     checked = check_run(batch, tasks, root, pool_size, lanes, max_chunks)
     layout, state, stages, validation = (
@@ -217,7 +211,7 @@ def run_watershed_batch(
         )
         with (
             closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner,
-            closing(open_ledger(ledger_url)) as ledger,
+            closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
         ):
             execution = BatchExecution(
                 layout,

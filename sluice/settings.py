@@ -5,8 +5,7 @@ Variable                 Meaning                                       Default
 ======================== ============================================= ==================
 SLUICE_HOME              server database, ledger, logs, batch state    ``~/.sluice``
 SLUICE_SERVER_PORT       the embedded Prefect server's port (1-65535)  ``4200``
-SLUICE_LEDGER_URL        ``sqlite:///PATH``, ``postgresql://...``,      SQLite in the home
-                         or ``block:NAME``
+SLUICE_LEDGER_URL        ``sqlite:///PATH`` or ``postgresql://...``     SQLite in the home
 SLUICE_WATERSHEDS_ROOT   directory holding watershed batches           ``$SLUICE_HOME/watersheds``
 SLUICE_LOCAL_CGROUPS     ``on`` or ``off``: memory cgroups for local    detect
                          jobs
@@ -25,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.errors import SluiceInputError
 
-LEDGER_SCHEMES = ("sqlite:///", "postgresql://", "postgres://", "block:")
+LEDGER_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
 
 class SluiceSettings(BaseSettings):
@@ -55,7 +54,7 @@ class SluiceSettings(BaseSettings):
     @classmethod
     def _ledger_scheme(cls, value: str | None) -> str | None:
         if value and not value.startswith(LEDGER_SCHEMES):
-            raise ValueError("expected sqlite:///PATH, postgresql://... or block:NAME")
+            raise ValueError("expected sqlite:///PATH or postgresql://...")
         return value or None
 
     @field_validator("local_cgroups", mode="before")

@@ -219,29 +219,3 @@ def _gs(gcp: GcpCredentials | None) -> AbstractFileSystem:
         project=gcp.project or "",
         skip_instance_cache=True,
     )
-
-
-def storage_from_blocks(aws_block: str | None = None, gcp_block: str | None = None) -> Storage:
-    """A :class:`Storage` with the named ``AwsCredentials`` / ``GcpCredentials`` blocks.
-
-    Call once the Prefect API is known; a block that does not exist is one
-    ``SluiceInputError`` line naming it.
-    """
-    from sluice.errors import SluiceInputError
-
-    loaded: dict[str, Any] = {}
-    for key, name, kind in (
-        ("aws", aws_block, "AwsCredentials"),
-        ("gcp", gcp_block, "GcpCredentials"),
-    ):
-        if name is None:
-            continue
-        if key == "aws":
-            from prefect_aws import AwsCredentials as block_type
-        else:
-            from prefect_gcp import GcpCredentials as block_type
-        try:
-            loaded[key] = block_type.load(name)
-        except ValueError:
-            raise SluiceInputError(f"{kind} block {name!r}: no such block") from None
-    return Storage(**loaded)

@@ -1,4 +1,5 @@
-"""The ChunkedGraph batch task: one task run per batch of chunks (a sub-tree or one parent)."""
+"""The ChunkedGraph batch task: one task run per batch of chunks (a sub-tree or one parent),
+and the task runner the batches run on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from sluice.chunkedgraph.batch import Batch, BatchOutcome, execute_batch, run_batch_jobs
 from sluice.chunkedgraph.chunks import ChunkGrid
@@ -41,3 +43,16 @@ def run_chunk_batch(
     if processes is None:
         return execute_batch(batch, grid, work, config, table)
     return processes.submit(execute_batch, batch, grid, work, config, table).result()
+
+
+def batch_runner(threads: int, dask_address: str | None, dask_workers: int | None) -> TaskRunner:
+    """Prefect's thread task runner (task runs that wait on the local processes or the job
+    pool), or prefect-dask's ``DaskTaskRunner`` on an existing scheduler (``dask_address``)
+    or on a temporary local cluster of ``dask_workers``."""
+    if dask_address or dask_workers:
+        from prefect_dask import DaskTaskRunner
+
+        if dask_address:
+            return DaskTaskRunner(address=dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
+    return ThreadPoolTaskRunner(max_workers=threads)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from sluice.jobs import JobResult, JobSpec
@@ -24,12 +24,21 @@ class Backend(Protocol):
     - ``logs`` returns what a job printed, or "" when nothing is known.
     - ``delete`` stops and removes jobs; unknown names are ignored.
     - ``preflight`` checks reachability, credentials and permissions before anything is
-      submitted, raising ``BackendUnavailable`` with one clear line.
+      submitted, raising ``BackendUnavailable`` with one clear line. ``kinds`` names the
+      kinds of job the caller will submit (Nomad: parameterized jobs, registered from
+      their spec files when missing; other backends need no per-kind setup).
+    - ``put_secrets`` gives every job submitted afterwards (of the preflighted ``kinds``)
+      these environment variables through the backend's own secret channel: a Nomad
+      Variable that the job's template renders; the local job process's environment.
+      Never a JobSpec, meta, manifest, log, or the orchestrator's ``os.environ``. A
+      backend without such a channel refuses in one line (``SluiceInputError``).
     """
 
     name: str
 
-    def preflight(self) -> None: ...
+    def preflight(self, kinds: Collection[str] = ()) -> None: ...
+
+    def put_secrets(self, secrets: Mapping[str, str]) -> None: ...
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]: ...
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI imports the enums below; the backends load on first use
+    from prefect_kubernetes.credentials import KubernetesCredentials
+
     from sluice.backends.base import Backend
+    from sluice.backends.nomad import NomadSettings
 
 
 class BackendKind(StrEnum):
@@ -33,16 +36,15 @@ def create_backend(
     log_dir: Path | None = None,
     server_dry_run: bool = False,
     kubernetes_mode: KubernetesMode = KubernetesMode.PER_INDEX,
-    kubernetes_credentials: str | None = None,
-    nomad_cluster: str | None = None,
+    kubernetes_credentials: KubernetesCredentials | None = None,
+    nomad: NomadSettings | None = None,
     nomad_spec_dir: Path | None = None,
 ) -> Backend:
-    """A ready backend of ``kind``.
+    """A ready backend of ``kind``, from plain settings the flow resolved from its blocks.
 
-    Kubernetes connection settings come from a prefect-kubernetes
-    ``KubernetesCredentials`` block when one is named, else from the kubeconfig
-    or the pod's service account. Nomad's come from a ``NomadCluster`` block when
-    one is named, else from the nomad CLI's ``NOMAD_*`` environment variables.
+    Kubernetes: a prefect-kubernetes ``KubernetesCredentials`` (its cluster config), else
+    the kubeconfig or the pod's service account. Nomad: ``nomad`` settings (a
+    ``NomadCluster`` block's), else the nomad CLI's ``NOMAD_*`` environment variables.
     """
     kind = BackendKind(kind)
     if kind is BackendKind.LOCAL:
@@ -52,30 +54,14 @@ def create_backend(
     if kind is BackendKind.KUBERNETES:
         from sluice.backends.kubernetes import ClusterAccess, KubernetesBackend
 
-        access = ClusterAccess()
-        if kubernetes_credentials:
-            from prefect_kubernetes.credentials import KubernetesCredentials
-
-            from sluice.server import load_block
-
-            credentials = load_block(
-                KubernetesCredentials, kubernetes_credentials, "--kubernetes-credentials"
-            )
-            access = ClusterAccess.from_credentials(credentials)
         return KubernetesBackend(
             namespace=namespace,
             mode=kubernetes_mode.value,
-            access=access,
+            access=ClusterAccess.from_credentials(kubernetes_credentials),
             dry_run=server_dry_run,
             parallelism=parallelism,
         )
     from sluice.backends.nomad import NomadBackend, NomadSettings
 
     options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
-    if nomad_cluster:
-        from sluice.blocks.nomad import NomadCluster
-        from sluice.server import load_block
-
-        cluster = load_block(NomadCluster, nomad_cluster, "--nomad_block")
-        return NomadBackend.from_block(cluster, **options)
-    return NomadBackend(NomadSettings.from_environment(), **options)
+    return NomadBackend(nomad or NomadSettings.from_environment(), **options)

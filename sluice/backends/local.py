@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +60,7 @@ class _Job:
     name: str
     id: int
     spec: JobSpec | None  # dropped once handed to the supervisor
-    env: dict[str, str | None]  # the orchestrator's environment changes since start
+    env: dict[str, str | None]  # environment changes since start, and put_secrets
     fresh: bool = False  # replaces any recorded ending of its name
     running: bool = False
     ended: bool = False
@@ -95,6 +95,7 @@ class LocalBackend:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._cgroups = self._cgroup_parent(cgroups)
         self._environment = dict(os.environ)
+        self._secrets: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._active: dict[str, _Job] = {}  # queued or running, by name
@@ -120,15 +121,22 @@ class LocalBackend:
 
     # -- the Backend protocol ------------------------------------------------
 
-    def preflight(self) -> None:
-        """Nothing to reach: the machine is here."""
+    def preflight(self, kinds: Collection[str] = ()) -> None:
+        """Nothing to reach: the machine is here; every kind of job is a command."""
+
+    def put_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Jobs submitted from now on get ``secrets`` in their process's environment only
+        (handed to the supervisor with the start request; this process's is untouched)."""
+        with self._lock:
+            self._secrets.update(secrets)
 
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
         """Queue ``jobs``; a name queued, running or recorded as ended is adopted unless
         ``replace``."""
         names = []
-        env = self._environment_changes()
+        changes = self._environment_changes()
         with self._lock:
+            env = {**changes, **self._secrets}
             if self._closing:
                 raise RuntimeError("LocalBackend is closed")
             if self._broken:

@@ -27,6 +27,8 @@ from sluice.chunkedgraph.tracker import (
     ChunkKey,
     Record,
     SegmentWriter,
+    append_records,
+    decode,
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, RunChunk, chunk_runner
@@ -85,6 +87,28 @@ class BatchOutcome:
             else:
                 outcome.failed.append((record.layer, record.index, record.error))
         return outcome
+
+
+def settled_outcome(batch: Batch, result: Callable[[], BatchOutcome]) -> BatchOutcome:
+    """What the batch did (``result()``, e.g. its task run's); if the batch itself crashed,
+    what its segment kept plus a failure for every chunk it did not record (so ``requeue``
+    reruns them)."""
+    segment = Path(batch.segment)
+    try:
+        outcome = result()
+    except Exception as error:
+        records = list(decode(segment.read_bytes())) if segment.exists() else []
+        seen = {(record.layer, record.index) for record in records}
+        lost = [
+            Record(FAILED, layer, index, f"batch crashed: {type(error).__name__}: {error}")
+            for layer, index in batch.todo
+            if (layer, index) not in seen
+        ]
+        append_records(segment, lost)
+        return BatchOutcome.of(records + lost)
+    if not segment.exists():  # ran where $SLUICE_HOME is not shared: keep it here
+        append_records(segment, outcome.records())
+    return outcome
 
 
 class _Recorder:

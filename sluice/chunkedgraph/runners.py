@@ -1,15 +1,15 @@
-"""Where batches run: local worker processes that die with the orchestrator, or Dask.
+"""Where callable work runs: local worker processes that die with the orchestrator.
 
 - :func:`local_processes`: long-lived ``spawn`` worker processes for callable work. Each
   worker watches its parent through a pidfd and exits the moment the parent is gone, so
   a SIGKILLed orchestrator leaves no workers behind; with them gone the multiprocessing
   resource tracker sees its pipe close, unlinks the pool's ``/dev/shm`` semaphores and
   exits too.
-- :func:`batch_runner`: Prefect's thread task runner (task runs that wait on the local
-  processes or the job pool), or ``prefect-dask``'s ``DaskTaskRunner`` on an existing
-  scheduler (``dask_address``) or on a temporary local cluster (``dask_workers``).
 - :func:`check_dask_address`: a scheduler address is well formed and answers within a
   few seconds, checked before anything starts.
+
+The task runner that runs the batches (threads or Dask) is chosen in
+``sluice.tasks.chunkedgraph.batch_runner``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from sluice.errors import SluiceInputError
 
@@ -84,14 +82,3 @@ def check_dask_address(address: str) -> None:
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise SluiceInputError(f"--dask-address {address}: unreachable ({reason})") from None
-
-
-def batch_runner(threads: int, dask_address: str | None, dask_workers: int | None) -> TaskRunner:
-    """Threads by default; a Dask scheduler by address, or a temporary local Dask cluster."""
-    if dask_address or dask_workers:
-        from prefect_dask import DaskTaskRunner
-
-        if dask_address:
-            return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
-    return ThreadPoolTaskRunner(max_workers=threads)

@@ -14,8 +14,9 @@ import random
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 
-from sluice.chunkedgraph.batch import Batch
+from sluice.chunkedgraph.batch import Batch, BatchOutcome
 from sluice.chunkedgraph.chunks import FANOUT, ChunkGrid, Coords
 from sluice.chunkedgraph.tracker import ChunkKey, TableState
 
@@ -122,3 +123,18 @@ class Scheduler:
             segment=str(self.state.segments_dir / name),
             seed=random.getrandbits(32),
         )
+
+
+def record_outcome(
+    state: TableState, scheduler: Scheduler, batch: Batch, outcome: BatchOutcome
+) -> None:
+    """Set the batch's done bits and failures; queue the parents it completed."""
+    newly_done = []
+    for layer, indices in outcome.done.items():
+        newly = state.mark_done(layer, indices)
+        if layer >= scheduler.subtree:
+            newly_done += [(layer, index) for index in newly]
+    for layer, index, error in outcome.failed:
+        state.mark_failed(layer, index, error)
+    state.mark_absorbed(Path(batch.segment))
+    scheduler.absorb(newly_done)

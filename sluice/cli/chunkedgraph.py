@@ -189,11 +189,20 @@ def _run(table: str, dataset: str, **options) -> None:
     from sluice.flows.chunkedgraph import run_ingest
 
     try:
-        if blocks:
-            from sluice.storage import storage_from_blocks
+        if blocks:  # the flow takes the blocks themselves
+            from prefect_aws import AwsCredentials
+            from prefect_gcp import GcpCredentials
 
-            storage = storage_from_blocks(
-                options.get("aws_credentials_block"), options.get("gcp_credentials_block")
+            from sluice.cli.common import with_blocks
+            from sluice.storage import Storage
+
+            options = with_blocks(
+                options,
+                aws_credentials_block=(AwsCredentials, "--aws-credentials-block"),
+                gcp_credentials_block=(GcpCredentials, "--gcp-credentials-block"),
+            )
+            storage = Storage(
+                aws=options.get("aws_credentials_block"), gcp=options.get("gcp_credentials_block")
             )
             _check_dataset(dataset, options, storage)
         run_ingest(table, dataset, **options)

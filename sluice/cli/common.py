@@ -8,6 +8,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -72,3 +73,16 @@ def preflight(kind: str, **settings) -> None:
         backend.preflight()
     finally:
         backend.close()
+
+
+def with_blocks(parameters: dict[str, Any], **blocks: tuple[type, str]) -> dict[str, Any]:
+    """``parameters`` with each block-typed parameter's NAME (``key=(BlockClass, flag)``)
+    replaced by the saved block, for the flow; a missing block is one line naming ``flag``."""
+    from sluice.server import load_block
+
+    loaded = {
+        key: load_block(block_type, parameters[key], flag)
+        for key, (block_type, flag) in blocks.items()
+        if parameters.get(key)
+    }
+    return {**parameters, **loaded}

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.common import fail_on_input_errors
+from sluice.cli.common import fail_on_input_errors, with_blocks
 from sluice.errors import SluiceInputError
 
 Opt = typer.Option
@@ -126,7 +126,7 @@ def run(  # noqa: PLR0913 - one option per flow parameter
     ] = 7 * 24 * 3600.0,
     report_dir: Annotated[str, Opt(help="report directory")] = "reports/karabo",
     ledger_url: Annotated[
-        str | None, Opt(help="ledger: sqlite:///PATH, postgresql://..., block:NAME")
+        str | None, Opt(help="ledger: sqlite:///PATH or postgresql://...")
     ] = None,
 ) -> None:
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
@@ -184,9 +184,17 @@ def run(  # noqa: PLR0913 - one option per flow parameter
     from sluice.flows.karabo import check_parameters
 
     check_parameters(params)  # bad input fails here, before a server or a job is started
+    from prefect_aws import AwsCredentials
+    from prefect_kubernetes.credentials import KubernetesCredentials
+
     from sluice.server import ensure_api
 
     ensure_api()
+    params = with_blocks(
+        params,
+        aws_credentials_block=(AwsCredentials, "--aws-credentials-block"),
+        kubernetes_credentials=(KubernetesCredentials, "--kubernetes-credentials"),
+    )
     from sluice.flows.karabo import karabo_simulation
 
     result = karabo_simulation(**params)

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.common import fail_on_input_errors
+from sluice.cli.common import fail_on_input_errors, with_blocks
 from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
 
@@ -118,6 +118,16 @@ def stac_batch(
         nomad_block=nomad_block,
         nomad_spec_dir=nomad_spec_dir,
     )
+    if aws_credentials_block or nomad_block:  # the flow takes the blocks themselves
+        from prefect_aws import AwsCredentials
+
+        from sluice.blocks.nomad import NomadCluster
+
+        parameters = with_blocks(
+            parameters,
+            aws_credentials_block=(AwsCredentials, "--aws_credentials_block"),
+            nomad_block=(NomadCluster, "--nomad_block"),
+        )
     from sluice.stac.batch import check_backend
     from sluice.stac.prepare import hand_to_flow, prepare_batch
 
@@ -136,7 +146,7 @@ def stac_batch(
         wait_seconds=wait_seconds,
         chunk_size=chunk_size,
         use_local_creds=use_local_creds,
-        aws_credentials_block=aws_credentials_block,
+        aws_credentials_block=parameters["aws_credentials_block"],
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
         memory=None,
@@ -146,7 +156,8 @@ def stac_batch(
     prepared = prepare_batch(**inputs)
     if prepared.missing:
         print(f"warning: {prepared.missing_message(collection)}")
-    check_backend(parameters["backend"], parameters["mode"], nomad_block, nomad_spec_dir)
+    nomad = parameters["nomad_block"].settings() if nomad_block else None
+    check_backend(parameters["backend"], parameters["mode"], nomad, nomad_spec_dir)
     hand_to_flow(prepared, **inputs)
     from sluice.ledger import refuse_if_running
     from sluice.server import ensure_api

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sluice.backends.factory import BackendKind, KubernetesMode
-from sluice.cli.common import fail_on_input_errors, preflight
+from sluice.cli.common import fail_on_input_errors, preflight, with_blocks
 from sluice.errors import SluiceInputError
 from sluice.quantity import shown
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
@@ -105,8 +105,19 @@ def sweep(
             print(note, file=sys.stderr)
         print_manifests(config, start_tier, mode)
         return
+    if kubernetes_credentials is not None:  # the flow takes the block itself
+        from prefect_kubernetes.credentials import KubernetesCredentials
+
+        parameters = with_blocks(
+            parameters,
+            kubernetes_credentials=(KubernetesCredentials, "--kubernetes-credentials"),
+        )
     if backend is not BackendKind.LOCAL:
-        preflight(backend, namespace=namespace, kubernetes_credentials=kubernetes_credentials)
+        preflight(
+            backend,
+            namespace=namespace,
+            kubernetes_credentials=parameters["kubernetes_credentials"],
+        )
     from sluice.ledger import refuse_if_running
     from sluice.server import ensure_api
 

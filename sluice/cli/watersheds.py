@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.common import fail_on_input_errors
+from sluice.cli.common import fail_on_input_errors, with_blocks
 
 app = typer.Typer(
     no_args_is_help=True, help="Watershed batches (replaces the WEPPcloud batch runner)."
@@ -38,9 +38,14 @@ def create(
     from sluice.server import ensure_api
 
     ensure_api()
+    from prefect_aws import AwsCredentials
+
     from sluice.flows.watersheds import create_watershed_batch
 
-    create_watershed_batch(batch, base, stages, geojson, template, root, aws_credentials_block)
+    credentials = with_blocks(
+        {"aws": aws_credentials_block}, aws=(AwsCredentials, "--aws-credentials-block")
+    )["aws"]
+    create_watershed_batch(batch, base, stages, geojson, template, root, credentials)
     typer.echo(f"created {checked.layout.dir}")
 
 

@@ -55,31 +55,23 @@ def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str
             raise SluiceInputError(
                 f"{name} {shown}: directory {str(path.parent)!r} does not exist; create it first"
             )
-    elif not url.startswith(("postgresql://", "postgres://")) and not (
-        url.startswith("block:") and url.removeprefix("block:")
-    ):
+    elif not url.startswith(("postgresql://", "postgres://")):
         raise SluiceInputError(
-            f"{name} {shown}: expected sqlite:///PATH, postgresql://USER@HOST/DB or block:NAME"
+            f"{name} {shown}: expected sqlite:///PATH or postgresql://USER@HOST/DB"
         )
     return url
 
 
 def open_ledger(url: str | None = None) -> Ledger:
-    """Open the ledger at ``url`` (see ``check_ledger_url``): ``sqlite:///path``,
-    ``postgresql://...``, or ``block:NAME`` for a saved ``LedgerSettings`` block (which
-    keeps the password secret). The schema is upgraded to this Sluice's version on open."""
+    """Open the ledger at ``url`` (see ``check_ledger_url``): ``sqlite:///path`` or
+    ``postgresql://...`` (a flow given a ``LedgerSettings`` block passes the block's URL).
+    The schema is upgraded to this Sluice's version on open."""
     from sluice.settings import sluice_settings
 
     settings = sluice_settings()
     if not url and not settings.ledger_url:
         settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     url = check_ledger_url(url)
-    if url.startswith("block:"):
-        from sluice.blocks.ledger import LedgerSettings
-        from sluice.server import load_block
-
-        block = load_block(LedgerSettings, url.removeprefix("block:"), "ledger URL block:")
-        url = check_ledger_url(block.resolved_url(), name=url)
     import sqlalchemy as sa
 
     from sluice.ledger.store import SqlLedger

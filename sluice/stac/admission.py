@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -186,6 +186,12 @@ class GatedBackend:
         for result in self.backend.wait(names, timeout=timeout):
             self.gate.ended()
             yield result
+
+    def preflight(self, kinds: Collection[str] = ()) -> None:
+        self.backend.preflight(kinds)
+
+    def put_secrets(self, secrets: Mapping[str, str]) -> None:
+        self.backend.put_secrets(secrets)
 
     def logs(self, name: str) -> str:
         return self.backend.logs(name)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
 from sluice.names import BATCH_NAME
 from sluice.settings import sluice_home
 from sluice.stac.logs import LogTree
+
+if TYPE_CHECKING:
+    from sluice.backends.nomad import NomadSettings
 
 
 class Mode(StrEnum):
@@ -42,36 +46,40 @@ def home_dir(batch: str) -> Path:
     return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
 
 
-def parameterized_jobs(mode: Mode) -> list[str]:
-    """Nomad jobs a mode dispatches: ``pipeline``, or the generic ``sluice-job`` for stages."""
+def job_kinds(mode: Mode) -> list[str]:
+    """The kinds of job a mode submits (Nomad's parameterized jobs): ``pipeline``, or the
+    generic ``sluice-job`` for stages."""
     return ["pipeline"] if mode is Mode.PIPELINE else ["sluice-job"]
 
 
 def check_backend(
-    kind: StacBackend, mode: Mode, nomad_block: str | None, nomad_spec_dir: str | None
+    kind: StacBackend, mode: Mode, nomad: NomadSettings | None, nomad_spec_dir: str | None
 ) -> None:
-    """Nomad: reachable, token accepted, parameterized jobs known (before any dispatch)."""
-    if kind is StacBackend.NOMAD:
-        runner = make_backend(kind, "preflight", None, nomad_block, nomad_spec_dir)
-        try:
-            runner.preflight(parameterized_jobs(mode))
-        finally:
-            runner.close()
+    """Reachable, credentials accepted, the mode's kinds of job known (before any dispatch;
+    the local backend has nothing to reach and is not started for it)."""
+    if kind is StacBackend.LOCAL:
+        return
+    runner = make_backend(kind, "preflight", None, nomad, nomad_spec_dir)
+    try:
+        runner.preflight(job_kinds(mode))
+    finally:
+        runner.close()
 
 
 def make_backend(
     kind: StacBackend,
     batch: str,
     parallelism: int | None,
-    nomad_block: str | None,
+    nomad: NomadSettings | None,
     nomad_spec_dir: str | None,
 ) -> Backend:
-    """The local backend (job logs under the batch's home) or Nomad (block or NOMAD_* env)."""
+    """The local backend (job logs under the batch's home) or Nomad (``nomad`` settings, a
+    ``NomadCluster`` block's, else the ``NOMAD_*`` environment)."""
     return create_backend(
         kind.value,
         parallelism=parallelism,
         log_dir=home_dir(batch) / "jobs",
-        nomad_cluster=nomad_block,
+        nomad=nomad,
         nomad_spec_dir=Path(nomad_spec_dir) if nomad_spec_dir else None,
     )
 

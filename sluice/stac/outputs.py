@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-def resolve_credentials(use_local_creds: bool, block_name: str | None) -> AwsCredentials:
-    """The AWS credentials of a batch, or a one-line error naming what is missing."""
+def resolve_credentials(use_local_creds: bool, block: AwsCredentials | None) -> AwsCredentials:
+    """The AWS credentials of a batch (``block``: a flow's ``AwsCredentials`` parameter), or
+    a one-line error naming what is missing."""
     from prefect_aws import AwsCredentials
 
     if use_local_creds:
@@ -39,11 +40,7 @@ def resolve_credentials(use_local_creds: bool, block_name: str | None) -> AwsCre
             aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
-    if block_name:
-        from sluice.server import load_block
-
-        return load_block(AwsCredentials, block_name, "--aws_credentials_block")
-    return AwsCredentials()
+    return block or AwsCredentials()
 
 
 def job_credentials(credentials: AwsCredentials) -> dict[str, str]:

@@ -11,9 +11,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefect_aws import AwsCredentials
 from pystac import Item
 from pystac_client import Client
 from pystac_client.exceptions import APIError
@@ -25,6 +24,9 @@ from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, searc
 from sluice.stac.outputs import StorageRoot, resolve_credentials
 from sluice.stac.reports import FAILED_ITEMS
 from sluice.stac.stages import Catchment, load_hand_index
+
+if TYPE_CHECKING:  # a flow hands the credentials down; this module never loads Prefect
+    from prefect_aws import AwsCredentials
 
 # The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
 DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
@@ -110,7 +112,7 @@ def prepare_batch(
     wait_seconds: float,
     chunk_size: int,
     use_local_creds: bool,
-    aws_credentials_block: str | None,
+    aws_credentials_block: AwsCredentials | None,
     stage_mode: bool,
     stop_on_missing: bool,
     memory: dict[str, str] | None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,6 +79,13 @@ class InProcessBackend:
             finished_at=datetime.now(UTC),
             message=message,
         )
+
+    def preflight(self, kinds: Collection[str] = ()) -> None:
+        """Nothing to reach: callables run in this process."""
+
+    def put_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Refused: a callable runs in the orchestrator, whose environment holds no secret."""
+        raise SluiceInputError("callable stages run in the orchestrator: they take no secrets")
 
     def logs(self, name: str) -> str:
         return self._logs.get(name, "")

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prefect_aws import AwsClientParameters, AwsCredentials
 from prefect_gcp import GcpCredentials
 
-from sluice.errors import SluiceInputError
-from sluice.storage import Storage, StorageError, storage_from_blocks
+from sluice.storage import Storage, StorageError
 
 
 @pytest.fixture
@@ -169,10 +168,3 @@ def test_gcs_with_a_service_account_block(on_gcs_emulator, token_uri):
     assert storage.read_text("gs://ws/sa/info") == '{"ok": true}'
     assert _TokenEndpoint.grants, "the block's service account was used to get a token"
     assert "jwt-bearer" in _TokenEndpoint.grants[-1]
-
-
-def test_unknown_blocks_are_one_line(prefect_api):
-    with pytest.raises(SluiceInputError, match="AwsCredentials block 'nope': no such block"):
-        storage_from_blocks(aws_block="nope")
-    with pytest.raises(SluiceInputError, match="GcpCredentials block 'nope': no such block"):
-        storage_from_blocks(gcp_block="nope")

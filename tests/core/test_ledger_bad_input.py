@@ -63,10 +63,10 @@ def test_an_unwritable_sqlite_location_is_one_line() -> None:
     [
         ("mysql://x", "SLUICE_LEDGER_URL='mysql://x': expected sqlite:///PATH"),
         ("sqlite:////nonexistent/sluice/ledger.db", "'/nonexistent/sluice' does not exist"),
-        ("block:", "SLUICE_LEDGER_URL 'block:'"),
+        ("block:sluice-ledger", "SLUICE_LEDGER_URL='block:sluice-ledger': expected sqlite"),
         ("x" * 5000, "SLUICE_LEDGER_URL='xxxxx"),
     ],
-    ids=["mysql", "missing-directory", "empty-block", "long"],
+    ids=["mysql", "missing-directory", "block-name", "long"],
 )
 def test_a_bad_ledger_url_in_the_environment_is_refused_before_anything_starts(
     tmp_path: Path, url: str, names: str

@@ -55,6 +55,18 @@ def backend(tmp_path: Path):
         yield local
 
 
+def test_put_secrets_reach_the_job_process_only(backend: LocalBackend) -> None:
+    before = dict(os.environ)
+    backend.preflight(["any-kind"])  # every kind is a command: nothing to set up
+    show = [sys.executable, "-c", "import os; print(os.environ.get('SLUICE_TEST_SECRET'))"]
+    assert run_one(backend, JobSpec(name="before", command=show)).outcome is Outcome.SUCCEEDED
+    backend.put_secrets({"SLUICE_TEST_SECRET": "local-s3cr3t-value"})
+    assert run_one(backend, JobSpec(name="after", command=show)).outcome is Outcome.SUCCEEDED
+    assert backend.logs("before") == "None\n"  # only jobs submitted afterwards get them
+    assert backend.logs("after") == "local-s3cr3t-value\n"
+    assert dict(os.environ) == before  # never through the orchestrator's environment
+
+
 def run_one(backend: LocalBackend, job: JobSpec, timeout: float | None = None):
     backend.submit([job])
     (result,) = backend.wait([job.name], timeout=timeout)

@@ -201,10 +201,16 @@ async def _kubernetes_deployments():
 def test_every_cluster_deployment_takes_its_ledger_from_a_block(deployed):
     cluster = asyncio.run(_kubernetes_deployments())
     assert len(cluster) >= 8
+    reference = {"$ref": {"block_document_slug": "sluice-ledger/sluice-ledger"}}
+    with_ledger = 0
     for deployment in cluster:
-        env = deployment.job_variables["env"]
-        assert env["SLUICE_LEDGER_URL"] == "block:sluice-ledger", deployment.name
-        assert "ledger_url" not in (deployment.parameters or {})  # nothing overrides it
+        parameters = deployment.parameters or {}
+        assert "SLUICE_LEDGER_URL" not in deployment.job_variables["env"], deployment.name
+        assert "ledger_url" not in parameters  # nothing overrides the block
+        if "ledger_block" in deployment.parameter_openapi_schema["properties"]:
+            assert parameters["ledger_block"] == reference, deployment.name  # a block picker
+            with_ledger += 1
+    assert with_ledger == 5  # sweep, stac, watershed runs, karabo (cluster and hourly)
     template = json.loads((REPO / "infra/kubernetes/base-job-template.json").read_text())
     pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     home = template["variables"]["properties"]["env"]["default"]["SLUICE_HOME"]

@@ -83,7 +83,10 @@ def test_the_simulation_runs_as_a_karabo_job_with_env_volume_and_limits(
         report_dir=str(tmp_path / "reports"),
         backend="kubernetes",
         namespace=NAMESPACE,
-        kubernetes_credentials="karabo-cluster",
+        # a block parameter as a deployment passes it: a reference Prefect resolves
+        kubernetes_credentials={
+            "$ref": {"block_document_slug": "kubernetes-credentials/karabo-cluster"}
+        },
         ledger_url=ledger_url,
         min_memory="256Mi",
         memory_limit="512Mi",

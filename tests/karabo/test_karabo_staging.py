@@ -6,7 +6,7 @@ import json
 
 import boto3
 import pytest
-from sluice.flows.karabo import karabo_simulation, s3_client_from_block
+from sluice.flows.karabo import karabo_simulation
 
 from sluice.errors import SluiceInputError
 from sluice.karabo.areas import LocalArea, open_area
@@ -157,7 +157,8 @@ def test_s3_areas_can_use_an_aws_credentials_block(s3_env, moto_s3, monkeypatch)
     ).save("karabo-test-s3", overwrite=True)
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # only the block knows where the store is
 
-    area = open_area(f"{s3_env}/staging", s3_client=s3_client_from_block("karabo-test-s3"))
+    block = AwsCredentials.load("karabo-test-s3")  # what the flow's block parameter holds
+    area = open_area(f"{s3_env}/staging", s3_client=block.get_s3_client())
     area.check(what="staging", writable=True)
     area.put_bytes("testing/x.meta", b"{}")
 

@@ -14,7 +14,7 @@ from kubernetes import client, config
 
 from sluice.backends.base import Backend
 from sluice.backends.kubernetes import ClusterAccess, KubernetesBackend, RbacDenied
-from sluice.errors import BackendUnavailable
+from sluice.errors import BackendUnavailable, SluiceInputError
 from sluice.jobs import JobResult, JobSpec, Outcome
 from tests.k8s_double import K8sDouble
 
@@ -73,6 +73,15 @@ def official_client(k8s_api: K8sDouble) -> client.BatchV1Api:
 
 def test_backend_protocol(make_backend) -> None:
     assert isinstance(make_backend(), Backend)
+
+
+def test_secrets_from_a_flow_are_refused_in_one_line(k8s_api, make_backend) -> None:
+    backend = make_backend()
+    backend.preflight(["any-kind"])
+    with pytest.raises(SluiceInputError, match="from a Secret the Job template names") as refused:
+        backend.put_secrets({"AWS_SECRET_ACCESS_KEY": "k8s-s3cr3t-value"})
+    assert "k8s-s3cr3t-value" not in str(refused.value)  # the key's name only
+    assert k8s_api.jobs() == []  # nothing was made
 
 
 def test_per_index_jobs_end_to_end_with_real_oom_kills(k8s_api, make_backend) -> None:

@@ -255,7 +255,7 @@ def test_template_job_gets_meta_and_secrets_from_a_variable(nomad_api, tmp_path)
     backend = NomadBackend(nomad_api.settings(), spec_dir=spec_dir, min_interval=0)
     backend.preflight(["hand_inundator"])
     secret = "s3cr3t-value-never-in-meta"
-    backend.put_secrets("hand_inundator", {"AWS_SECRET_ACCESS_KEY": secret})
+    backend.put_secrets({"AWS_SECRET_ACCESS_KEY": secret})  # for the preflighted kind
     meta = {"catchment_data_path": "c.parquet", "forecast_path": "f.csv", "output_path": "out.tif"}
     specs = [
         job("inundate-1", "unused", template={"nomad": {"job": "hand_inundator", "meta": meta}}),
@@ -284,7 +284,7 @@ def test_generic_jobs_get_secrets_only_once_they_were_put(backend, nomad_api):
     assert not load_spec("sluice-job")["TaskGroups"][0]["Tasks"][0]["Templates"]
 
     secret = "generic-s3cr3t-not-in-meta"
-    backend.put_secrets("sluice-job", {"SLUICE_TEST_SECRET": secret})
+    backend.put_secrets({"SLUICE_TEST_SECRET": secret})  # no kind named: the generic job
     specs = [job("with-1", show), job("with-2", show, memory_bytes=256 * MIB)]
     results = {r.name: r for r in backend.wait(backend.submit(specs), timeout=120)}
     assert {r.outcome for r in results.values()} == {Outcome.SUCCEEDED}, results
@@ -301,7 +301,7 @@ def test_block_settings_reach_the_backend(nomad_api):
 
     block = NomadCluster(address=nomad_api.url, token=nomad_api.token, namespace="default")
     assert nomad_api.token not in repr(block)
-    backend = NomadBackend.from_block(block, min_interval=0)
+    backend = NomadBackend(block.settings(), min_interval=0)
     backend.preflight(["sluice-job"])
     assert backend.active_count() == 0
     backend.close()

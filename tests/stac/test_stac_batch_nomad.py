@@ -130,6 +130,56 @@ def test_pipeline_mode_never_leaks_aws_keys(
     assert os.environ["AWS_SECRET_ACCESS_KEY"] == SECRET
 
 
+@pytest.mark.parametrize("backend", ["local", "nomad"])
+def test_block_credentials_reach_jobs_but_never_the_orchestrators_environment(
+    backend,
+    prefect_api,
+    sluice_home,
+    tmp_path,
+    stac_fixture,
+    stac_api,
+    bucket,
+    s3_endpoint,
+    nomad_api,
+    nomad_env,
+    pipeline_spec_dir,
+):
+    from prefect_aws import AwsClientParameters, AwsCredentials
+
+    AwsCredentials(
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=s3_endpoint),
+    ).save("stac-leak-check", overwrite=True)
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("\n".join(ITEMS) + "\n")
+    before = dict(os.environ)
+    with pytest.raises(StacBatchIncomplete, match="1 failed"):
+        run_batch(
+            tmp_path,
+            stac_fixture,
+            stac_api,
+            bucket,
+            item_list=str(item_list),
+            backend=backend,
+            nomad_spec_dir=str(pipeline_spec_dir),
+            batch_name=f"blk-{backend}",
+            use_local_creds=False,
+            # the block parameter as a deployment passes it
+            aws_credentials_block={
+                "$ref": {"block_document_slug": "aws-credentials/stac-leak-check"}
+            },
+        )
+    assert dict(os.environ) == before  # no secret entered this process's environment
+    # ... yet every job had the block's key (through the backend's secret channel)
+    fingerprint = hashlib.sha256(KEY_ID.encode()).hexdigest()[:12]
+    logs = sluice_home / "stac" / f"blk-{backend}" / "logs" / "pipeline"
+    [log] = logs.glob("dispatch-[[]batch_name=*,aoi_name=ahps-aaa1-nws,*]-*/coordinator.stderr.0")
+    assert fingerprint in log.read_text()
+    assert files_leaking(sluice_home) == []
+
+
 def test_stage_mode_on_the_nomad_double(
     prefect_api, sluice_home, tmp_path, stac_fixture, stac_api, bucket, nomad_api, nomad_env
 ):

@@ -57,7 +57,7 @@ def test_base_project_from_an_s3_prefix(s3_base: str, example: Path, batch_root:
         s3_base,
         str(example / "stages.yaml"),
         root=str(batch_root),
-        aws_credentials_block="watersheds-moto",
+        aws_credentials_block=AwsCredentials.load("watersheds-moto"),
     )
     base = BatchLayout(batch_root, "froms3").base
     expected = sorted(p.relative_to(example / "base") for p in (example / "base").rglob("*"))
@@ -73,7 +73,7 @@ def test_missing_s3_prefix_leaves_no_batch(s3_base: str, example: Path, batch_ro
             "s3://wepp-bases/projects/nothing",
             str(example / "stages.yaml"),
             root=str(batch_root),
-            aws_credentials_block="watersheds-moto",
+            aws_credentials_block=AwsCredentials.load("watersheds-moto"),
         )
     assert not (batch_root / "froms3").exists()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -127,10 +127,19 @@ class KubernetesBackend:
     def namespace(self) -> str:
         return self.kube.namespace
 
-    def preflight(self) -> None:
-        """Check reachability, credentials and read permissions; ``BackendUnavailable`` if not."""
+    def preflight(self, kinds: Collection[str] = ()) -> None:
+        """Check reachability, credentials and read permissions; ``BackendUnavailable`` if not.
+        Every kind of job is a Job from its template: none needs setting up."""
         self.kube.preflight()
         self._checked = True
+
+    def put_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Refused: on Kubernetes a job's secrets come from a Secret its Job template names
+        (``envFrom``/``secretKeyRef``), created by the cluster's operator, not by a flow."""
+        raise SluiceInputError(
+            f"--backend kubernetes: secrets ({', '.join(sorted(secrets))}) reach jobs from a "
+            "Secret the Job template names (envFrom), not from the flow"
+        )
 
     # -- submit ---------------------------------------------------------------------------
 

@@ -24,9 +24,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nomad.api.exceptions as nomad_errors
 
@@ -35,9 +35,6 @@ from sluice.backends.nomad.classify import classify
 from sluice.backends.nomad.client import NomadApi, NomadSettings
 from sluice.errors import SluiceInputError
 from sluice.jobs import JobResult, JobSpec, Outcome
-
-if TYPE_CHECKING:
-    from sluice.blocks.nomad import NomadCluster
 
 _NOT_FOUND = nomad_errors.URLNotFoundNomadException
 _CREDENTIAL = re.compile(r"token|secret|password|access_key|credential", re.I)
@@ -60,7 +57,7 @@ class NomadBackend:
         """
         Args:
             settings: address, region, namespace, token and retry policy (default:
-                the nomad CLI's environment variables; see ``from_block`` for a block).
+                the nomad CLI's environment variables; a ``NomadCluster`` block's ``settings()``).
             spec_dir: where ``<job>.nomad.json`` specs are registered from.
             watch_wait: seconds one blocking query may wait for a change.
             min_interval: least seconds between two watch queries, so a busy cluster's
@@ -84,18 +81,15 @@ class NomadBackend:
         self._reachable = False
         self.token_meta_key = token_meta_key
         self._with_token: set[str] = set()  # parameterized jobs (and variants) given the token
-
-    @classmethod
-    def from_block(cls, block: NomadCluster, **options: Any) -> NomadBackend:
-        """A backend for the cluster a ``NomadCluster`` block describes."""
-        return cls(block.settings(), **options)
+        self._kinds: set[str] = set()  # parameterized jobs named to preflight
 
     # -- preflight and registration -------------------------------------------------------
 
     def preflight(
-        self, jobs: Iterable[str] = (), *, meta: Mapping[str, Iterable[str]] | None = None
+        self, kinds: Collection[str] = (), *, meta: Mapping[str, Iterable[str]] | None = None
     ) -> None:
-        """Fail fast, before any dispatch: Nomad reachable, token accepted, ``jobs`` usable.
+        """Fail fast, before any dispatch: Nomad reachable, token accepted, the parameterized
+        jobs ``kinds`` usable.
 
         The user's registered parameterized job is used as it is; one missing from the
         cluster is registered from ``<spec_dir>/<job>.nomad.json``, and with no such file
@@ -108,8 +102,9 @@ class NomadBackend:
             except nomad_errors.BaseNomadException as error:
                 raise self.api.unavailable(error) from None
             self._reachable = True
-        for job_id in jobs:
+        for job_id in kinds:
             job = self._base_job(job_id)
+            self._kinds.add(job_id)
             if meta is not None and job_id in meta:
                 self._check_meta(job, set(meta[job_id]))
 
@@ -203,14 +198,19 @@ class NomadBackend:
 
     # -- secrets ----------------------------------------------------------------------------
 
-    def put_secrets(self, job_id: str, items: Mapping[str, str]) -> None:
-        """Store ``items`` as the Variable ``nomad/jobs/<job_id>`` (and its sized variants).
+    def put_secrets(self, secrets: Mapping[str, str]) -> None:
+        """Store ``secrets`` as the Variable ``nomad/jobs/<job>`` of every parameterized job
+        named to ``preflight`` (none named: the generic job), and of their sized variants.
 
         The job spec's template renders it into the task environment; nothing
         secret appears in the job, its meta or its logs. The generic ``sluice-job``
         has no template, so its secrets go to ``sluice-job-secrets`` (registered
         here if Nomad lacks it), which runs this backend's plain commands from then on.
         """
+        for job_id in sorted(self._kinds or {specs.GENERIC_JOB}):
+            self._put_job_secrets(job_id, secrets)
+
+    def _put_job_secrets(self, job_id: str, items: Mapping[str, str]) -> None:
         generic = job_id == specs.GENERIC_JOB
         if generic:
             job_id = specs.GENERIC_SECRETS_JOB

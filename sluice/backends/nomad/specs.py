@@ -7,7 +7,8 @@ A ``JobSpec`` becomes a dispatch of a parameterized job:
   then only descriptive, the job spec defines what runs.
 - anything else dispatches the generic ``sluice-job``: its one task runs
   ``/bin/sh -c "$NOMAD_META_sluice_cmd"``, the shell-quoted ``cd workdir && exec env
-  K=V... command``; once secrets were put for it (``put_secrets("sluice-job")``),
+  K=V... command``; once secrets were put for it (``put_secrets`` after
+  ``preflight(["sluice-job"])``, or with no kind named),
   ``sluice-job-secrets`` instead: the same job plus a template rendering its Variable
   (on Nomad a template whose Variable is missing blocks the task, so the plain job has none).
 

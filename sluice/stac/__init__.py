@@ -1,0 +1,1 @@
+"""STAC batches below Prefect: inputs, admission, stages, outputs, reports."""

@@ -1,0 +1,1 @@
+"""Watershed batches below Prefect: inputs, run directories, stages, locks."""
