@@ -195,7 +195,7 @@ def stac_batch(
             poll_seconds=admission_poll_seconds,
             pace=pace,
         )
-        progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
+        progress = ProgressReporter(len(todo), f"{run}: items finished")
         ctx = BatchContext(
             batch=batch_name,
             backend=GatedBackend(runner, gate),

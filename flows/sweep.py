@@ -6,6 +6,7 @@ Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -15,6 +16,7 @@ from sluice.tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
+from sluice.inflight import bounded_futures
 from sluice.ledger import hold_run, open_ledger
 from sluice.settings import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
@@ -181,12 +183,11 @@ def tiered_index_sweep(
     climbs = max_tier - start_tier if start_tier is not None else 0
     chunk_task = run_sweep_chunk.with_options(retries=climbs)
     with contextlib.closing(runner), hold_run(ledger, config.run):
-        futures = []
-        for chunk in config.chunks:
-            if wait_for_batch and futures:
-                futures[-1].wait()
-            futures.append(chunk_task.submit(execution, chunk))
-        for chunk, future in zip(config.chunks, futures, strict=True):
+        chunks = iter(config.chunks)
+        in_flight = 1 if wait_for_batch else None  # a chunk, escalations included, at a time
+        for chunk, future in bounded_futures(
+            lambda: next(chunks, None), partial(chunk_task.submit, execution), in_flight
+        ):
             future.wait()
             if future.state.is_failed():
                 logger.error("%s did not finish: %s", chunk.name, future.state.message)

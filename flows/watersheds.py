@@ -7,7 +7,6 @@ The seed's web pages become these flows' forms: ``create-watershed-batch`` is
 
 from __future__ import annotations
 
-import queue
 import shutil
 from contextlib import closing
 from pathlib import Path
@@ -22,7 +21,8 @@ from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, r
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
-from sluice.ledger import open_ledger
+from sluice.inflight import bounded_futures
+from sluice.ledger import hold_run, open_ledger
 from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
@@ -35,7 +35,6 @@ from sluice.watersheds.batch import (
 from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
 from sluice.watersheds.features import checksum, largest_first, load_features, validate
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
-from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.stages import WatershedTask
 
 ALL_TASKS = list(WatershedTask)
@@ -198,7 +197,10 @@ def run_watershed_batch(
     )
     lanes = checked.lanes
 
-    with batch_lock(layout.lock_file, batch):
+    with (
+        closing(open_ledger(ledger_url)) as ledger,
+        hold_run(ledger, layout.ledger_run),  # one run of a batch at a time
+    ):
         pool = ensure_worker_pool(batch, pool_size)
         state.last_run = LastRun(
             started_at=utcnow(),
@@ -211,10 +213,7 @@ def run_watershed_batch(
         progress = ProgressReporter(
             sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
         )
-        with (
-            closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner,
-            closing(open_ledger(ledger_url)) as ledger,
-        ):
+        with closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner:
             execution = BatchExecution(
                 layout,
                 state.stages,
@@ -244,27 +243,17 @@ def _drive(
 
     Returns the failures (runid -> reason); a chunk that crashes fails its runs only.
     """
-    ended: queue.Queue[PrefectFuture] = queue.Queue()
-    waiting = list(reversed(list(enumerate(chunks, 1))))
-    in_flight: dict[PrefectFuture, list[RunPlan]] = {}
+    numbered = iter(enumerate(chunks, 1))
     failures: dict[str, str] = {}
 
-    def start_next() -> None:
-        if waiting:
-            number, chunk = waiting.pop()
-            future = run_chunk.submit(execution, chunk, pool, f"chunk {number}/{len(chunks)}")
-            in_flight[future] = chunk
-            future.add_done_callback(ended.put)
+    def start(numbered_chunk: tuple[int, list[RunPlan]]) -> PrefectFuture:
+        number, chunk = numbered_chunk
+        return run_chunk.submit(execution, chunk, pool, f"chunk {number}/{len(chunks)}")
 
-    for _ in range(lanes):
-        start_next()
-    while in_flight:
-        future = ended.get()
-        chunk = in_flight.pop(future)
+    for (_, chunk), future in bounded_futures(lambda: next(numbered, None), start, lanes):
         try:
             failures.update(future.result().failed)
         except Exception as exc:  # noqa: BLE001 - a crashed chunk fails its runs, not the batch
             get_run_logger().error("a chunk crashed: %s", exc)
             failures.update({plan.runid: f"chunk crashed: {exc}" for plan in chunk})
-        start_next()
     return failures

@@ -16,34 +16,63 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 
+PROGRESS_INTERVAL_SECONDS = 2.0
+
 
 class ProgressReporter:
-    """A Prefect progress artifact advanced from many threads, updated at most every ``interval`` s.
+    """Done of total as a Prefect progress artifact (``<description>: <done> / <total>``).
 
-    Progress artifacts cost one API call per update, so items are counted
-    locally and pushed in batches.
+    The one progress implementation of every flow. Advanced (or set) from any thread;
+    pushed at most every ``interval`` seconds, since each push is one API call, and at
+    once when the work completes.
     """
 
-    def __init__(self, total: int, description: str, *, interval: float = 2.0) -> None:
-        self.total = max(total, 1)
-        self.done = 0
+    def __init__(
+        self,
+        total: int,
+        description: str,
+        *,
+        done: int = 0,
+        interval: float = PROGRESS_INTERVAL_SECONDS,
+    ) -> None:
+        self.total, self.done, self.description = max(total, 0), done, description
         self.interval = interval
         self._lock = threading.Lock()
-        self._pushed_at = 0.0
-        self._artifact_id = create_progress_artifact(progress=0.0, description=description)
+        self._pushed, self._pushed_at = done, time.monotonic()
+        self._artifact_id = create_progress_artifact(self._percent(), description=self._text())
 
     def advance(self, count: int = 1) -> None:
+        """``count`` more items are done."""
         with self._lock:
             self.done += count
-            now = time.monotonic()
-            if now - self._pushed_at < self.interval and self.done < self.total:
-                return
-            self._pushed_at = now
-            progress = 100.0 * min(self.done, self.total) / self.total
-        update_progress_artifact(artifact_id=self._artifact_id, progress=progress)
+        self._push()
+
+    def update(self, done: int) -> None:
+        """``done`` items are done in all (for work counted elsewhere, e.g. a tracker)."""
+        with self._lock:
+            self.done = done
+        self._push()
 
     def finish(self) -> None:
-        update_progress_artifact(artifact_id=self._artifact_id, progress=100.0)
+        """Push the final count now."""
+        self._push(force=True)
+
+    def _percent(self) -> float:
+        return 100.0 * min(self.done, self.total) / self.total if self.total else 100.0
+
+    def _text(self) -> str:
+        return f"{self.description}: {self.done} / {self.total}"
+
+    def _push(self, *, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self.done == self._pushed:
+                return
+            if not force and now - self._pushed_at < self.interval and self.done < self.total:
+                return
+            self._pushed, self._pushed_at = self.done, now
+            percent, text = self._percent(), self._text()
+        update_progress_artifact(self._artifact_id, percent, text)
 
 
 @task(cache_policy=NO_CACHE)

@@ -6,14 +6,13 @@ a flow run (UI, deployment) refuse the same things with the same one-line messag
 
 from __future__ import annotations
 
-import os
 import re
 from enum import StrEnum
-from pathlib import Path
 from typing import Literal
 
 from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
+from sluice.locations import check_directory
 from sluice.names import DNS1123_LABEL, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
 from sluice.quantity import parse_cpu, parse_duration, parse_memory, shown
 from sluice.sweep.chunks import make_chunks
@@ -27,7 +26,6 @@ NOTHING_TO_DO = "No indexes resolved; nothing to do."
 INT32_MAX = 2**31 - 1
 MAX_PARALLELISM = 100_000
 _JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 class DryRun(StrEnum):
@@ -68,24 +66,6 @@ def escalation_note(config: SweepConfig, start_tier: int | None) -> str | None:
 def _check_range(value: int | None, flag: str, low: int, high: int, note: str = "") -> None:
     if value is not None and not low <= value <= high:
         raise SluiceInputError(f"{flag} {shown(value)}: must be {low} to {high:,}{note}")
-
-
-def check_output_dir(path: str, flag: str) -> Path:
-    """A directory that exists or can be created, checked before anything runs."""
-    if not path or _UNPRINTABLE.search(path) or len(path) > 4096:
-        raise SluiceInputError(f"{flag} {shown(path)}: not a usable directory name")
-    directory = Path(path)
-    probe = directory
-    while not probe.exists():
-        if probe.is_symlink():
-            raise SluiceInputError(f"{flag} {path}: {probe} is a broken symlink")
-        probe = probe.parent
-    if not probe.is_dir():
-        problem = "is a file" if probe == directory else f"{probe} is a file"
-        raise SluiceInputError(f"{flag} {path}: {problem}, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SluiceInputError(f"{flag} {path}: {probe} is not writable")
-    return directory
 
 
 def resolve_config(
@@ -129,7 +109,7 @@ def resolve_config(
     _check_range(ttl, "--ttl", -1, INT32_MAX, " (-1 omits ttlSecondsAfterFinished)")
     _check_range(parallelism, "--parallelism", 1, MAX_PARALLELISM)
     _check_range(chunk_size, "--chunk-size", 0, 10**9, " (0: no chunks)")
-    check_output_dir(report_dir, "--report-dir")
+    check_directory(report_dir, "--report-dir")
     timeout = parse_duration(wait_timeout, what="--wait-timeout")
     schedule = TierSchedule(start_gi=schedule_start_gi, factor=schedule_factor, max_tier=max_tier)
     auto = tier == "auto"
