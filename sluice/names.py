@@ -20,6 +20,13 @@ from sluice.errors import SluiceInputError
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 """A Kubernetes object name or namespace (RFC 1123 label): match with ``fullmatch``."""
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes Job name, or a label key's prefix (RFC 1123 subdomain): ``fullmatch``."""
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_VALUE = re.compile(f"({_LABEL_NAME})?")
+"""A Kubernetes label value, empty allowed: match with ``fullmatch``."""
+LABEL_KEY = re.compile(f"({DNS1123_SUBDOMAIN.pattern}/)?{_LABEL_NAME}")
+"""A Kubernetes label key (``[prefix/]name``): match with ``fullmatch``."""
 
 # Unicode categories never wanted in a name: controls (newline, escape), formatting
 # (bidi overrides, zero-width), line/paragraph separators, surrogates, private use.

@@ -6,14 +6,13 @@ a flow run (UI, deployment) refuse the same things with the same one-line messag
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Literal
 
 from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
 from sluice.locations import check_directory
-from sluice.names import DNS1123_LABEL, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
+from sluice.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
 from sluice.quantity import parse_cpu, parse_duration, parse_memory, shown
 from sluice.sweep.chunks import make_chunks
 from sluice.sweep.execution import SweepConfig
@@ -25,7 +24,6 @@ DEFAULT_TEMPLATE = "wetlands/job.yaml"
 NOTHING_TO_DO = "No indexes resolved; nothing to do."
 INT32_MAX = 2**31 - 1
 MAX_PARALLELISM = 100_000
-_JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
 
 class DryRun(StrEnum):
@@ -99,7 +97,7 @@ def resolve_config(
     """The config, the starting tier (None: no tiers) and whether tiers come from history."""
     KUBERNETES_NAMESPACE.check(namespace, "--namespace")
     JOB_NAME_PREFIX.check(job_name_prefix, "--job-name-prefix")
-    if source_job is not None and not _JOB_NAME.match(source_job):
+    if source_job is not None and not DNS1123_SUBDOMAIN.fullmatch(source_job):
         raise SluiceInputError(f"--source-job {shown(source_job)}: not a Job name")
     if memory is not None:
         parse_memory(memory, what="--memory")
