@@ -22,7 +22,7 @@ from prefect.artifacts import (
 )
 from prefect.futures import PrefectFuture
 from sluice.tasks.chunkedgraph import run_chunk_batch
-from sluice.tasks.reports import ProgressReporter, artifact_key
+from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key
 
 from sluice.backends.factory import create_backend
 from sluice.chunkedgraph.batch import Batch, BatchOutcome
@@ -195,9 +195,15 @@ def chunkedgraph_ingest(
 
         save()
         scheduler = Scheduler(state, test=test, batch_size=batch_size)
+        terminal = Terminal(logger.info)
         progress = {
-            layer: ProgressReporter(
-                grid.count(layer), f"{table} layer {layer}", done=state.done_count[layer]
+            layer: stack.enter_context(
+                ProgressReporter(
+                    grid.count(layer),
+                    f"{table} layer {layer}",
+                    done=state.done_count[layer],
+                    terminal=terminal,
+                )
             )
             for layer in grid.layers
         }
@@ -237,7 +243,7 @@ def chunkedgraph_ingest(
 
         save()
         for reporter in progress.values():
-            reporter.finish()
+            reporter.finish()  # the final counts, before the report
         publish_report(table, state, directory)
     for line in status_lines(state):
         logger.info(line.replace("\t", " "))

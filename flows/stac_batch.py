@@ -18,7 +18,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.tasks.admission import ensure_rate_limit, pacer
-from sluice.tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
+from sluice.tasks.reports import (
+    ProgressReporter,
+    Terminal,
+    artifact_key,
+    publish_markdown,
+    publish_table,
+)
 from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 from sluice.backends.base import Backend
@@ -195,7 +201,9 @@ def stac_batch(
             poll_seconds=admission_poll_seconds,
             pace=pace,
         )
-        progress = ProgressReporter(len(todo), f"{run}: items finished")
+        progress = ProgressReporter(
+            len(todo), f"{run}: items finished", terminal=Terminal(logger.info)
+        )
         ctx = BatchContext(
             batch=batch_name,
             backend=GatedBackend(runner, gate),
@@ -218,7 +226,7 @@ def stac_batch(
             entries_per_job=entries_per_job,
             stage_retries=stage_retries,
             memory_bytes=prepared.memory_bytes,
-            on_item=lambda item, result: progress.advance(),
+            on_item=lambda item, result: progress.advance(outcome=result.outcome.value),
         )
         ctx.logs.supersede({i.id for i in todo}, home_dir(batch_name) / "superseded-logs")
         ctx.aois = write_aoi_files(ctx, batch_name, todo, Path(temp_dir), use_local_output)

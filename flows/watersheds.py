@@ -16,7 +16,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
-from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
+from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key, publish_table
 from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 from sluice.backends.factory import BackendKind, create_backend
@@ -211,9 +211,14 @@ def run_watershed_batch(
         layout.save(state)
         plans = plan_runs(layout, largest_first(validation.watersheds), stages, force_rebuild)
         progress = ProgressReporter(
-            sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
+            sum(len(p.todo) for p in plans),
+            f"watershed batch {batch}: stages finished",
+            terminal=Terminal(get_run_logger().info),
         )
-        with closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner:
+        with (
+            closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner,
+            progress,
+        ):
             execution = BatchExecution(
                 layout,
                 state.stages,
@@ -221,10 +226,11 @@ def run_watershed_batch(
                 runner,
                 ledger,
                 job=state.last_run.flow_run_id,
-                on_stage_end=lambda runid, stage, result: progress.advance(),
+                on_stage_end=lambda runid, stage, result: progress.advance(
+                    outcome=result.outcome.value
+                ),
             )
             failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
-        progress.finish()
         summary = publish_batch_summary(
             layout, state, [w.runid for w in validation.watersheds], stages, failures
         )
