@@ -12,22 +12,19 @@ bitset per layer under ``$SLUICE_HOME/chunkedgraph/<table>/`` (see
 from __future__ import annotations
 
 import contextlib
-import queue
 import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
     create_markdown_artifact,
-    create_progress_artifact,
     create_table_artifact,
-    update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
 from prefect_aws import AwsCredentials
 from prefect_gcp import GcpCredentials
 from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
-from sluice.tasks.reports import artifact_key
+from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key
 
 from sluice.backends.factory import create_backend
 from sluice.chunkedgraph.batch import Batch, settled_outcome
@@ -49,48 +46,19 @@ from sluice.chunkedgraph.tracker import (
     ChunksFailed,
     TableState,
     failed_message,
+    hold_table,
     register_table,
     status_lines,
     table_dir,
-    table_lock,
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
+from sluice.inflight import bounded_futures
 from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
 from sluice.storage import Storage
 
 SAVE_INTERVAL_SECONDS = 5.0
-PROGRESS_INTERVAL_SECONDS = 2.0
-
-
-class LayerProgress:
-    """One Prefect progress artifact per layer, updated at most every few seconds."""
-
-    def __init__(self, table: str, state: TableState) -> None:
-        self._table, self._state = table, state
-        self._ids = {
-            layer: create_progress_artifact(self._percent(layer), description=self._text(layer))
-            for layer in state.grid.layers
-        }
-        self._shown = dict(state.done_count)
-        self._last = time.monotonic()
-
-    def _percent(self, layer: int) -> float:
-        return 100.0 * self._state.done_count[layer] / self._state.grid.count(layer)
-
-    def _text(self, layer: int) -> str:
-        done, count = self._state.done_count[layer], self._state.grid.count(layer)
-        return f"{self._table} layer {layer}: {done} / {count}"
-
-    def update(self, force: bool = False) -> None:
-        if not force and time.monotonic() - self._last < PROGRESS_INTERVAL_SECONDS:
-            return
-        self._last = time.monotonic()
-        for layer, artifact in self._ids.items():
-            if self._state.done_count[layer] != self._shown[layer]:
-                self._shown[layer] = self._state.done_count[layer]
-                update_progress_artifact(artifact, self._percent(layer), self._text(layer))
 
 
 def publish_report(table: str, state: TableState, directory: Path) -> None:
@@ -175,7 +143,7 @@ def chunkedgraph_ingest(
         "state_url": state_url,
     }
     dask = bool(dask_address or dask_workers)
-    with table_lock(directory), contextlib.ExitStack() as stack:
+    with hold_table(table), contextlib.ExitStack() as stack:  # one ingest of a table at a time
         if mirror and mirror.restore(directory):
             logger.info("%s: tracker state restored from %s", table, mirror.base)
         register_table(directory, table, dataset, grid, work.model_dump(mode="json"), options)
@@ -191,7 +159,18 @@ def chunkedgraph_ingest(
 
         save()
         scheduler = Scheduler(state, test=test, batch_size=batch_size)
-        progress = LayerProgress(table, state)
+        terminal = Terminal(logger.info)
+        progress = {
+            layer: stack.enter_context(
+                ProgressReporter(
+                    grid.count(layer),
+                    f"{table} layer {layer}",
+                    done=state.done_count[layer],
+                    terminal=terminal,
+                )
+            )
+            for layer in grid.layers
+        }
         logger.info("%s: %d layers, %s layer-2 chunks", table, grid.layer_count, grid.count(2))
 
         jobs = pool = None
@@ -202,39 +181,39 @@ def chunkedgraph_ingest(
         else:
             pool = stack.enter_context(local_processes(0 if dask else processes))
         runner = stack.enter_context(batch_runner(window, dask_address, dask_workers))
-        finished: queue.SimpleQueue[str] = queue.SimpleQueue()
-        in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
         last_save = time.monotonic()
         submitted = 0
-        while True:
-            while len(in_flight) < window and (batch := scheduler.next_batch()):
-                submitted += 1
-                parameters = {
-                    "batch": batch,
-                    "grid": grid,
-                    "work": work,
-                    "config": config,
-                    "table": table,
-                    "processes": pool,
-                    "jobs": jobs,
-                }
-                future = runner.submit(run_chunk_batch, parameters=parameters)
-                in_flight[batch.segment] = (batch, future)
-                future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
-            if not in_flight:
-                break
-            batch, future = in_flight.pop(finished.get())
+
+        def submit(batch: Batch) -> PrefectFuture:
+            nonlocal submitted
+            submitted += 1
+            parameters = {
+                "batch": batch,
+                "grid": grid,
+                "work": work,
+                "config": config,
+                "table": table,
+                "processes": pool,
+                "jobs": jobs,
+            }
+            return runner.submit(run_chunk_batch, parameters=parameters)
+
+        # the next batch is asked for only after each ended one is recorded: parents it
+        # completed go out at once, and only this thread reads or changes the done bits
+        for batch, future in bounded_futures(scheduler.next_batch, submit, window):
             record_outcome(state, scheduler, batch, settled_outcome(batch, future.result))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 save()
                 last_save = time.monotonic()
-            progress.update()
+            for layer, reporter in progress.items():
+                reporter.update(state.done_count[layer])
 
         if not submitted and not state.failures:
             chunks = sum(state.done_count.values())
             logger.info("%s: %s", table, nothing_to_submit(chunks, chunks, "chunks", "done"))
         save()
-        progress.update(force=True)
+        for reporter in progress.values():
+            reporter.finish()  # the final counts, before the report
         publish_report(table, state, directory)
     for line in status_lines(state):
         logger.info(line.replace("\t", " "))

@@ -20,7 +20,13 @@ from prefect_aws import AwsCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
 from sluice.blocks.nomad import NomadCluster
 from sluice.tasks.admission import ensure_rate_limit, pacer
-from sluice.tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
+from sluice.tasks.reports import (
+    ProgressReporter,
+    Terminal,
+    artifact_key,
+    publish_markdown,
+    publish_table,
+)
 from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 
 from sluice.errors import WorkIncomplete
@@ -203,7 +209,9 @@ def stac_batch(
             poll_seconds=admission_poll_seconds,
             pace=pace,
         )
-        progress = ProgressReporter(max(len(todo), 1), f"{run}: items finished")
+        progress = ProgressReporter(
+            len(todo), f"{run}: items finished", terminal=Terminal(logger.info)
+        )
         ctx = BatchContext(
             batch=batch_name,
             backend=GatedBackend(runner, gate),
@@ -226,7 +234,7 @@ def stac_batch(
             entries_per_job=entries_per_job,
             stage_retries=stage_retries,
             memory_bytes=prepared.memory_bytes,
-            on_item=lambda item, result: progress.advance(),
+            on_item=lambda item, result: progress.advance(outcome=result.outcome.value),
         )
         ctx.logs.supersede({i.id for i in todo}, home_dir(batch_name) / "superseded-logs")
         ctx.aois = write_aoi_files(ctx, batch_name, todo, Path(temp_dir), use_local_output)

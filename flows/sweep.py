@@ -6,17 +6,19 @@ Replaces wetlands' ``orchestrate_indices.py`` and ``restart_failed_indices.py``.
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_kubernetes.credentials import KubernetesCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
-from sluice.tasks.reports import ProgressReporter
+from sluice.tasks.reports import ProgressReporter, Terminal
 from sluice.tasks.sweep import publish_sweep_report, run_sweep_chunk
 
 from sluice.backends.factory import BackendKind, KubernetesMode, create_backend
 from sluice.errors import WorkIncomplete
+from sluice.inflight import bounded_futures
 from sluice.jobs import nothing_to_submit
 from sluice.ledger import hold_run
 from sluice.ledger.queries import succeeded_count
@@ -69,6 +71,7 @@ def tiered_index_sweep(
     dry_run: DryRun = DryRun.NONE,
     replace: bool = False,
     quiet: bool = False,
+    verbose: bool = False,
     backend: BackendKind = BackendKind.LOCAL,
     mode: KubernetesMode = KubernetesMode.PER_INDEX,
     kubernetes_credentials: KubernetesCredentials | None = None,
@@ -108,7 +111,9 @@ def tiered_index_sweep(
         dry_run: `print` the Jobs `mode` would create (contacting nothing),
             `server`-validate them, or `none` to run.
         replace: Re-run indexes even if they already succeeded.
-        quiet: Do not print a line per finished job.
+        quiet: Print nothing while jobs run: no progress bar or lines, no per-job lines.
+        verbose: Also print a line per finished job (the progress bar or lines show
+            counts by outcome, rate and ETA without it).
         backend: Where jobs run: local processes, Kubernetes or Nomad.
         mode: Kubernetes only: one Job per index, or one Indexed Job per chunk and tier.
         kubernetes_credentials: A prefect-kubernetes KubernetesCredentials block (default:
@@ -179,9 +184,13 @@ def tiered_index_sweep(
     ledger = open_flow_ledger(ledger_url, ledger_block)
     history = ledger.lowest_succeeded_tiers(config.workload) if auto else {}
     policy = TierPolicy(start=start_tier, max_tier=max_tier, history=history)
-    progress = ProgressReporter(len(config.indexes), f"{config.run}: indexes finished")
+    progress = ProgressReporter(
+        len(config.indexes),
+        f"{config.run}: indexes finished",
+        terminal=None if quiet else Terminal(logger.info),
+    )
     execution = SweepExecution(
-        config, runner, ledger, policy, on_result=_result_printer(progress, quiet)
+        config, runner, ledger, policy, on_result=_result_printer(progress, verbose and not quiet)
     )
     # Tier escalation is Prefect's retry: one retry per tier an OOM may still climb.
     climbs = max_tier - start_tier if start_tier is not None else 0
@@ -191,17 +200,15 @@ def tiered_index_sweep(
     if done == len(config.indexes):  # a re-run of a finished sweep: say so, submit nothing
         logger.info(nothing_to_submit(done, done, "indexes"))
         chunks = []
-    with contextlib.closing(runner), hold_run(ledger, config.run):
-        futures = []
-        for chunk in chunks:
-            if wait_for_batch and futures:
-                futures[-1].wait()
-            futures.append(chunk_task.submit(execution, chunk))
-        for chunk, future in zip(chunks, futures, strict=True):
+    with contextlib.closing(runner), hold_run(ledger, config.run), progress:
+        pending = iter(chunks)
+        in_flight = 1 if wait_for_batch else None  # a chunk, escalations included, at a time
+        for chunk, future in bounded_futures(
+            lambda: next(pending, None), partial(chunk_task.submit, execution), in_flight
+        ):
             future.wait()
             if future.state.is_failed():
                 logger.error("%s did not finish: %s", chunk.name, future.state.message)
-    progress.finish()
     summary = publish_sweep_report(execution, Path(report_dir))
     ledger.close()
     if summary.failed:
@@ -212,12 +219,12 @@ def tiered_index_sweep(
     return summary
 
 
-def _result_printer(progress: ProgressReporter, quiet: bool):
+def _result_printer(progress: ProgressReporter, per_item: bool):
     logger = get_run_logger()
 
     def on_result(item: str, result) -> None:
-        progress.advance()
-        if not quiet:
+        progress.advance(outcome=result.outcome.value)
+        if per_item:
             logger.info("index %s: %s (%s)", item, result.outcome.value, result.name)
 
     return on_result

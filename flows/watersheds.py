@@ -7,7 +7,6 @@ The seed's web pages become these flows' forms: ``create-watershed-batch`` is
 
 from __future__ import annotations
 
-import queue
 import shutil
 from contextlib import closing
 from pathlib import Path
@@ -19,12 +18,14 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_aws import AwsCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
-from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
+from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key, publish_table
 from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
+from sluice.inflight import bounded_futures
 from sluice.jobs import nothing_to_submit
+from sluice.ledger import hold_run
 from sluice.locations import case_insensitive
 from sluice.watersheds.base_source import fetch_base
 from sluice.watersheds.batch import (
@@ -37,7 +38,6 @@ from sluice.watersheds.batch import (
 from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
 from sluice.watersheds.features import checksum, largest_first, load_features, validate
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
-from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.stages import WatershedTask
 
 ALL_TASKS = list(WatershedTask)
@@ -193,7 +193,10 @@ def run_watershed_batch(
     )
     lanes = checked.lanes
 
-    with batch_lock(layout.lock_file, batch):
+    with (
+        closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
+        hold_run(ledger, layout.ledger_run),  # one run of a batch at a time
+    ):
         pool = ensure_worker_pool(batch, pool_size)
         state.last_run = LastRun(
             started_at=utcnow(),
@@ -207,11 +210,13 @@ def run_watershed_batch(
             count = len(validation.watersheds)
             get_run_logger().info(nothing_to_submit(count, count, "watersheds"))
         progress = ProgressReporter(
-            sum(len(p.todo) for p in plans), f"watershed batch {batch}: stages finished"
+            sum(len(p.todo) for p in plans),
+            f"watershed batch {batch}: stages finished",
+            terminal=Terminal(get_run_logger().info),
         )
         with (
             closing(create_backend(backend, parallelism=lanes, log_dir=layout.logs)) as runner,
-            closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
+            progress,
         ):
             execution = BatchExecution(
                 layout,
@@ -220,10 +225,11 @@ def run_watershed_batch(
                 runner,
                 ledger,
                 job=state.last_run.flow_run_id,
-                on_stage_end=lambda runid, stage, result: progress.advance(),
+                on_stage_end=lambda runid, stage, result: progress.advance(
+                    outcome=result.outcome.value
+                ),
             )
             failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
-        progress.finish()
         summary = publish_batch_summary(
             layout, state, [w.runid for w in validation.watersheds], stages, failures
         )
@@ -242,27 +248,17 @@ def _drive(
 
     Returns the failures (runid -> reason); a chunk that crashes fails its runs only.
     """
-    ended: queue.Queue[PrefectFuture] = queue.Queue()
-    waiting = list(reversed(list(enumerate(chunks, 1))))
-    in_flight: dict[PrefectFuture, list[RunPlan]] = {}
+    numbered = iter(enumerate(chunks, 1))
     failures: dict[str, str] = {}
 
-    def start_next() -> None:
-        if waiting:
-            number, chunk = waiting.pop()
-            future = run_chunk.submit(execution, chunk, pool, f"chunk {number}/{len(chunks)}")
-            in_flight[future] = chunk
-            future.add_done_callback(ended.put)
+    def start(numbered_chunk: tuple[int, list[RunPlan]]) -> PrefectFuture:
+        number, chunk = numbered_chunk
+        return run_chunk.submit(execution, chunk, pool, f"chunk {number}/{len(chunks)}")
 
-    for _ in range(lanes):
-        start_next()
-    while in_flight:
-        future = ended.get()
-        chunk = in_flight.pop(future)
+    for (_, chunk), future in bounded_futures(lambda: next(numbered, None), start, lanes):
         try:
             failures.update(future.result().failed)
         except Exception as exc:  # noqa: BLE001 - a crashed chunk fails its runs, not the batch
             get_run_logger().error("a chunk crashed: %s", exc)
             failures.update({plan.runid: f"chunk crashed: {exc}" for plan in chunk})
-        start_next()
     return failures

@@ -7,21 +7,36 @@ import tempfile
 from pathlib import Path
 
 from sluice.errors import SluiceInputError
+from sluice.names import DIRECTORY
 
 
-def check_directory(path: Path, what: str) -> None:
-    """``path`` is a writable directory, or this process can create it (checked, not made)."""
-    if path.exists():
-        if not path.is_dir():
-            raise SluiceInputError(f"{what}: {path} exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise SluiceInputError(f"{what}: {path} is not writable")
-        return
-    parent = nearest_existing(path.parent)
+def check_directory(path: str | Path, what: str) -> Path:
+    """``path`` as a ``Path`` if it is a writable directory or this process can create it
+    (checked, not made); else one line naming ``what``. The one check of every output
+    directory a user names (reports, scratch, batch roots, temp dirs)."""
+    directory = Path(DIRECTORY.check(str(path), what))
+    if directory.exists():
+        if not directory.is_dir():
+            raise SluiceInputError(f"{what}: {directory} exists and is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise SluiceInputError(f"{what}: {directory} is not writable")
+        return directory
+    parent = directory.parent
+    while not parent.exists() and parent != parent.parent:
+        if parent.is_symlink():
+            raise SluiceInputError(
+                f"{what}: {directory} cannot be created ({parent} is a broken symlink)"
+            )
+        parent = parent.parent
+    if directory.is_symlink():
+        raise SluiceInputError(f"{what}: {directory} is a broken symlink")
     if not parent.is_dir():
-        raise SluiceInputError(f"{what}: {path} cannot be created ({parent} is not a directory)")
+        raise SluiceInputError(
+            f"{what}: {directory} cannot be created ({parent} is not a directory)"
+        )
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise SluiceInputError(f"{what}: {path} cannot be created ({parent} is not writable)")
+        raise SluiceInputError(f"{what}: {directory} cannot be created ({parent} is not writable)")
+    return directory
 
 
 def nearest_existing(path: Path) -> Path:

@@ -20,12 +20,25 @@ from sluice.errors import SluiceInputError
 
 DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 """A Kubernetes object name or namespace (RFC 1123 label): match with ``fullmatch``."""
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A Kubernetes Job name, or a label key's prefix (RFC 1123 subdomain): ``fullmatch``."""
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_VALUE = re.compile(f"({_LABEL_NAME})?")
+"""A Kubernetes label value, empty allowed: match with ``fullmatch``."""
+LABEL_KEY = re.compile(f"({DNS1123_SUBDOMAIN.pattern}/)?{_LABEL_NAME}")
+"""A Kubernetes label key (``[prefix/]name``): match with ``fullmatch``."""
 
 # Unicode categories never wanted in a name: controls (newline, escape), formatting
 # (bidi overrides, zero-width), line/paragraph separators, surrogates, private use.
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co"}
 _WORD = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _WORD_HELP = "letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def quoted(value: object) -> str:
+    """``value`` as a refusal shows it: repr'd, cut at 80 characters."""
+    text = str(value)
+    return repr(text[:80] + "…" if len(text) > 80 else text)
 
 
 @dataclass(frozen=True)
@@ -36,13 +49,14 @@ class NameKind:
     pattern: re.Pattern[str] | None = None
     help: str = ""
     path_component: bool = True
+    empty_ok: bool = False
 
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not a name of this kind, or None."""
         if not isinstance(value, str):
             return f"expected text, got {type(value).__name__}"
         if not value:
-            return "empty"
+            return None if self.empty_ok else "empty"
         if len(value.encode("utf-8", "surrogatepass")) > self.max_bytes:
             return f"longer than {self.max_bytes} bytes"
         if any(unicodedata.category(c) in _INVISIBLE for c in value):
@@ -61,8 +75,7 @@ class NameKind:
     def check(self, value: str, what: str) -> str:
         """``value`` if it is a name of this kind; else one line naming ``what``."""
         if (problem := self.problem(value)) is not None:
-            shown = repr(value[:80] + "…" if len(value) > 80 else value)
-            raise SluiceInputError(f"{what} {shown}: {problem}")
+            raise SluiceInputError(f"{what} {quoted(value)}: {problem}")
         return value
 
     def _validate(self, value: str) -> str:
@@ -90,8 +103,14 @@ RUNID = NameKind(255)
 KUBERNETES_NAMESPACE = NameKind(63, DNS1123_LABEL, "a DNS-1123 label (a-z, 0-9, '-')")
 JOB_NAME_PREFIX = NameKind(50, re.compile(r"[a-z0-9][-a-z0-9]*"), "a-z, 0-9 or '-' (DNS-1123)")
 DIRECTORY = NameKind(4096, path_component=False)
+# Karabo: a Rucio scope (also a staging directory) and the products' file-name prefix
+_FILE_CHARS = "letters, digits, '.', '_' or '-'"
+RUCIO_NAMESPACE = NameKind(64, re.compile(r"[A-Za-z0-9_.-]+"), _FILE_CHARS)
+FILE_PREFIX = NameKind(128, re.compile(r"[A-Za-z0-9_.-]*"), _FILE_CHARS, empty_ok=True)
 
 # Flow-parameter types: the Prefect UI form and a direct call refuse what the CLI refuses.
 BatchName = BATCH_NAME.type
 TableName = TABLE_NAME.type
 ObsId = OBS_ID.type
+RucioNamespace = RUCIO_NAMESPACE.type
+FilePrefix = FILE_PREFIX.type

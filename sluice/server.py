@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -36,6 +34,7 @@ from typing import TypeVar
 import httpx
 
 from sluice.errors import SluiceInputError
+from sluice.filelock import file_lock
 from sluice.settings import sluice_settings
 
 START_TIMEOUT_SECONDS = 300.0  # a loaded 2-core machine has taken 75 s
@@ -195,14 +194,6 @@ def read_record(home: Path) -> Record | None:
     return Record(text=text[:40], pid=pid, port=_server_port(pid, home) if pid else None)
 
 
-@contextlib.contextmanager
-def _start_lock(home: Path) -> Iterator[None]:
-    """One starter per home at a time (two commands started together share one server)."""
-    with (home / "server.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 def _wait_until_ours(server: EmbeddedServer, pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not answers_as_ours(server):
@@ -221,7 +212,7 @@ def _wait_until_ours(server: EmbeddedServer, pid: int, timeout: float) -> None:
 def start(home: Path, port: int, timeout: float = START_TIMEOUT_SECONDS) -> EmbeddedServer:
     """Start (or reuse) this home's server and wait until it answers with its credential."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _start_lock(home):
+    with file_lock(home / "server.lock"):  # one starter per home: two commands share one server
         record = read_record(home)
         if record is not None and record.pid is not None and record.port is not None:
             found = EmbeddedServer(home=home, port=record.port)

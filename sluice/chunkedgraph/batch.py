@@ -13,8 +13,9 @@ from __future__ import annotations
 import contextlib
 import random
 from array import array
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from sluice.chunkedgraph.tracker import (
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, RunChunk, chunk_runner
-from sluice.jobs import JobSpec, Outcome
+from sluice.inflight import bounded_futures
+from sluice.jobs import JobResult, JobSpec, Outcome
 
 
 @dataclass(frozen=True)
@@ -175,28 +177,23 @@ def run_batch_jobs(
     """Run the batch as backend jobs through the shared ``pool``: every ready chunk at
     once, and each parent the moment its last child's job succeeds."""
     with _recording(batch, grid) as recorder:
-        running: dict[Future, ChunkKey] = {}
+        ready = deque(recorder.ready)
 
-        def send(key: ChunkKey) -> None:
-            running[pool.submit(job_of(key[0], grid.coords(*key)))] = key
+        def send(key: ChunkKey) -> Future[JobResult]:
+            return pool.submit(job_of(key[0], grid.coords(*key)))
 
-        for key in recorder.ready:
-            send(key)
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                key = running.pop(future)
-                try:
-                    result = future.result()
-                except Exception as error:  # the backend could not run it
-                    recorder.failed(key, f"{type(error).__name__}: {error}")
-                    continue
-                if result.outcome is not Outcome.SUCCEEDED:
-                    tail = pool.logs(result.name)[-500:].strip()
-                    reason = str(result.reason)
-                    recorder.failed(key, f"{reason}: {tail}" if tail else reason)
-                elif parent := recorder.succeeded(key):
-                    send(parent)
+        for key, future in bounded_futures(lambda: ready.popleft() if ready else None, send):
+            try:
+                result = future.result()
+            except Exception as error:  # the backend could not run it
+                recorder.failed(key, f"{type(error).__name__}: {error}")
+                continue
+            if result.outcome is not Outcome.SUCCEEDED:
+                tail = pool.logs(result.name)[-500:].strip()
+                reason = str(result.reason)
+                recorder.failed(key, f"{reason}: {tail}" if tail else reason)
+            elif parent := recorder.succeeded(key):
+                ready.append(parent)
     return recorder.outcome
 
 

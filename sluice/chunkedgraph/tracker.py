@@ -18,7 +18,6 @@ process mutates this state; batches only append to their own segment.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -30,6 +29,9 @@ from typing import NamedTuple
 
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.errors import SluiceInputError, WorkIncomplete
+from sluice.filelock import file_lock
+from sluice.ledger.base import Holder
+from sluice.ledger.lease import leased
 from sluice.names import TABLE_NAME
 from sluice.settings import sluice_home
 
@@ -248,43 +250,29 @@ class TableState:
         )
 
 
-@contextlib.contextmanager
-def table_lock(directory: Path, *, shared: bool = False) -> Iterator[None]:
-    """``flock`` on the table: the tracker holds it exclusively; status/reset check it.
-
-    Released by the kernel when the holder dies, so a SIGKILLed run never leaves it behind.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "lock").open("a") as handle:
-        try:
-            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SluiceInputError(
-                f"table {directory.name!r}: an ingest is running on it right now"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def table_run(table: str) -> str:
+    """The table's run name in the ledger, whose lease keeps one ingest (or reset) of a
+    table at a time, on this machine or any other sharing the ledger."""
+    return f"chunkedgraph/{table}"
 
 
-@contextlib.contextmanager
-def writers_lock(directory: Path, *, exclusive: bool) -> Iterator[None]:
+def hold_table(table: str) -> contextlib.AbstractContextManager[Holder]:
+    """Hold the table's run lease (``sluice.ledger.hold_run``) in the default ledger;
+    ``RunLeased`` (one line: who holds it, since when) while another live run holds it.
+    A dead holder's lease is taken over (at once when it ran on this host)."""
+    return leased(table_run(table))
+
+
+def writers_lock(directory: Path, *, exclusive: bool) -> contextlib.AbstractContextManager[None]:
     """Batches hold it shared while appending; a resuming tracker takes it exclusively
     (waiting) so no orphaned batch of a killed run is still writing while it replays."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / "writers.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(directory / "writers.lock", shared=not exclusive)
 
 
 def reset_table(table: str) -> None:
     """Remove one table's state (``flush_redis`` for a single table)."""
     directory = existing_table_dir(table)
-    with table_lock(directory):
+    with hold_table(table):
         shutil.rmtree(directory)
 
 

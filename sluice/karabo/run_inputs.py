@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,7 +25,7 @@ from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
 from sluice.karabo.settings import KaraboSettings
 from sluice.ledger import check_ledger_url
 from sluice.locations import check_directory, nearest_existing
-from sluice.names import KUBERNETES_NAMESPACE
+from sluice.names import KUBERNETES_NAMESPACE, LABEL_KEY, LABEL_VALUE
 from sluice.quantity import format_memory, parse_cpu, parse_memory
 
 MAX_MEMORY = 2**50  # 1 PiB: any memory quantity above this is a typo
@@ -34,9 +33,6 @@ MAX_VOLUME = 2**60
 MAX_CPU = 4096.0
 MAX_SECONDS = 365 * 86400.0
 MAX_PLACEMENT_JSON = 64 * 1024
-_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_KEY = rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}$"
-_LABEL_VALUE = rf"^({_LABEL_NAME})?$"
 AFFINITY_KEYS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
 
 
@@ -59,9 +55,9 @@ class Toleration(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    key: str | None = Field(None, pattern=_LABEL_KEY)
+    key: str | None = Field(None, pattern=f"^{LABEL_KEY.pattern}$")
     operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = Field(None, pattern=_LABEL_VALUE)
+    value: str | None = Field(None, pattern=f"^{LABEL_VALUE.pattern}$")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     toleration_seconds: int | None = Field(None, ge=0, alias="tolerationSeconds")
 
@@ -118,7 +114,7 @@ def check_placement(
 ) -> Placement:
     """Validated pod placement; affinity is checked for its shape and size only."""
     for key, value in (node_selector or {}).items():
-        if not re.match(_LABEL_KEY, str(key)) or not re.match(_LABEL_VALUE, str(value)):
+        if not LABEL_KEY.fullmatch(str(key)) or not LABEL_VALUE.fullmatch(str(value)):
             raise SluiceInputError(
                 f"node_selector: {str(key)[:80]!r}={str(value)[:80]!r} is not a label key=value"
             )

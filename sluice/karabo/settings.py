@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.errors import SluiceInputError
-from sluice.names import OBS_ID
+from sluice.names import OBS_ID, FilePrefix, RucioNamespace, quoted
 
 HOURLY_PATTERN = "%Y%m%dT%H%M%S_SKAMID_Karabo_test_hourly"
 # Bounds that keep every derived size finite and every name a safe path segment.
@@ -23,7 +23,6 @@ MAX_TIME_STAMPS = 1_000_000  # the MIGHTEE L1 survey had 3,593 dumps
 MAX_CHANNELS = 1_000_000
 MAX_NPIXEL = 131_072
 MAX_LIFETIME = 100 * 365 * 86400
-_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"  # a path segment: no separator, no leading dot
 _PRINTABLE = r"^[\x21-\x7e]*$"  # ASCII without spaces or control characters
 
 
@@ -64,13 +63,13 @@ class KaraboSettings(BaseModel):
     start_date_and_time: datetime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC)
     imaging_npixel: int = Field(2024, le=MAX_NPIXEL)
     imaging_cellsize: float | None = Field(None, gt=0, lt=math.pi)
-    rucio_namespace: str = Field("testing", min_length=1, max_length=64, pattern=_NAME)
+    rucio_namespace: RucioNamespace = "testing"  # type: ignore[valid-type]
     rucio_lifetime: int = Field(31536000, gt=0, le=MAX_LIFETIME)
     ivoid_authority: str = Field("test.skao", min_length=1, max_length=256, pattern=_PRINTABLE)
     ivoid_path: str = Field("/~", max_length=256, pattern=_PRINTABLE)
     obs_collection: str = Field("SKAO/SKAMID", min_length=1, max_length=256, pattern=_PRINTABLE)
     obs_id: OBS_ID.type  # type: ignore[valid-type]
-    file_prefix: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.-]*$")
+    file_prefix: FilePrefix = ""  # type: ignore[valid-type]
     products: tuple[Product, ...] = (Product.DIRTY, Product.CLEANED)
 
     @classmethod
@@ -85,6 +84,9 @@ class KaraboSettings(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "settings"
+            if first["type"] == "value_error":  # a name kind's own problem (sluice.names)
+                problem = first["ctx"]["error"]
+                raise SluiceInputError(f"{where} {quoted(first['input'])}: {problem}") from None
             raise SluiceInputError(f"{where}: {first['msg']}") from None
         settings.check()
         return settings

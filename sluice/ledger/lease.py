@@ -66,14 +66,22 @@ def hold_run(ledger: Ledger, run: str, *, ttl: float = LEASE_SECONDS) -> Iterato
         raise LeaseLost(f"run {run!r}: its lease was {lost[0]} while it ran")
 
 
-def refuse_if_running(run: str, url: str | None = None) -> None:
-    """Raise ``RunLeased`` now if a live process holds ``run``: a command line's check
-    before it starts a server and a flow run (the flow itself then takes the lease)."""
+@contextmanager
+def leased(run: str, url: str | None = None) -> Iterator[Holder]:
+    """``hold_run`` on the ledger at ``url`` (default: ``$SLUICE_LEDGER_URL`` or SQLite
+    under ``$SLUICE_HOME``), opened for the block and closed after it."""
     from sluice.ledger import open_ledger
 
     ledger = open_ledger(url)
     try:
-        with hold_run(ledger, run):
-            pass
+        with hold_run(ledger, run) as holder:
+            yield holder
     finally:
         ledger.close()
+
+
+def refuse_if_running(run: str, url: str | None = None) -> None:
+    """Raise ``RunLeased`` now if a live process holds ``run``: a command line's check
+    before it starts a server and a flow run (the flow itself then takes the lease)."""
+    with leased(run, url):
+        pass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 
 from sluice.errors import SluiceInputError
+from sluice.locations import check_directory
 from sluice.quantity import parse_memory
 from sluice.stac.admission import check_thresholds
 from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
@@ -72,13 +72,7 @@ def requested_ids(
 
 def check_temp_dir(temp_dir: str) -> None:
     """``--temp_dir`` is a directory, or can be made in a writable one (nothing made yet)."""
-    path = Path(temp_dir)
-    while not path.exists():
-        path = path.parent
-    if not path.is_dir():
-        raise SluiceInputError(f"--temp_dir {temp_dir}: {path} is not a directory")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise SluiceInputError(f"--temp_dir {temp_dir}: {path} is not writable")
+    check_directory(temp_dir, "--temp_dir")
 
 
 def check_local_output(use_local_output: bool, output_root: str) -> None:

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from sluice.errors import SluiceInputError
+from sluice.names import LABEL_VALUE
 from sluice.quantity import shown
 
 DEFAULT_LABEL_TEMPLATE = "tier{tier}-chunk-{start:05d}"
 PLACEHOLDERS = {"chunk", "start", "end", "tier"}
 MAX_LABEL = 63
 MAX_TEMPLATE = 253
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SPEC_NUMBER = re.compile(r"[0-9]+")
 
 
@@ -92,7 +92,7 @@ def format_label(template: str, *, chunk: int, start: int, end: int, tier: int |
 
 
 def check_label_value(label: str, *, what: str) -> str:
-    if len(label) > MAX_LABEL or not _LABEL_VALUE.match(label):
+    if len(label) > MAX_LABEL or not LABEL_VALUE.fullmatch(label):
         raise SluiceInputError(f"{what}: {shown(label)} is not a valid Kubernetes label value")
     return label
 

@@ -6,15 +6,13 @@ a flow run (UI, deployment) refuse the same things with the same one-line messag
 
 from __future__ import annotations
 
-import os
-import re
 from enum import StrEnum
-from pathlib import Path
 from typing import Literal
 
 from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
-from sluice.names import DNS1123_LABEL, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
+from sluice.locations import check_directory
+from sluice.names import DNS1123_LABEL, DNS1123_SUBDOMAIN, JOB_NAME_PREFIX, KUBERNETES_NAMESPACE
 from sluice.quantity import parse_cpu, parse_duration, parse_memory, shown
 from sluice.sweep.chunks import make_chunks
 from sluice.sweep.execution import SweepConfig
@@ -26,8 +24,6 @@ DEFAULT_TEMPLATE = "wetlands/job.yaml"
 NOTHING_TO_DO = "No indexes resolved; nothing to do."
 INT32_MAX = 2**31 - 1
 MAX_PARALLELISM = 100_000
-_JOB_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 class DryRun(StrEnum):
@@ -70,24 +66,6 @@ def _check_range(value: int | None, flag: str, low: int, high: int, note: str = 
         raise SluiceInputError(f"{flag} {shown(value)}: must be {low} to {high:,}{note}")
 
 
-def check_output_dir(path: str, flag: str) -> Path:
-    """A directory that exists or can be created, checked before anything runs."""
-    if not path or _UNPRINTABLE.search(path) or len(path) > 4096:
-        raise SluiceInputError(f"{flag} {shown(path)}: not a usable directory name")
-    directory = Path(path)
-    probe = directory
-    while not probe.exists():
-        if probe.is_symlink():
-            raise SluiceInputError(f"{flag} {path}: {probe} is a broken symlink")
-        probe = probe.parent
-    if not probe.is_dir():
-        problem = "is a file" if probe == directory else f"{probe} is a file"
-        raise SluiceInputError(f"{flag} {path}: {problem}, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SluiceInputError(f"{flag} {path}: {probe} is not writable")
-    return directory
-
-
 def resolve_config(
     *,
     template_path: str | None,
@@ -119,7 +97,7 @@ def resolve_config(
     """The config, the starting tier (None: no tiers) and whether tiers come from history."""
     KUBERNETES_NAMESPACE.check(namespace, "--namespace")
     JOB_NAME_PREFIX.check(job_name_prefix, "--job-name-prefix")
-    if source_job is not None and not _JOB_NAME.match(source_job):
+    if source_job is not None and not DNS1123_SUBDOMAIN.fullmatch(source_job):
         raise SluiceInputError(f"--source-job {shown(source_job)}: not a Job name")
     if memory is not None:
         parse_memory(memory, what="--memory")
@@ -129,7 +107,7 @@ def resolve_config(
     _check_range(ttl, "--ttl", -1, INT32_MAX, " (-1 omits ttlSecondsAfterFinished)")
     _check_range(parallelism, "--parallelism", 1, MAX_PARALLELISM)
     _check_range(chunk_size, "--chunk-size", 0, 10**9, " (0: no chunks)")
-    check_output_dir(report_dir, "--report-dir")
+    check_directory(report_dir, "--report-dir")
     timeout = parse_duration(wait_timeout, what="--wait-timeout")
     schedule = TierSchedule(start_gi=schedule_start_gi, factor=schedule_factor, max_tier=max_tier)
     auto = tier == "auto"

@@ -92,7 +92,7 @@ class BatchLayout:
     runs = property(lambda self: self.dir / "runs")
     logs = property(lambda self: self.dir / "logs")
     state_file = property(lambda self: self.dir / "batch.json")
-    lock_file = property(lambda self: self.dir / "batch.lock")
+    ledger_run = property(lambda self: f"watersheds/{self.name}")  # attempts and run lease
 
     def run_dir(self, runid: str) -> Path:
         return self.runs / runid

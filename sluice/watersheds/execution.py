@@ -98,7 +98,7 @@ class BatchExecution:
         self.stages = stages
         self.backend = backend
         self.ledger = ledger
-        self.run = f"watersheds/{layout.name}"
+        self.run = layout.ledger_run
         self.token = uuid.uuid4().hex
         self.job = job
         self._orphans = {i: a for i, a in ledger.latest(self.run).items() if a.running}

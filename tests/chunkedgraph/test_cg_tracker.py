@@ -139,17 +139,19 @@ def test_reset_clears_one_table_only(sluice_home: Path):
 
 
 def test_a_table_being_ingested_cannot_be_reset_or_ingested_again(sluice_home: Path):
-    from sluice.chunkedgraph.tracker import table_lock
+    from sluice.chunkedgraph.tracker import hold_table
+    from sluice.ledger import RunLeased
 
     directory = table_dir("busy")
     register_table(directory, "busy", "d.yml", GRID, {"kind": "noop"}, {})
-    with table_lock(directory):
-        with pytest.raises(SluiceInputError, match="an ingest is running on it"):
+    with hold_table("busy") as holder:  # the ingest's lease
+        with pytest.raises(RunLeased, match=f"'chunkedgraph/busy' is already running.*{holder}"):
             reset_table("busy")
         with (
-            pytest.raises(SluiceInputError, match="an ingest is running on it"),
-            table_lock(directory),
+            pytest.raises(RunLeased, match="'chunkedgraph/busy' is already running"),
+            hold_table("busy"),
         ):
             pass
+        assert directory.exists()
     reset_table("busy")
     assert not directory.exists()

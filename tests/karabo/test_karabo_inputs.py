@@ -188,7 +188,10 @@ def test_an_unknown_sky_model_is_refused_by_the_flows_typed_parameter(sluice_hom
             ["--phase-center-ra-deg", "400"],
             "error: phase_center_ra_deg: Input should be less than 360",
         ),
-        (["--file-prefix", "a b_"], "error: file_prefix: String should match pattern"),
+        (
+            ["--file-prefix", "a b_"],
+            "error: file_prefix 'a b_': use letters, digits, '.', '_' or '-'",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_line_and_a_nonzero_exit(args, message, tmp_path: Path):

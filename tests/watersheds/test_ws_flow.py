@@ -19,10 +19,10 @@ from sluice.flows.watersheds import (
 
 from sluice.errors import SluiceInputError
 from sluice.jobs import Outcome
-from sluice.ledger import PlannedAttempt, open_ledger
+from sluice.ledger import PlannedAttempt, RunLeased, open_ledger
+from sluice.ledger.lease import leased
 from sluice.watersheds.batch import BatchLayout
 from sluice.watersheds.inputs import check_run
-from sluice.watersheds.lock import _owner
 from sluice.watersheds.rundir import done_stages, read_metadata
 from sluice.watersheds.stages import Stage, WatershedTask
 from tests.watersheds.conftest import SEED_RUNIDS, SEED_TEMPLATE
@@ -177,9 +177,13 @@ def test_the_worker_pool_limit_holds(example: Path, batch_root: Path) -> None:
 
 def test_a_running_batch_refuses_a_second_run(example: Path, batch_root: Path) -> None:
     layout = create(example, batch_root)
-    layout.lock_file.write_text(json.dumps(_owner()))
 
-    with pytest.raises(SluiceInputError, match="'seed': already running"):
+    with (
+        leased("watersheds/seed") as holder,  # another run of the batch, alive
+        pytest.raises(
+            RunLeased, match=f"run 'watersheds/seed' is already running: held by {holder}"
+        ),
+    ):
         run_watershed_batch("seed", root=str(batch_root))
 
     assert list(layout.runs.iterdir()) == [] and attempts() == []

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from sluice.errors import SluiceInputError
-from sluice.watersheds.lock import batch_lock
 from sluice.watersheds.rundir import (
     RunMetadata,
     RunState,
@@ -83,38 +77,3 @@ def test_classify_follows_wepppy_states(base: Path, tmp_path: Path) -> None:
     assert classify(runs, "partial", stages) is RunState.FAILED
     mark_done(runs / "partial", Stage.BUILD_SOILS, now)
     assert classify(runs, "partial", stages) is RunState.COMPLETE
-
-
-def test_lock_refuses_a_second_holder_while_the_first_lives(tmp_path: Path) -> None:
-    lock = tmp_path / "batch.lock"
-    with batch_lock(lock, "seed"):
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
-        with (
-            pytest.raises(SluiceInputError, match="'seed': already running \\(pid"),
-            batch_lock(lock, "seed"),
-        ):
-            pass
-        assert lock.exists()
-    assert not lock.exists()
-
-
-def test_lock_of_a_dead_owner_is_taken_over(tmp_path: Path) -> None:
-    lock = tmp_path / "batch.lock"
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    owner = {"pid": int(dead.stdout), "host": socket.gethostname(), "create_time": 1.0}
-    lock.write_text(json.dumps(owner))
-    with batch_lock(lock, "seed"):
-        assert json.loads(lock.read_text())["pid"] == os.getpid()
-
-
-def test_lock_with_a_reused_pid_is_stale(tmp_path: Path) -> None:
-    lock = tmp_path / "batch.lock"
-    owner = {"pid": os.getpid(), "host": socket.gethostname(), "create_time": 12345.0}
-    lock.write_text(json.dumps(owner))
-    with batch_lock(lock, "seed"):
-        assert json.loads(lock.read_text())["create_time"] != 12345.0
