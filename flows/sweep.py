@@ -113,34 +113,9 @@ def tiered_index_sweep(
         report_dir: Where items.jsonl, tier<N>-failures.txt and summary.json go.
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
     """
+    parameters = dict(locals())  # exactly the parameters declared above
     check_dry_run(dry_run, backend)
-    config, start_tier, auto = resolve_config(
-        template_path=template_path,
-        source_job=source_job,
-        namespace=namespace,
-        start=start,
-        count=count,
-        indexes=indexes,
-        index_file=index_file,
-        limit=limit,
-        job_name_prefix=job_name_prefix,
-        batch_label=batch_label,
-        batch_label_template=batch_label_template,
-        chunk_size=chunk_size,
-        wait_timeout=wait_timeout,
-        tier=tier,
-        schedule_start_gi=schedule_start_gi,
-        schedule_factor=schedule_factor,
-        max_tier=max_tier,
-        memory=memory,
-        cpu=cpu,
-        backoff_limit=backoff_limit,
-        ttl=ttl,
-        replace=replace,
-        parallelism=parallelism,
-        mode=mode,
-        report_dir=report_dir,
-    )
+    config, start_tier, auto = resolve_config(parameters)
     logger = get_run_logger()
     if not config.indexes:
         logger.info(NOTHING_TO_DO)

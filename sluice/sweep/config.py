@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
@@ -20,7 +23,7 @@ from sluice.sweep.chunks import make_chunks
 from sluice.sweep.execution import SweepConfig
 from sluice.sweep.selection import select_indexes
 from sluice.sweep.template import load_source_job, load_template_file, workload_fingerprint
-from sluice.tiers import TierSchedule
+from sluice.tiers import MAX_TIER, TierSchedule
 
 DEFAULT_TEMPLATE = "wetlands/job.yaml"
 NOTHING_TO_DO = "No indexes resolved; nothing to do."
@@ -38,7 +41,9 @@ class DryRun(StrEnum):
     PRINT = "print"
 
 
-TierChoice = int | Literal["auto"] | None
+# A tier number or "auto"; the bound is declared here, so the UI form, a deployment run and
+# the CLI refuse the same tiers.
+TierChoice = Annotated[int, Field(ge=0, le=MAX_TIER)] | Literal["auto"] | None
 
 
 def check_dry_run(dry_run: DryRun, backend: str) -> None:
@@ -89,34 +94,38 @@ def check_output_dir(path: str, flag: str) -> Path:
 
 
 def resolve_config(
-    *,
-    template_path: str | None,
-    source_job: str | None,
-    namespace: str,
-    start: int,
-    count: int,
-    indexes: list[int] | None,
-    index_file: str | None,
-    limit: int | None,
-    job_name_prefix: str,
-    batch_label: str | None,
-    batch_label_template: str,
-    chunk_size: int | None,
-    wait_timeout: str,
-    tier: TierChoice,
-    schedule_start_gi: float,
-    schedule_factor: float,
-    max_tier: int,
-    memory: str | None,
-    cpu: str | None,
-    backoff_limit: int,
-    ttl: int,
-    replace: bool,
-    parallelism: int | None = None,
-    mode: str = "per-index",
-    report_dir: str = "reports/sweep",
+    parameters: Mapping[str, Any],
 ) -> tuple[SweepConfig, int | None, bool]:
-    """The config, the starting tier (None: no tiers) and whether tiers come from history."""
+    """The config, the starting tier (None: no tiers) and whether tiers come from history.
+
+    ``parameters`` are the sweep flow's (``flows/sweep.py`` declares them); the flow runs
+    this first, and the CLI runs it before it starts a server.
+    """
+    template_path = parameters["template_path"]
+    source_job = parameters["source_job"]
+    namespace = parameters["namespace"]
+    start = parameters["start"]
+    count = parameters["count"]
+    indexes = parameters["indexes"]
+    index_file = parameters["index_file"]
+    limit = parameters["limit"]
+    job_name_prefix = parameters["job_name_prefix"]
+    batch_label = parameters["batch_label"]
+    batch_label_template = parameters["batch_label_template"]
+    chunk_size = parameters["chunk_size"]
+    wait_timeout = parameters["wait_timeout"]
+    tier = parameters["tier"]
+    schedule_start_gi = parameters["schedule_start_gi"]
+    schedule_factor = parameters["schedule_factor"]
+    max_tier = parameters["max_tier"]
+    memory = parameters["memory"]
+    cpu = parameters["cpu"]
+    backoff_limit = parameters["backoff_limit"]
+    ttl = parameters["ttl"]
+    replace = parameters["replace"]
+    parallelism = parameters.get("parallelism", None)
+    mode = parameters.get("mode", "per-index")
+    report_dir = parameters.get("report_dir", "reports/sweep")
     KUBERNETES_NAMESPACE.check(namespace, "--namespace")
     JOB_NAME_PREFIX.check(job_name_prefix, "--job-name-prefix")
     if source_job is not None and not _JOB_NAME.match(source_job):

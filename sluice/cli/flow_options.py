@@ -1,0 +1,371 @@
+"""A flow command's options, derived from the flow function: its signature gives names,
+types and defaults, its docstring's ``Args:`` the help. Nothing is restated in the CLI.
+
+The signature is read from the flow's source, not by importing the flow module: importing
+Prefect costs seconds, and ``sluice <cmd> --help`` must not. The names an annotation or a
+default uses are imported from where the module imports them (the domain, light); a name
+from a ``prefect*`` package stays a :class:`Deferred` reference, imported only when a
+command runs. ``tests/core/test_flow_options.py`` checks what is read here against the
+imported flow (``inspect.signature`` and Prefect's own docstring parser).
+
+Values are checked once, by pydantic against the parameter's annotation (constraints
+included): the same validation Prefect runs when the flow is called and the UI form's
+schema shows. A refusal is one ``error:`` line naming the option (exit 2).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import enum
+import functools
+import importlib
+import importlib.util
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from sluice.errors import SluiceInputError
+
+_EMPTY = inspect.Parameter.empty
+_SIMPLE = (str, int, float)
+
+
+class Deferred:
+    """A class a flow annotation names from a ``prefect*`` package (a Block, in practice),
+    kept by name so ``--help`` does not import Prefect; :meth:`load` imports it."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def load(self) -> type:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __or__(self, other: Any) -> Any:
+        return typing.Optional[self] if other is None else NotImplemented  # noqa: UP045
+
+    def __ror__(self, other: Any) -> Any:
+        return self.__or__(other)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Deferred) and (self.module, self.name) == (
+            other.module,
+            other.name,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.name))
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+
+@dataclass(frozen=True)
+class FlowParameter:
+    """One parameter of a flow as its signature and docstring declare it."""
+
+    name: str
+    annotation: Any
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def block(self) -> Deferred | None:
+        """The block class when the parameter takes a block (``X`` or ``X | None``)."""
+        found = [a for a in _members(self.annotation) if isinstance(a, Deferred)]
+        return found[0] if found else None
+
+
+def _strip(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The members of a union (one member for anything else), ``None`` left out."""
+    annotation = _strip(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [_strip(a) for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+class _ModuleNames(Mapping[str, Any]):
+    """The names a flow module's top level binds, each resolved only when looked up."""
+
+    def __init__(self, tree: ast.Module, package: str | None) -> None:
+        self._package = package
+        self._sources: dict[str, ast.AST] = {}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom | ast.Import | ast.Assign | ast.AnnAssign):
+                for name in _bound_names(node):
+                    self._sources[name] = node
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            node = self._sources.get(name)
+            if node is None:
+                raise KeyError(name)
+            self._values[name] = self._resolve(name, node)
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def _resolve(self, name: str, node: ast.AST) -> Any:
+        if isinstance(node, ast.ImportFrom):
+            module = importlib.util.resolve_name(
+                "." * node.level + (node.module or ""), self._package
+            )
+            original = next(a.name for a in node.names if (a.asname or a.name) == name)
+            if module.split(".")[0].startswith("prefect"):
+                return Deferred(module, original)
+            return getattr(importlib.import_module(module), original)
+        if isinstance(node, ast.Import):
+            alias = next(a for a in node.names if (a.asname or a.name.split(".")[0]) == name)
+            imported = importlib.import_module(alias.name)
+            return imported if alias.asname else importlib.import_module(name)
+        value = node.value  # type: ignore[attr-defined]
+        return self.evaluate(value)
+
+    def evaluate(self, node: ast.expr) -> Any:
+        code = compile(ast.Expression(node), "<flow signature>", "eval")
+        return eval(code, {"__builtins__": builtins}, self)  # noqa: S307 (the flow's own source)
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.ImportFrom):
+        return [a.asname or a.name for a in node.names]
+    if isinstance(node, ast.Import):
+        return [a.asname or a.name.split(".")[0] for a in node.names]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]  # type: ignore[attr-defined]
+    return [t.id for t in targets if isinstance(t, ast.Name)]
+
+
+_ARGS = re.compile(r"^(\s*)Args:\s*$")
+_ENTRY = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
+
+
+def parameter_help(docstring: str | None) -> dict[str, str]:
+    """The Google-style ``Args:`` entries of a docstring, each as one line of help (the text
+    Prefect's own parser gives the UI form, whitespace folded)."""
+    lines = inspect.cleandoc(docstring or "").splitlines()
+    found: dict[str, list[str]] = {}
+    section_indent = None
+    current: list[str] | None = None
+    for line in lines:
+        if section_indent is None:
+            if match := _ARGS.match(line):
+                section_indent = len(match.group(1))
+            continue
+        if line.strip() and len(line) - len(line.lstrip()) <= section_indent:
+            break  # the next section
+        text = line.strip()
+        if (entry := _ENTRY.match(text)) and len(line) - len(line.lstrip()) <= section_indent + 4:
+            current = found.setdefault(entry.group(1), [entry.group(2)])
+        elif current is not None and text:
+            current.append(text)
+    return {name: " ".join(" ".join(parts).split()) for name, parts in found.items()}
+
+
+@functools.cache
+def read_flow(module: str, function: str) -> tuple[FlowParameter, ...]:
+    """The parameters of ``module.function`` (a flow), read from its source."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise LookupError(f"no module {module}")
+    with open(spec.origin, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+    names = _ModuleNames(tree, spec.parent)
+    helps = parameter_help(ast.get_docstring(node, clean=False))
+    args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+    defaults = [None] * (len(node.args.posonlyargs + node.args.args) - len(node.args.defaults))
+    defaults += [*node.args.defaults, *node.args.kw_defaults]
+    parameters = []
+    for arg, default in zip(args, defaults, strict=True):
+        annotation = names.evaluate(arg.annotation) if arg.annotation else Any
+        value = _EMPTY if default is None else names.evaluate(default)
+        parameters.append(FlowParameter(arg.arg, annotation, value, helps.get(arg.arg, "")))
+    return tuple(parameters)
+
+
+@dataclass
+class FlowArguments:
+    """What a flow command was given: the flow's parameters (validated) and the CLI's own."""
+
+    values: dict[str, Any]
+    parameters: tuple[FlowParameter, ...]
+
+    def with_blocks(self) -> dict[str, Any]:
+        """The flow's parameters with each block option's name replaced by the saved block
+        (loaded from the API this process uses, started first if needed: call this after
+        every check that needs no server)."""
+        from sluice.server import load_block
+
+        loaded = dict(self.values)
+        for parameter in self.parameters:
+            name = loaded.get(parameter.name)
+            if parameter.block is not None and isinstance(name, str):
+                loaded[parameter.name] = load_block(parameter.block.load(), name, parameter.flag)
+        return loaded
+
+
+def _click_type(parameter: FlowParameter) -> Any:
+    """The type Click parses the option as; pydantic then checks the value against the
+    annotation. Enums are choices, bools flags, lists repeatable; the rest is text."""
+    members = _members(parameter.annotation)
+    if len(members) == 1:
+        (kind,) = members
+        if kind is bool or (isinstance(kind, type) and issubclass(kind, enum.Enum)):
+            return kind
+        if kind in _SIMPLE:
+            return kind
+        if typing.get_origin(kind) is list:
+            return list[str]
+    return str
+
+
+def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) -> Any:
+    if argument:
+        return typer.Argument(help=parameter.help, show_default=False)
+    flags = [parameter.flag, *aliases]
+    if _click_type(parameter) is bool:
+        flags = [f"{flag}/--no-{flag[2:]}" for flag in flags[:1]] + list(flags[1:])
+    return typer.Option(*flags, help=parameter.help)
+
+
+def _check(parameter: FlowParameter, value: Any) -> Any:
+    """``value`` checked and converted by pydantic against the parameter's annotation."""
+    from pydantic import TypeAdapter, ValidationError
+
+    annotation = parameter.annotation
+    if parameter.block is not None:
+        return value  # a block's name: looked up by with_blocks()
+    try:
+        return TypeAdapter(annotation).validate_python(value)
+    except ValidationError as error:
+        raise SluiceInputError(_one_line(parameter.flag, value, error)) from None
+
+
+def _one_line(flag: str, value: Any, error: Any) -> str:
+    problems = error.errors(include_url=False)
+    for problem in problems:  # a check of Sluice's own (sluice.names) says it all
+        cause = (problem.get("ctx") or {}).get("error")
+        if isinstance(cause, SluiceInputError):
+            return str(cause)
+    items = [p for p in problems if any(isinstance(step, int) for step in p["loc"])]
+    if items:
+        return f"{flag}: {_shown(items[0]['input'])}: {items[0]['msg'][:200]}"
+    said = " or ".join(dict.fromkeys(p["msg"] for p in problems))
+    return f"{flag} {_shown(value)}: {said[:300]}"
+
+
+def _shown(value: Any) -> str:
+    from sluice.quantity import shown
+
+    return shown(value)
+
+
+def flow_command(
+    module: str,
+    function: str,
+    *,
+    exclude: Collection[str] = (),
+    aliases: Mapping[str, Sequence[str]] | None = None,
+    arguments: Collection[str] = (),
+    trailing: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Make ``body(arguments: FlowArguments, **cli_only)`` a command whose options are the
+    flow's parameters (minus ``exclude``) followed by the body's own CLI-only options.
+
+    ``aliases`` adds spellings a seed used (``--batch_name``); ``arguments`` are given
+    positionally; ``trailing`` names a list option that also takes the words after it
+    (``--indexes 0 1 2``, as the seed wrote it)."""
+    flow_parameters = tuple(p for p in read_flow(module, function) if p.name not in exclude)
+    aliases = aliases or {}
+
+    def decorate(body: Callable[..., Any]) -> Callable[..., Any]:
+        own = list(inspect.signature(body, eval_str=True).parameters.values())[1:]
+        clash = {p.name for p in own} & {p.name for p in flow_parameters}
+        if clash:
+            raise TypeError(f"{body.__name__}: CLI-only options shadow flow parameters {clash}")
+        signature = [
+            inspect.Parameter(
+                "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
+            )
+        ]
+        ordered = sorted(
+            flow_parameters, key=lambda p: (p.name not in arguments, p.default is not _EMPTY)
+        )
+        for parameter in ordered:
+            kind = _click_type(parameter)
+            annotation = Annotated[
+                kind if parameter.default is not None and parameter.block is None else kind | None,
+                _option(parameter, aliases.get(parameter.name, ()), parameter.name in arguments),
+            ]
+            signature.append(
+                inspect.Parameter(
+                    parameter.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=_default(parameter, kind),
+                    annotation=annotation,
+                )
+            )
+        signature += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+
+        @functools.wraps(body)
+        def command(ctx: typer.Context, **given: Any) -> Any:
+            values = {p.name: given.pop(p.name) for p in flow_parameters}
+            for parameter in flow_parameters:  # a default Click could not hold as text
+                if values[parameter.name] is None and parameter.default is not _EMPTY:
+                    values[parameter.name] = parameter.default
+            if trailing is not None:
+                values[trailing] = _with_trailing(values[trailing], ctx.args, flag_of(trailing))
+            elif ctx.args:
+                raise SluiceInputError(f"unexpected arguments: {' '.join(ctx.args)}")
+            for parameter in flow_parameters:
+                if values[parameter.name] is not parameter.default:
+                    values[parameter.name] = _check(parameter, values[parameter.name])
+            return body(FlowArguments(values, flow_parameters), **given)
+
+        command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+        del command.__wrapped__  # Typer reads __signature__, not the body's
+        command.__annotations__ = {}
+        command.flow_parameters = flow_parameters  # type: ignore[attr-defined]
+        return command
+
+    return decorate
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _default(parameter: FlowParameter, kind: Any) -> Any:
+    if parameter.default is _EMPTY:
+        return ...  # required
+    if kind is str and not isinstance(parameter.default, str | None):
+        return None  # shown by the flow's default: pydantic is not asked about it
+    return parameter.default
+
+
+def _with_trailing(given: list[str] | None, extra: list[str], flag: str) -> list[str] | None:
+    if extra and not given:
+        raise SluiceInputError(f"unexpected arguments: {' '.join(extra)}")
+    words = [w for text in [*(given or []), *extra] for w in text.replace(",", " ").split()]
+    return words or None
