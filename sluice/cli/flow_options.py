@@ -346,7 +346,7 @@ def flow_command(
         command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
         del command.__wrapped__  # Typer reads __signature__, not the body's
         command.__annotations__ = {}
-        command.flow_parameters = flow_parameters  # type: ignore[attr-defined]
+        command.cli_only = [p.name for p in own]  # type: ignore[attr-defined]
         return command
 
     return decorate
