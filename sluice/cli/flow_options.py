@@ -27,6 +27,7 @@ import types
 import typing
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -77,7 +78,7 @@ class FlowParameter:
 
     @property
     def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
+        return flag_of(self.name)
 
     @property
     def block(self) -> Deferred | None:
@@ -185,13 +186,15 @@ def parameter_help(docstring: str | None) -> dict[str, str]:
 @functools.cache
 def read_flow(module: str, function: str) -> tuple[FlowParameter, ...]:
     """The parameters of ``module.function`` (a flow), read from its source."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise LookupError(f"no module {module}")
-    with open(spec.origin, encoding="utf-8") as source:
-        tree = ast.parse(source.read())
+    package, _, leaf = module.rpartition(".")
+    # The package's own __init__ is not run either (sluice.flows' imports Prefect).
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LookupError(f"no package {package}")
+    path = next(Path(p, f"{leaf}.py") for p in spec.submodule_search_locations)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
-    names = _ModuleNames(tree, spec.parent)
+    names = _ModuleNames(tree, package)
     helps = parameter_help(ast.get_docstring(node, clean=False))
     args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
     defaults = [None] * (len(node.args.posonlyargs + node.args.args) - len(node.args.defaults))
@@ -211,12 +214,13 @@ class FlowArguments:
     values: dict[str, Any]
     parameters: tuple[FlowParameter, ...]
 
-    def with_blocks(self) -> dict[str, Any]:
-        """The flow's parameters with each block option's name replaced by the saved block
-        (loaded from the API this process uses, started first if needed: call this after
-        every check that needs no server)."""
-        from sluice.server import load_block
+    def for_the_flow(self) -> dict[str, Any]:
+        """The flow's parameters, ready for the call: the API known (the embedded server
+        started if none is set; call this after every check that needs no server) and each
+        block option's name replaced by the saved block, or one line naming the option."""
+        from sluice.server import ensure_api, load_block
 
+        ensure_api()
         loaded = dict(self.values)
         for parameter in self.parameters:
             name = loaded.get(parameter.name)
@@ -246,7 +250,8 @@ def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) ->
     flags = [parameter.flag, *aliases]
     if _click_type(parameter) is bool:
         flags = [f"{flag}/--no-{flag[2:]}" for flag in flags[:1]] + list(flags[1:])
-    return typer.Option(*flags, help=parameter.help)
+    metavar = "<text,...>" if _click_type(parameter) == list[str] else None
+    return typer.Option(*flags, help=parameter.help, metavar=metavar)
 
 
 def _check(parameter: FlowParameter, value: Any) -> Any:
@@ -255,7 +260,7 @@ def _check(parameter: FlowParameter, value: Any) -> Any:
 
     annotation = parameter.annotation
     if parameter.block is not None:
-        return value  # a block's name: looked up by with_blocks()
+        return value  # a block's name: looked up by for_the_flow()
     try:
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as error:
@@ -271,7 +276,7 @@ def _one_line(flag: str, value: Any, error: Any) -> str:
     items = [p for p in problems if any(isinstance(step, int) for step in p["loc"])]
     if items:
         return f"{flag}: {_shown(items[0]['input'])}: {items[0]['msg'][:200]}"
-    said = " or ".join(dict.fromkeys(p["msg"] for p in problems))
+    said = " or ".join(dict.fromkeys(p["msg"].removeprefix("Value error, ") for p in problems))
     return f"{flag} {_shown(value)}: {said[:300]}"
 
 
@@ -330,17 +335,7 @@ def flow_command(
 
         @functools.wraps(body)
         def command(ctx: typer.Context, **given: Any) -> Any:
-            values = {p.name: given.pop(p.name) for p in flow_parameters}
-            for parameter in flow_parameters:  # a default Click could not hold as text
-                if values[parameter.name] is None and parameter.default is not _EMPTY:
-                    values[parameter.name] = parameter.default
-            if trailing is not None:
-                values[trailing] = _with_trailing(values[trailing], ctx.args, flag_of(trailing))
-            elif ctx.args:
-                raise SluiceInputError(f"unexpected arguments: {' '.join(ctx.args)}")
-            for parameter in flow_parameters:
-                if values[parameter.name] is not parameter.default:
-                    values[parameter.name] = _check(parameter, values[parameter.name])
+            values = _values(flow_parameters, given, ctx.args, trailing)
             return body(FlowArguments(values, flow_parameters), **given)
 
         command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
@@ -352,7 +347,32 @@ def flow_command(
     return decorate
 
 
+def _values(
+    parameters: tuple[FlowParameter, ...],
+    given: dict[str, Any],
+    extra: list[str],
+    trailing: str | None,
+) -> dict[str, Any]:
+    """The flow's parameters out of what Click parsed (taken out of ``given``), each checked
+    by pydantic against its annotation; a default is the flow's own, never re-checked."""
+    values = {p.name: given.pop(p.name) for p in parameters}
+    if extra and (trailing is None or not values[trailing]):
+        raise SluiceInputError(f"unexpected arguments: {' '.join(extra)}")
+    for parameter in parameters:
+        value = values[parameter.name]
+        if value is None and parameter.default is not _EMPTY:
+            values[parameter.name] = parameter.default  # Click held None for it (see _default)
+            continue
+        if _click_type(parameter) == list[str] and value is not None:
+            last = parameter.name == trailing
+            value = _split([*value, *(extra if last else [])], whitespace=last)
+        if value is not parameter.default:
+            values[parameter.name] = _check(parameter, value)
+    return values
+
+
 def flag_of(name: str) -> str:
+    """The option a flow parameter becomes: ``template_path`` -> ``--template-path``."""
     return "--" + name.replace("_", "-")
 
 
@@ -364,8 +384,9 @@ def _default(parameter: FlowParameter, kind: Any) -> Any:
     return parameter.default
 
 
-def _with_trailing(given: list[str] | None, extra: list[str], flag: str) -> list[str] | None:
-    if extra and not given:
-        raise SluiceInputError(f"unexpected arguments: {' '.join(extra)}")
-    words = [w for text in [*(given or []), *extra] for w in text.replace(",", " ").split()]
-    return words or None
+def _split(given: list[str], *, whitespace: bool) -> list[str]:
+    """A list option's values: repeated, comma-separated, or (the trailing option, as the
+    seed wrote it) space-separated."""
+    separators = r"[,\s]+" if whitespace else ","
+    words = (w.strip() for text in given for w in re.split(separators, text))
+    return [w for w in words if w]

@@ -50,13 +50,11 @@ def sweep(arguments: FlowArguments) -> None:
             kubernetes_credentials=parameters["kubernetes_credentials"],
         )
     from sluice.ledger import refuse_if_running
-    from sluice.server import ensure_api
 
     refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
-    ensure_api()
     from sluice.flows.sweep import tiered_index_sweep
 
-    tiered_index_sweep(**arguments.with_blocks())
+    tiered_index_sweep(**arguments.for_the_flow())
 
 
 def register(app: typer.Typer) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import types
 import typing
 
@@ -18,12 +19,15 @@ import typer.main
 from prefect.utilities.callables import parameter_docstrings
 from typer.testing import CliRunner
 
-from sluice.cli import app
-from sluice.cli.flow_options import Deferred, flag_of, read_flow
+from sluice.cli import _OneLineErrors, app
+from sluice.cli.common import fail_on_input_errors
+from sluice.cli.flow_options import Deferred, FlowArguments, flag_of, flow_command, read_flow
 
 # (command path, flow module, flow function, flow parameters the command does not take)
 FLOW_COMMANDS = [
     (("sweep",), "sluice.flows.sweep", "tiered_index_sweep", {"ledger_url"}),
+    (("watersheds", "create"), "sluice.flows.watersheds", "create_watershed_batch", set()),
+    (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", {"ledger_url"}),
 ]
 
 
@@ -103,3 +107,92 @@ def test_every_flag_of_the_seed_still_parses(tmp_path, sluice_home) -> None:
     result = CliRunner().invoke(app, [*argv, "--indexes", "7,8"])
     assert result.exit_code == 0, result.output
     assert "wetlands-index-8" in result.stdout
+
+
+def _example_app() -> typer.Typer:
+    """A command built from tests/core/flow_options_example.py, as sluice's commands are."""
+    example = typer.Typer(cls=_OneLineErrors)
+
+    @flow_command("tests.core.flow_options_example", "example", arguments={"name"})
+    def command(arguments: FlowArguments, shout: bool = False) -> None:
+        values = arguments.for_the_flow() if arguments.values["credentials"] else arguments.values
+        block = values["credentials"]
+        shown = {**values, "credentials": type(block).__name__ if block else None}
+        typer.echo(json.dumps(shown) + ("!" if shout else ""))
+
+    example.command("example")(fail_on_input_errors(command))
+    example.command("other")(lambda: None)  # two commands: "example" stays a subcommand
+    return example
+
+
+def _invoke(*argv: str):
+    return CliRunner().invoke(_example_app(), ["example", *argv])
+
+
+def test_each_kind_of_parameter_parses_as_the_flow_declares_it(sluice_home) -> None:
+    result = _invoke("b1", "--count", "3", "--colour", "print", "--loud", "--sizes", "1,2")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["count"] == 3 and shown["colour"] == "print" and shown["loud"] is True
+    assert shown["sizes"] == [1, 2] and shown["pick"] is None and shown["name"] == "b1"
+    assert json.loads(_invoke("b1", "--pick", "auto").stdout)["pick"] == "auto"
+    repeated = json.loads(_invoke("b1", "--pick", "7", "--sizes", "4", "--sizes", "5").stdout)
+    assert repeated == {
+        "name": "b1",
+        "count": 2,
+        "colour": "none",
+        "loud": False,
+        "sizes": [4, 5],
+        "pick": 7,
+        "credentials": None,
+    }
+    assert _invoke("b1", "--shout").stdout.strip().endswith("!")  # a CLI-only option
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["b1", "--count", "11"], "--count 11: Input should be less than or equal to 10"),
+        (["b1", "--count", "x"], "--count"),
+        (["b1", "--colour", "green"], "--colour"),
+        (["b1", "--sizes", "1,x"], "--sizes: 'x'"),
+        (["b1", "--pick", "high"], "--pick 'high'"),
+        (["../b"], "name '../b'"),
+        (["b1", "stray"], "unexpected"),
+    ],
+)
+def test_a_refused_value_is_one_line_naming_the_option(sluice_home, argv, named) -> None:
+    result = _invoke(*argv)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
+    assert not sluice_home.exists()  # nothing started
+
+
+def test_a_block_parameter_takes_the_blocks_name(prefect_api) -> None:
+    from prefect_kubernetes.credentials import KubernetesCredentials
+
+    KubernetesCredentials().save("flow-options-kc", overwrite=True)
+    result = _invoke("b1", "--credentials", "flow-options-kc")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["credentials"] == "KubernetesCredentials"
+    missing = _invoke("b1", "--credentials", "nosuch")
+    assert missing.exit_code == 2, missing.output
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: --credentials 'nosuch': no such KubernetesCredentials block")
+
+
+def test_help_imports_no_prefect() -> None:
+    """Options come from the flows' source: ``sluice <cmd> --help`` stays fast."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, typer.main\n"
+        "from sluice.cli import app\n"
+        "typer.main.get_command(app)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('prefect')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
