@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.core import ParameterSource  # Typer 0.29 vendors Click
 
 from sluice.errors import SluiceInputError
 
@@ -213,6 +214,7 @@ class FlowArguments:
 
     values: dict[str, Any]
     parameters: tuple[FlowParameter, ...]
+    given: frozenset[str]  # the options set on the command line (not left at the default)
 
     def for_the_flow(self) -> dict[str, Any]:
         """The flow's parameters, ready for the call: the API known (the embedded server
@@ -231,17 +233,30 @@ class FlowArguments:
 
 def _click_type(parameter: FlowParameter) -> Any:
     """The type Click parses the option as; pydantic then checks the value against the
-    annotation. Enums are choices, bools flags, lists repeatable; the rest is text."""
+    annotation. Enums are choices, bools flags; a list or a string mapping is repeated
+    (``--x a --x b``); anything else is one text value."""
     members = _members(parameter.annotation)
     if len(members) == 1:
         (kind,) = members
-        if kind is bool or (isinstance(kind, type) and issubclass(kind, enum.Enum)):
+        if kind is bool or kind in _SIMPLE or _is_enum(kind):
             return kind
-        if kind in _SIMPLE:
-            return kind
-        if typing.get_origin(kind) is list:
+        if typing.get_origin(kind) is list or (
+            typing.get_origin(kind) is dict and typing.get_args(kind) == (str, str)
+        ):
             return list[str]
     return str
+
+
+def _is_enum(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, enum.Enum)
+
+
+def _listed(parameter: FlowParameter) -> bool:
+    """Whether a repeated option also takes comma-separated values (``--tasks a,b``): a
+    list of numbers or enum members (never text, which may hold a comma)."""
+    (kind,) = _members(parameter.annotation)
+    args = typing.get_args(kind)
+    return typing.get_origin(kind) is list and (args[0] in (int, float) or _is_enum(args[0]))
 
 
 def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) -> Any:
@@ -251,10 +266,12 @@ def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) ->
     if _click_type(parameter) is bool:
         flags = [f"{flag}/--no-{flag[2:]}" for flag in flags[:1]] + list(flags[1:])
     metavar = "<text,...>" if _click_type(parameter) == list[str] else None
-    return typer.Option(*flags, help=parameter.help, metavar=metavar)
+    held = _default(parameter, _click_type(parameter)) == parameter.default
+    shown = True if held else str(parameter.default)  # the flow's default, as text
+    return typer.Option(*flags, help=parameter.help, metavar=metavar, show_default=shown)
 
 
-def _check(parameter: FlowParameter, value: Any) -> Any:
+def _check(parameter: FlowParameter, value: Any, named: str) -> Any:
     """``value`` checked and converted by pydantic against the parameter's annotation."""
     from pydantic import TypeAdapter, ValidationError
 
@@ -264,7 +281,7 @@ def _check(parameter: FlowParameter, value: Any) -> Any:
     try:
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as error:
-        raise SluiceInputError(_one_line(parameter.flag, value, error)) from None
+        raise SluiceInputError(_one_line(named, value, error)) from None
 
 
 def _one_line(flag: str, value: Any, error: Any) -> str:
@@ -291,17 +308,23 @@ def flow_command(
     function: str,
     *,
     exclude: Collection[str] = (),
+    only: Collection[str] | None = None,
     aliases: Mapping[str, Sequence[str]] | None = None,
     arguments: Collection[str] = (),
     trailing: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make ``body(arguments: FlowArguments, **cli_only)`` a command whose options are the
-    flow's parameters (minus ``exclude``) followed by the body's own CLI-only options.
+    flow's parameters (minus ``exclude``; or ``only`` those, for a command that uses a few
+    of them without running the flow) followed by the body's own CLI-only options.
 
     ``aliases`` adds spellings a seed used (``--batch_name``); ``arguments`` are given
     positionally; ``trailing`` names a list option that also takes the words after it
     (``--indexes 0 1 2``, as the seed wrote it)."""
-    flow_parameters = tuple(p for p in read_flow(module, function) if p.name not in exclude)
+    flow_parameters = tuple(
+        p
+        for p in read_flow(module, function)
+        if p.name not in exclude and (only is None or p.name in only)
+    )
     aliases = aliases or {}
 
     def decorate(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -335,8 +358,13 @@ def flow_command(
 
         @functools.wraps(body)
         def command(ctx: typer.Context, **given: Any) -> Any:
-            values = _values(flow_parameters, given, ctx.args, trailing)
-            return body(FlowArguments(values, flow_parameters), **given)
+            typed = frozenset(
+                p.name
+                for p in flow_parameters
+                if ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE
+            )
+            values = _values(flow_parameters, given, ctx.args, trailing, arguments)
+            return body(FlowArguments(values, flow_parameters, typed), **given)
 
         command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
         del command.__wrapped__  # Typer reads __signature__, not the body's
@@ -352,6 +380,7 @@ def _values(
     given: dict[str, Any],
     extra: list[str],
     trailing: str | None,
+    positional: Collection[str],
 ) -> dict[str, Any]:
     """The flow's parameters out of what Click parsed (taken out of ``given``), each checked
     by pydantic against its annotation; a default is the flow's own, never re-checked."""
@@ -365,9 +394,11 @@ def _values(
             continue
         if _click_type(parameter) == list[str] and value is not None:
             last = parameter.name == trailing
-            value = _split([*value, *(extra if last else [])], whitespace=last)
+            value = [*value, *(extra if last else [])]
+            value = _split(value, whitespace=last) if _listed(parameter) else value
         if value is not parameter.default:
-            values[parameter.name] = _check(parameter, value)
+            named = parameter.name if parameter.name in positional else parameter.flag
+            values[parameter.name] = _check(parameter, value, named)
     return values
 
 

@@ -22,12 +22,30 @@ from typer.testing import CliRunner
 from sluice.cli import _OneLineErrors, app
 from sluice.cli.common import fail_on_input_errors
 from sluice.cli.flow_options import Deferred, FlowArguments, flag_of, flow_command, read_flow
+from sluice.cli.karabo import ESTIMATED
 
 # (command path, flow module, flow function, flow parameters the command does not take)
 FLOW_COMMANDS = [
     (("sweep",), "sluice.flows.sweep", "tiered_index_sweep", {"ledger_url"}),
     (("watersheds", "create"), "sluice.flows.watersheds", "create_watershed_batch", set()),
     (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", {"ledger_url"}),
+    (("karabo", "run"), "sluice.flows.karabo", "karabo_simulation", set()),
+    (
+        ("chunkedgraph", "ingest"),
+        "sluice.flows.chunkedgraph",
+        "chunkedgraph_ingest",
+        {"work", "window", "requeue", "processes"},  # spelled by CLI-only options
+    ),
+]
+# Commands that take a few of a flow's parameters without running it.
+SUBSET_COMMANDS = [
+    (("karabo", "estimate"), "sluice.flows.karabo", "karabo_simulation", set(ESTIMATED)),
+    (
+        ("chunkedgraph", "requeue"),
+        "sluice.flows.chunkedgraph",
+        "chunkedgraph_ingest",
+        {"table", "parallelism", "dask_address"},
+    ),
 ]
 
 
@@ -36,6 +54,10 @@ def _command(path: tuple[str, ...]):
     for name in path:
         command = command.commands[name]
     return command
+
+
+def _all_but(module: str, function: str, taken: set[str]) -> set[str]:
+    return {p.name for p in read_flow(module, function)} - taken
 
 
 def _real(annotation):
@@ -67,7 +89,13 @@ def test_reading_the_source_matches_the_imported_flow(path, module, function, ex
         assert parameter.help == " ".join(docstrings[parameter.name].split()), parameter.name
 
 
-@pytest.mark.parametrize(("path", "module", "function", "excluded"), FLOW_COMMANDS)
+@pytest.mark.parametrize(
+    ("path", "module", "function", "excluded"),
+    [
+        *FLOW_COMMANDS,
+        *[(p, m, f, _all_but(m, f, taken)) for p, m, f, taken in SUBSET_COMMANDS],
+    ],
+)
 def test_options_agree_with_the_flow(path, module, function, excluded) -> None:
     flow = getattr(importlib.import_module(module), function)
     signature = inspect.signature(flow.fn)
