@@ -44,6 +44,11 @@ class DryRun(StrEnum):
 # A tier number or "auto"; the bound is declared here, so the UI form, a deployment run and
 # the CLI refuse the same tiers.
 TierChoice = Annotated[int, Field(ge=0, le=MAX_TIER)] | Literal["auto"] | None
+# The bounds of the flow's counts, declared on its parameters (flows/sweep.py).
+BackoffLimit = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Ttl = Annotated[int, Field(ge=-1, le=INT32_MAX)]  # -1 omits ttlSecondsAfterFinished
+Parallelism = Annotated[int, Field(ge=1, le=MAX_PARALLELISM)]
+ChunkSize = Annotated[int, Field(ge=0, le=10**9)]
 
 
 def check_dry_run(dry_run: DryRun, backend: str) -> None:
@@ -68,11 +73,6 @@ def escalation_note(config: SweepConfig, start_tier: int | None) -> str | None:
         f"OOM escalation is off (no --tier): every job runs with {held} and an OOM is final;"
         " pass --tier 0 to climb RAM tiers from --schedule-start-gi"
     )
-
-
-def _check_range(value: int | None, flag: str, low: int, high: int, note: str = "") -> None:
-    if value is not None and not low <= value <= high:
-        raise SluiceInputError(f"{flag} {shown(value)}: must be {low} to {high:,}{note}")
 
 
 def check_output_dir(path: str, flag: str) -> Path:
@@ -134,10 +134,6 @@ def resolve_config(
         parse_memory(memory, what="--memory")
     if cpu is not None:
         parse_cpu(cpu, what="--cpu")
-    _check_range(backoff_limit, "--backoff-limit", 0, INT32_MAX)
-    _check_range(ttl, "--ttl", -1, INT32_MAX, " (-1 omits ttlSecondsAfterFinished)")
-    _check_range(parallelism, "--parallelism", 1, MAX_PARALLELISM)
-    _check_range(chunk_size, "--chunk-size", 0, 10**9, " (0: no chunks)")
     check_output_dir(report_dir, "--report-dir")
     timeout = parse_duration(wait_timeout, what="--wait-timeout")
     schedule = TierSchedule(start_gi=schedule_start_gi, factor=schedule_factor, max_tier=max_tier)
