@@ -4,9 +4,9 @@ types and defaults, its docstring's ``Args:`` the help. Nothing is restated in t
 The signature is read from the flow's source, not by importing the flow module: importing
 Prefect costs seconds, and ``sluice <cmd> --help`` must not. The names an annotation or a
 default uses are imported from where the module imports them (the domain, light); a name
-from a ``prefect*`` package stays a :class:`Deferred` reference, imported only when a
-command runs. ``tests/core/test_flow_options.py`` checks what is read here against the
-imported flow (``inspect.signature`` and Prefect's own docstring parser).
+from a ``prefect*`` package or ``sluice.blocks`` stays a :class:`Deferred` reference,
+imported only when a command runs. ``tests/core/test_flow_options.py`` checks what is read
+here against the imported flow (``inspect.signature``, Prefect's docstring parser).
 
 Values are checked once, by pydantic against the parameter's annotation (constraints
 included): the same validation Prefect runs when the flow is called and the UI form's
@@ -37,10 +37,11 @@ from sluice.errors import SluiceInputError
 
 _EMPTY = inspect.Parameter.empty
 _SIMPLE = (str, int, float)
+_BLOCKS = "sluice.blocks"  # Sluice's own Prefect blocks: deferred like Prefect's
 
 
 class Deferred:
-    """A class a flow annotation names from a ``prefect*`` package (a Block, in practice),
+    """A class a flow annotation names from ``prefect*`` or ``sluice.blocks`` (a Block),
     kept by name so ``--help`` does not import Prefect; :meth:`load` imports it."""
 
     def __init__(self, module: str, name: str) -> None:
@@ -134,7 +135,7 @@ class _ModuleNames(Mapping[str, Any]):
                 "." * node.level + (node.module or ""), self._package
             )
             original = next(a.name for a in node.names if (a.asname or a.name) == name)
-            if module.split(".")[0].startswith("prefect"):
+            if module.split(".")[0].startswith("prefect") or module.startswith(_BLOCKS):
                 return Deferred(module, original)
             return getattr(importlib.import_module(module), original)
         if isinstance(node, ast.Import):

@@ -42,19 +42,22 @@ def sweep(arguments: FlowArguments) -> None:
             print(note, file=sys.stderr)
         print_manifests(config, start_tier, parameters["mode"])
         return
-    backend = parameters["backend"]
-    if backend is not BackendKind.LOCAL:
+    backend, credentials = parameters["backend"], parameters["kubernetes_credentials"]
+    if backend is not BackendKind.LOCAL and not credentials:  # unreachable: nothing started
+        preflight(backend, namespace=parameters["namespace"])
+    from sluice.ledger import refuse_if_running
+
+    refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
+    parameters = arguments.for_the_flow()  # the API known, blocks loaded
+    if backend is not BackendKind.LOCAL and credentials:  # a block is read from the API first
         preflight(
             backend,
             namespace=parameters["namespace"],
             kubernetes_credentials=parameters["kubernetes_credentials"],
         )
-    from sluice.ledger import refuse_if_running
-
-    refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
     from sluice.flows.sweep import tiered_index_sweep
 
-    tiered_index_sweep(**arguments.for_the_flow())
+    tiered_index_sweep(**parameters)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from prefect import flow
 from prefect_kubernetes.credentials import KubernetesCredentials
 from pydantic import Field
+from sluice.blocks.ledger import LedgerSettings
 
 from sluice.names import BatchName
 from sluice.sweep.config import DryRun
@@ -21,6 +22,7 @@ def example(
     sizes: list[int] | None = None,
     pick: int | Literal["auto"] | None = None,
     credentials: KubernetesCredentials | None = None,
+    ledger: LedgerSettings | None = None,
 ) -> None:
     """Nothing: the tests call the command, never this flow.
 
@@ -32,4 +34,5 @@ def example(
         sizes: Sizes, repeated or comma-separated.
         pick: A number, or `auto`.
         credentials: A KubernetesCredentials block.
+        ledger: A block of Sluice's own (sluice.blocks), deferred as Prefect's are.
     """

@@ -143,9 +143,12 @@ def _example_app() -> typer.Typer:
 
     @flow_command("tests.core.flow_options_example", "example", arguments={"name"})
     def command(arguments: FlowArguments, shout: bool = False) -> None:
-        values = arguments.for_the_flow() if arguments.values["credentials"] else arguments.values
-        block = values["credentials"]
-        shown = {**values, "credentials": type(block).__name__ if block else None}
+        blocks = arguments.values["credentials"] or arguments.values["ledger"]
+        values = arguments.for_the_flow() if blocks else arguments.values
+        shown = {
+            k: type(v).__name__ if k in ("credentials", "ledger") and v else v
+            for k, v in values.items()
+        }
         typer.echo(json.dumps(shown) + ("!" if shout else ""))
 
     example.command("example")(fail_on_input_errors(command))
@@ -173,6 +176,7 @@ def test_each_kind_of_parameter_parses_as_the_flow_declares_it(sluice_home) -> N
         "sizes": [4, 5],
         "pick": 7,
         "credentials": None,
+        "ledger": None,
     }
     assert _invoke("b1", "--shout").stdout.strip().endswith("!")  # a CLI-only option
 
@@ -199,11 +203,15 @@ def test_a_refused_value_is_one_line_naming_the_option(sluice_home, argv, named)
 
 def test_a_block_parameter_takes_the_blocks_name(prefect_api) -> None:
     from prefect_kubernetes.credentials import KubernetesCredentials
+    from sluice.blocks.ledger import LedgerSettings
 
     KubernetesCredentials().save("flow-options-kc", overwrite=True)
     result = _invoke("b1", "--credentials", "flow-options-kc")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["credentials"] == "KubernetesCredentials"
+    LedgerSettings(url="sqlite:///ledger.db").save("flow-options-ledger", overwrite=True)
+    saved = _invoke("b1", "--ledger", "flow-options-ledger")
+    assert json.loads(saved.stdout)["ledger"] == "LedgerSettings", saved.output
     missing = _invoke("b1", "--credentials", "nosuch")
     assert missing.exit_code == 2, missing.output
     lines = missing.stderr.strip().splitlines()
