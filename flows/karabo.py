@@ -39,7 +39,7 @@ from sluice.karabo.run_inputs import (
 )
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import hold_run, open_ledger
-from sluice.names import ObsId
+from sluice.names import Directory, ObsId
 from sluice.settings import sluice_home
 
 __all__ = ["Ingestor", "SimulationBackend", "karabo_simulation"]
@@ -74,7 +74,7 @@ def karabo_simulation(
     ingestor: Ingestor = Ingestor.STANDIN,
     aws_credentials_block: str | None = None,
     verify_timeout_seconds: float = 600.0,
-    scratch_dir: str | None = None,
+    scratch_dir: Directory | None = None,
     scratch_volume: str | None = None,
     backend: SimulationBackend = SimulationBackend.LOCAL,
     namespace: str | None = None,
@@ -88,7 +88,7 @@ def karabo_simulation(
     affinity: Affinity | None = None,
     tolerations: Tolerations | None = None,
     simulation_timeout_seconds: float = 7 * 24 * 3600.0,
-    report_dir: str = "reports/karabo",
+    report_dir: Directory = "reports/karabo",
     ledger_url: str | None = None,
 ) -> dict[str, str]:
     """Simulate SKA-MID AA* data with Karabo and hand the products to the SRCNet ingestor.

@@ -95,3 +95,4 @@ DIRECTORY = NameKind(4096, path_component=False)
 BatchName = BATCH_NAME.type
 TableName = TABLE_NAME.type
 ObsId = OBS_ID.type
+Directory = DIRECTORY.type
