@@ -85,7 +85,7 @@ def dry_run_print(template: Path, count: int, chunk_size: int) -> None:
     from sluice.sweep.config import resolve_config
 
     began = time.perf_counter()
-    config, start_tier, _ = resolve_config(**sweep_options(template, count, chunk_size))
+    config, start_tier, _ = resolve_config(sweep_options(template, count, chunk_size))
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         print_manifests(config, start_tier)
     seconds = time.perf_counter() - began

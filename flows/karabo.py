@@ -31,16 +31,19 @@ from sluice.karabo import standin_ingestor
 from sluice.karabo.areas import open_area
 from sluice.karabo.ingest import Fate, fate, targets
 from sluice.karabo.run_inputs import (
+    Affinity,
     Ingestor,
+    NodeSelector,
     Prepared,
     SimulationBackend,
-    Toleration,
+    StartTime,
+    Tolerations,
     check_placement,
     prepare,
 )
 from sluice.karabo.settings import KaraboSettings, Product, SkyModel, hourly_obs_id
 from sluice.ledger import hold_run
-from sluice.names import ObsId
+from sluice.names import Directory, ObsId
 from sluice.settings import sluice_home
 
 __all__ = ["Ingestor", "SimulationBackend", "karabo_simulation"]
@@ -58,7 +61,7 @@ def karabo_simulation(
     freq_inc_hz: float = 17750000.0,
     obs_length_hours: float = 4.0,
     num_time_stamps: int = 24,
-    start_date_and_time: datetime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC),
+    start_date_and_time: StartTime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC),
     imaging_npixel: int = 2024,
     imaging_cellsize: float | None = None,
     rucio_namespace: str = "testing",
@@ -75,7 +78,7 @@ def karabo_simulation(
     ingestor: Ingestor = Ingestor.STANDIN,
     aws_credentials_block: AwsCredentials | None = None,
     verify_timeout_seconds: float = 600.0,
-    scratch_dir: str | None = None,
+    scratch_dir: Directory | None = None,
     scratch_volume: str | None = None,
     backend: SimulationBackend = SimulationBackend.LOCAL,
     namespace: str | None = None,
@@ -85,11 +88,11 @@ def karabo_simulation(
     memory_limit: str | None = None,
     cpu: float | None = None,
     cpu_limit: float | None = None,
-    node_selector: dict[str, str] | None = None,
-    affinity: dict[str, Any] | None = None,
-    tolerations: list[Toleration] | None = None,
+    node_selector: NodeSelector | None = None,
+    affinity: Affinity | None = None,
+    tolerations: Tolerations | None = None,
     simulation_timeout_seconds: float = 7 * 24 * 3600.0,
-    report_dir: str = "reports/karabo",
+    report_dir: Directory = "reports/karabo",
     ledger_url: str | None = None,
     ledger_block: LedgerSettings | None = None,
 ) -> dict[str, str]:
@@ -134,9 +137,12 @@ def karabo_simulation(
         memory_limit: Memory limit (the real job: 128Gi); empty = the request.
         cpu: CPU cores requested (the real job: 16).
         cpu_limit: CPU limit (the real job: 32); empty = the request.
-        node_selector: Pod nodeSelector labels (kubernetes).
-        affinity: Pod affinity, as in the Job manifest (e.g. the real job's nodeAffinity).
-        tolerations: Pod tolerations, as in the Job manifest (e.g. key hpc, NoSchedule).
+        node_selector: Pod nodeSelector labels (kubernetes); on the command line KEY=VALUE,
+            repeated.
+        affinity: Pod affinity, as in the Job manifest (e.g. the real job's nodeAffinity); on
+            the command line as JSON.
+        tolerations: Pod tolerations, as in the Job manifest (e.g. key hpc, NoSchedule); on the
+            command line KEY=VALUE:EFFECT or KEY:EFFECT, repeated.
         simulation_timeout_seconds: Give up on the simulation job after this long (seconds).
         report_dir: Directory for the estimate and ingest reports (JSON files).
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).

@@ -26,8 +26,12 @@ from sluice.settings import sluice_home
 from sluice.sweep.chunks import DEFAULT_LABEL_TEMPLATE
 from sluice.sweep.config import (
     NOTHING_TO_DO,
+    BackoffLimit,
+    ChunkSize,
     DryRun,
+    Parallelism,
     TierChoice,
+    Ttl,
     check_dry_run,
     escalation_note,
     resolve_config,
@@ -57,7 +61,7 @@ def tiered_index_sweep(
     job_name_prefix: str = "wetlands-index",
     batch_label: str | None = None,
     batch_label_template: str = DEFAULT_LABEL_TEMPLATE,
-    chunk_size: int | None = None,
+    chunk_size: ChunkSize | None = None,
     wait_for_batch: bool = False,
     wait_timeout: str = "2h",
     tier: TierChoice = None,
@@ -66,8 +70,8 @@ def tiered_index_sweep(
     max_tier: int = 4,
     memory: str | None = None,
     cpu: str | None = None,
-    backoff_limit: int = 0,
-    ttl: int = 3600,
+    backoff_limit: BackoffLimit = 0,
+    ttl: Ttl = 3600,
     dry_run: DryRun = DryRun.NONE,
     replace: bool = False,
     quiet: bool = False,
@@ -75,7 +79,7 @@ def tiered_index_sweep(
     backend: BackendKind = BackendKind.LOCAL,
     mode: KubernetesMode = KubernetesMode.PER_INDEX,
     kubernetes_credentials: KubernetesCredentials | None = None,
-    parallelism: int | None = None,
+    parallelism: Parallelism | None = None,
     report_dir: str = "reports/sweep",
     ledger_url: str | None = None,
     ledger_block: LedgerSettings | None = None,
@@ -124,34 +128,9 @@ def tiered_index_sweep(
         ledger_url: Ledger store (default: SQLite under SLUICE_HOME; or postgresql://...).
         ledger_block: A LedgerSettings block (PostgreSQL with a secret password) instead.
     """
+    parameters = dict(locals())  # exactly the parameters declared above
     check_dry_run(dry_run, backend)
-    config, start_tier, auto = resolve_config(
-        template_path=template_path,
-        source_job=source_job,
-        namespace=namespace,
-        start=start,
-        count=count,
-        indexes=indexes,
-        index_file=index_file,
-        limit=limit,
-        job_name_prefix=job_name_prefix,
-        batch_label=batch_label,
-        batch_label_template=batch_label_template,
-        chunk_size=chunk_size,
-        wait_timeout=wait_timeout,
-        tier=tier,
-        schedule_start_gi=schedule_start_gi,
-        schedule_factor=schedule_factor,
-        max_tier=max_tier,
-        memory=memory,
-        cpu=cpu,
-        backoff_limit=backoff_limit,
-        ttl=ttl,
-        replace=replace,
-        parallelism=parallelism,
-        mode=mode,
-        report_dir=report_dir,
-    )
+    config, start_tier, auto = resolve_config(parameters)
     logger = get_run_logger()
     if not config.indexes:
         logger.info(NOTHING_TO_DO)

@@ -38,7 +38,7 @@ from sluice.watersheds.batch import (
 from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
 from sluice.watersheds.features import checksum, largest_first, load_features, validate
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
-from sluice.watersheds.stages import WatershedTask
+from sluice.watersheds.stages import Tasks, WatershedTask
 
 ALL_TASKS = list(WatershedTask)
 
@@ -155,7 +155,7 @@ def validate_watershed_batch(
 @flow(name="run-watershed-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_LANES))
 def run_watershed_batch(
     batch: str,
-    tasks: list[WatershedTask] = ALL_TASKS,
+    tasks: Tasks = ALL_TASKS,
     force_rebuild: bool = False,
     pool_size: int = 3,
     lanes: int | None = None,

@@ -114,3 +114,4 @@ TableName = TABLE_NAME.type
 ObsId = OBS_ID.type
 RucioNamespace = RUCIO_NAMESPACE.type
 FilePrefix = FILE_PREFIX.type
+Directory = DIRECTORY.type

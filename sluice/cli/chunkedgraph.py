@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from sluice.cli.common import fail_on_input_errors
+from sluice.cli.flow_options import FlowArguments, flow_command
 from sluice.errors import SluiceInputError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -23,38 +25,19 @@ def _print_status(table: str) -> None:
     typer.echo("\n".join(status_lines(open_table(table))))
 
 
-AwsBlock = Annotated[
-    str | None,
-    typer.Option(help="AwsCredentials block for an s3:// watershed (default: AWS's own chain)."),
-]
-GcpBlock = Annotated[
-    str | None,
-    typer.Option(help="GcpCredentials block for a gs:// watershed (default: Google's own)."),
-]
+# CLI-only options: the flow takes the work as one ChunkWork, and its process count and
+# window from run_ingest's sizing; these are how the command line spells them.
 Workers = Annotated[int, typer.Option(help="Local worker processes for callable work (1-1024).")]
-DaskAddress = Annotated[
-    str | None, typer.Option(help="Run callable work's batches on this Dask scheduler.")
-]
-Parallelism = Annotated[
-    int | None,
-    typer.Option(help="--command work: most jobs in flight across all batches (default 4)."),
-]
+INGEST = ("sluice.flows.chunkedgraph", "chunkedgraph_ingest")
 
 
 @app.command()
+@fail_on_input_errors
+@flow_command(
+    *INGEST, arguments=("table", "dataset"), exclude=("work", "window", "requeue", "processes")
+)
 def ingest(
-    table: Annotated[str, typer.Argument(help="Graph table name (its tracker state's name).")],
-    dataset: Annotated[str, typer.Argument(help="PyChunkedGraph dataset YAML.")],
-    test: Annotated[
-        bool, typer.Option(help="Only the 8 children of the middle layer-3 chunk and that parent.")
-    ] = False,
-    raw: Annotated[
-        bool,
-        typer.Option(
-            help="Read raw edges/agglomeration (PyChunkedGraph's --raw: USE_RAW_EDGES and "
-            "USE_RAW_COMPONENTS for the work; needs ingest_config.AGGLOMERATION)."
-        ),
-    ] = False,
+    arguments: FlowArguments,
     noop: Annotated[bool, typer.Option(help="Track only, run no chunk work.")] = False,
     atomic: Annotated[
         str | None, typer.Option(help="Layer-2 work: module:function or file.py:function.")
@@ -69,22 +52,7 @@ def ingest(
     backend: Annotated[
         str, typer.Option(help="Backend for --command: local, kubernetes, nomad.")
     ] = "local",
-    parallelism: Parallelism = None,
     workers: Workers = 2,
-    dask_address: DaskAddress = None,
-    dask_workers: Annotated[
-        int | None, typer.Option(help="Start a local Dask cluster of N workers.")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Most layer-2 chunks per task run.")] = 4096,
-    aws_credentials_block: AwsBlock = None,
-    gcp_credentials_block: GcpBlock = None,
-    state_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Also keep the tracker snapshot at <URL>/<table>/ (s3://, gs://, file://); "
-            "an empty $SLUICE_HOME resumes from it."
-        ),
-    ] = None,
 ) -> None:
     """Ingest a table: every layer-2 chunk, then each parent as soon as its children are done."""
     import shlex
@@ -110,23 +78,9 @@ def ingest(
         if not argv:
             _fail(SluiceInputError("--command: empty command"))
         work = ChunkWork(kind=WorkKind.COMMAND, command=argv, backend=backend)
-    if parallelism is not None and work.kind is not WorkKind.COMMAND:
+    if "parallelism" in arguments.given and work.kind is not WorkKind.COMMAND:
         _fail(SluiceInputError("--parallelism: only --command work runs as jobs"))
-    _run(
-        table,
-        dataset,
-        work=work,
-        test=test,
-        raw=raw,
-        workers=workers,
-        parallelism=parallelism,
-        dask_address=dask_address,
-        dask_workers=dask_workers,
-        batch_size=batch_size,
-        aws_credentials_block=aws_credentials_block,
-        gcp_credentials_block=gcp_credentials_block,
-        state_url=state_url,
-    )
+    _run(**arguments.values, work=work, workers=workers)
 
 
 def _absolute(path: str | None) -> str | None:
@@ -159,17 +113,10 @@ def _run(table: str, dataset: str, **options) -> None:
     from sluice.chunkedgraph.config import load_dataset
     from sluice.chunkedgraph.tracker import ChunksFailed, table_dir
 
-    if options.get("parallelism") is None:
-        options["parallelism"] = inputs.DEFAULT_PARALLELISM
     blocks = options.get("aws_credentials_block") or options.get("gcp_credentials_block")
     try:  # every input problem is reported here, before a server starts or a chunk runs
         table_dir(table)
-        inputs.check_sizes(
-            workers=(inputs.Workers, options.get("workers")),
-            parallelism=(inputs.Parallelism, options.get("parallelism")),
-            batch_size=(inputs.BatchSize, options.get("batch_size")),
-            dask_workers=(inputs.Workers, options.get("dask_workers")),
-        )
+        inputs.check_sizes(workers=(inputs.Workers, options.get("workers")))  # CLI-only
         inputs.check_ingest(
             options["work"],
             dask_address=options.get("dask_address"),
@@ -243,28 +190,23 @@ def status(
 
 
 @app.command()
-def requeue(
-    table: Annotated[str, typer.Argument(help="Graph table name.")],
-    workers: Workers = 2,
-    parallelism: Parallelism = None,
-    dask_address: DaskAddress = None,
-) -> None:
+@fail_on_input_errors
+@flow_command(*INGEST, arguments=("table",), only=("table", "parallelism", "dask_address"))
+def requeue(arguments: FlowArguments, workers: Workers = 2) -> None:
     """Rerun failed chunks (and all still pending above them), like `rqx requeue --all`."""
     from sluice.chunkedgraph.tracker import read_table
     from sluice.chunkedgraph.work import ChunkWork
 
     try:
-        known = read_table(table)
+        known = read_table(arguments.values["table"])
     except SluiceInputError as error:
         _fail(error)
     _run(
-        table,
-        known["dataset"],
+        **arguments.values,
+        dataset=known["dataset"],
         work=ChunkWork.model_validate(known["work"]),
         requeue=True,
         workers=workers,
-        parallelism=parallelism,
-        dask_address=dask_address,
         **known.get("options", {}),
     )
 

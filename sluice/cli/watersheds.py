@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.common import fail_on_input_errors, with_blocks
+from sluice.cli.common import fail_on_input_errors
+from sluice.cli.flow_options import FlowArguments, flow_command
 
 app = typer.Typer(
     no_args_is_help=True, help="Watershed batches (replaces the WEPPcloud batch runner)."
@@ -20,32 +21,28 @@ Root = Annotated[
 
 @app.command()
 @fail_on_input_errors
-def create(
-    batch: Annotated[str, typer.Argument(help="3-29 lowercase letters, digits, '-' or '_'.")],
-    base: Annotated[str, typer.Option(help="Base project: a directory or s3://bucket/prefix.")],
-    stages: Annotated[str, typer.Option(help="Stage commands YAML.")],
-    geojson: Annotated[str | None, typer.Option(help="Watershed FeatureCollection.")] = None,
-    template: Annotated[str | None, typer.Option(help="Runid template.")] = None,
-    aws_credentials_block: Annotated[
-        str | None, typer.Option(help="prefect-aws AwsCredentials block for an S3 base.")
-    ] = None,
-    root: Root = None,
-) -> None:
+@flow_command(
+    "sluice.flows.watersheds",
+    "create_watershed_batch",
+    arguments={"batch"},
+    aliases={"stage_config": ["--stages"]},
+)
+def create(arguments: FlowArguments) -> None:
     """Create a batch: `_base` from the base project, `resources/`, `runs/`, `batch.json`."""
     from sluice.watersheds.inputs import check_create
 
-    checked = check_create(batch, base, stages, geojson, template, root)
-    from sluice.server import ensure_api
-
-    ensure_api()
-    from prefect_aws import AwsCredentials
-
+    given = arguments.values
+    checked = check_create(
+        given["batch"],
+        given["base"],
+        given["stage_config"],
+        given["geojson"],
+        given["template"],
+        given["root"],
+    )
     from sluice.flows.watersheds import create_watershed_batch
 
-    credentials = with_blocks(
-        {"aws": aws_credentials_block}, aws=(AwsCredentials, "--aws-credentials-block")
-    )["aws"]
-    create_watershed_batch(batch, base, stages, geojson, template, root, credentials)
+    create_watershed_batch(**arguments.for_the_flow())
     typer.echo(f"created {checked.layout.dir}")
 
 
@@ -120,46 +117,25 @@ def _row(row: dict) -> str:
 
 @app.command()
 @fail_on_input_errors
-def run(
-    batch: Annotated[str, typer.Argument(help="Batch name.")],
-    tasks: Annotated[
-        str,
-        typer.Option(help="Comma-separated: watershed,landuse,soils,climate,wepp,watar,omni."),
-    ] = "watershed,landuse,soils,climate,wepp,watar,omni",
-    force_rebuild: Annotated[bool, typer.Option(help="Re-run stages already done.")] = False,
-    pool_size: Annotated[int, typer.Option(help="Watershed jobs at once (the GCL).")] = 3,
-    lanes: Annotated[
-        int | None, typer.Option(help="Chunks in flight (default: pool size).")
-    ] = None,
-    max_chunks: Annotated[int, typer.Option(help="Most chunks watersheds are dealt into.")] = 24,
-    backend: Annotated[
-        str, typer.Option(help="Where stages run: local|kubernetes|nomad.")
-    ] = "local",
-    root: Root = None,
-) -> None:
+@flow_command(
+    "sluice.flows.watersheds", "run_watershed_batch", arguments={"batch"}, exclude={"ledger_url"}
+)
+def run(arguments: FlowArguments) -> None:
     """Run Batch: every watershed's stages in order, largest first, skipping done stages."""
-    from sluice.watersheds.inputs import check_run, parse_backend
-    from sluice.watersheds.stages import parse_tasks
+    from sluice.watersheds.inputs import check_run
 
-    selected = parse_tasks([t for t in tasks.split(",") if t.strip()])
-    kind = parse_backend(backend)
-    check_run(batch, selected, root, pool_size, lanes, max_chunks)
-    from sluice.server import ensure_api
-
-    ensure_api()
+    given = arguments.values
+    check_run(
+        given["batch"],
+        given["tasks"],
+        given["root"],
+        given["pool_size"],
+        given["lanes"],
+        given["max_chunks"],
+    )
     from sluice.flows.watersheds import run_watershed_batch
 
-    summary = run_watershed_batch(
-        batch,
-        tasks=selected,
-        force_rebuild=force_rebuild,
-        pool_size=pool_size,
-        lanes=lanes,
-        max_chunks=max_chunks,
-        backend=kind,
-        root=root,
-    )
-    typer.echo(_summary_line(summary))
+    typer.echo(_summary_line(run_watershed_batch(**arguments.for_the_flow())))
 
 
 @app.command()

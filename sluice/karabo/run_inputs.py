@@ -12,17 +12,19 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from sluice.errors import SluiceInputError
 from sluice.karabo.areas import open_area
 from sluice.karabo.estimate import Estimate, estimate, refuse_if_too_big
-from sluice.karabo.settings import KaraboSettings
+from sluice.karabo.settings import KaraboSettings, parse_start
 from sluice.ledger import check_ledger_url
 from sluice.locations import check_directory, nearest_existing
 from sluice.names import KUBERNETES_NAMESPACE, LABEL_KEY, LABEL_VALUE
@@ -148,6 +150,29 @@ def parse_json_object(text: str, what: str) -> Any:
         return json.loads(text)
     except ValueError as error:
         raise SluiceInputError(f"{what}: not valid JSON ({error})") from None
+
+
+def _or_text(parse: Callable[[str], Any]) -> BeforeValidator:
+    """A value, or its command-line spelling (text) parsed by ``parse``."""
+    return BeforeValidator(lambda value: parse(value) if isinstance(value, str) else value)
+
+
+def _labels(value: Any) -> Any:
+    """Labels as a mapping, or as ``KEY=VALUE`` words (the command line's spelling)."""
+    if not isinstance(value, list):
+        return value
+    pairs = [str(pair).partition("=") for pair in value]
+    if bad := [key for key, sep, _ in pairs if not sep]:
+        raise SluiceInputError(f"node_selector: {bad[0][:80]!r} is not KEY=VALUE")
+    return {key: label for key, _, label in pairs}
+
+
+# The flow's placement parameters; the command line spells them as text (a JSON object,
+# KEY=VALUE words, ``kubectl taint`` tolerations) and the same check reads both spellings.
+StartTime = Annotated[datetime, _or_text(parse_start)]
+NodeSelector = Annotated[dict[str, str], BeforeValidator(_labels)]
+Affinity = Annotated[dict[str, Any], _or_text(lambda text: parse_json_object(text, "affinity"))]
+Tolerations = list[Annotated[Toleration, _or_text(parse_toleration)]]
 
 
 @dataclass(frozen=True)

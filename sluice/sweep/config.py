@@ -6,8 +6,11 @@ a flow run (UI, deployment) refuse the same things with the same one-line messag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from sluice.backends.kubernetes.indexed import items_annotation
 from sluice.errors import SluiceInputError
@@ -18,7 +21,7 @@ from sluice.sweep.chunks import make_chunks
 from sluice.sweep.execution import SweepConfig
 from sluice.sweep.selection import select_indexes
 from sluice.sweep.template import load_source_job, load_template_file, workload_fingerprint
-from sluice.tiers import TierSchedule
+from sluice.tiers import MAX_TIER, TierSchedule
 
 DEFAULT_TEMPLATE = "wetlands/job.yaml"
 NOTHING_TO_DO = "No indexes resolved; nothing to do."
@@ -34,7 +37,14 @@ class DryRun(StrEnum):
     PRINT = "print"
 
 
-TierChoice = int | Literal["auto"] | None
+# A tier number or "auto"; the bound is declared here, so the UI form, a deployment run and
+# the CLI refuse the same tiers.
+TierChoice = Annotated[int, Field(ge=0, le=MAX_TIER)] | Literal["auto"] | None
+# The bounds of the flow's counts, declared on its parameters (flows/sweep.py).
+BackoffLimit = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Ttl = Annotated[int, Field(ge=-1, le=INT32_MAX)]  # -1 omits ttlSecondsAfterFinished
+Parallelism = Annotated[int, Field(ge=1, le=MAX_PARALLELISM)]
+ChunkSize = Annotated[int, Field(ge=0, le=10**9)]
 
 
 def check_dry_run(dry_run: DryRun, backend: str) -> None:
@@ -61,40 +71,39 @@ def escalation_note(config: SweepConfig, start_tier: int | None) -> str | None:
     )
 
 
-def _check_range(value: int | None, flag: str, low: int, high: int, note: str = "") -> None:
-    if value is not None and not low <= value <= high:
-        raise SluiceInputError(f"{flag} {shown(value)}: must be {low} to {high:,}{note}")
-
-
 def resolve_config(
-    *,
-    template_path: str | None,
-    source_job: str | None,
-    namespace: str,
-    start: int,
-    count: int,
-    indexes: list[int] | None,
-    index_file: str | None,
-    limit: int | None,
-    job_name_prefix: str,
-    batch_label: str | None,
-    batch_label_template: str,
-    chunk_size: int | None,
-    wait_timeout: str,
-    tier: TierChoice,
-    schedule_start_gi: float,
-    schedule_factor: float,
-    max_tier: int,
-    memory: str | None,
-    cpu: str | None,
-    backoff_limit: int,
-    ttl: int,
-    replace: bool,
-    parallelism: int | None = None,
-    mode: str = "per-index",
-    report_dir: str = "reports/sweep",
+    parameters: Mapping[str, Any],
 ) -> tuple[SweepConfig, int | None, bool]:
-    """The config, the starting tier (None: no tiers) and whether tiers come from history."""
+    """The config, the starting tier (None: no tiers) and whether tiers come from history.
+
+    ``parameters`` are the sweep flow's (``flows/sweep.py`` declares them); the flow runs
+    this first, and the CLI runs it before it starts a server.
+    """
+    template_path = parameters["template_path"]
+    source_job = parameters["source_job"]
+    namespace = parameters["namespace"]
+    start = parameters["start"]
+    count = parameters["count"]
+    indexes = parameters["indexes"]
+    index_file = parameters["index_file"]
+    limit = parameters["limit"]
+    job_name_prefix = parameters["job_name_prefix"]
+    batch_label = parameters["batch_label"]
+    batch_label_template = parameters["batch_label_template"]
+    chunk_size = parameters["chunk_size"]
+    wait_timeout = parameters["wait_timeout"]
+    tier = parameters["tier"]
+    schedule_start_gi = parameters["schedule_start_gi"]
+    schedule_factor = parameters["schedule_factor"]
+    max_tier = parameters["max_tier"]
+    memory = parameters["memory"]
+    cpu = parameters["cpu"]
+    backoff_limit = parameters["backoff_limit"]
+    ttl = parameters["ttl"]
+    replace = parameters["replace"]
+    parallelism = parameters.get("parallelism", None)
+    mode = parameters.get("mode", "per-index")
+    report_dir = parameters.get("report_dir", "reports/sweep")
     KUBERNETES_NAMESPACE.check(namespace, "--namespace")
     JOB_NAME_PREFIX.check(job_name_prefix, "--job-name-prefix")
     if source_job is not None and not DNS1123_SUBDOMAIN.fullmatch(source_job):
@@ -103,10 +112,6 @@ def resolve_config(
         parse_memory(memory, what="--memory")
     if cpu is not None:
         parse_cpu(cpu, what="--cpu")
-    _check_range(backoff_limit, "--backoff-limit", 0, INT32_MAX)
-    _check_range(ttl, "--ttl", -1, INT32_MAX, " (-1 omits ttlSecondsAfterFinished)")
-    _check_range(parallelism, "--parallelism", 1, MAX_PARALLELISM)
-    _check_range(chunk_size, "--chunk-size", 0, 10**9, " (0: no chunks)")
     check_directory(report_dir, "--report-dir")
     timeout = parse_duration(wait_timeout, what="--wait-timeout")
     schedule = TierSchedule(start_gi=schedule_start_gi, factor=schedule_factor, max_tier=max_tier)

@@ -8,10 +8,17 @@ import string
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from sluice.errors import SluiceInputError
 from sluice.inputs import read_text_file
@@ -144,6 +151,15 @@ def parse_tasks(names: list[str]) -> list[WatershedTask]:
             choices = ", ".join(t.value for t in WatershedTask)
             raise SluiceInputError(f"task {name!r}: unknown (choose from {choices})") from None
     return tasks
+
+
+def _task_names(value: Any) -> Any:
+    return parse_tasks(value) if isinstance(value, list) else value
+
+
+# The tasks a run selects, as the flow declares them: names in any case, an unknown one
+# refused in one line naming it (the UI form, a deployment run and the CLI alike).
+Tasks = Annotated[list[WatershedTask], BeforeValidator(_task_names)]
 
 
 def stages_for(tasks: list[WatershedTask]) -> list[Stage]:

@@ -110,7 +110,7 @@ CASES = [
     BadInput(["chunkedgraph", "status", LONG], "table", "status of a 300-character table"),
     BadInput(["chunkedgraph", "requeue", "nope"], "table 'nope'", "requeue an unknown table"),
     BadInput(
-        ["chunkedgraph", "requeue", "nope", "--parallelism", "0"], "table 'nope'", "requeue 0"
+        ["chunkedgraph", "requeue", "nope", "--parallelism", "0"], "--parallelism", "requeue 0"
     ),
     BadInput(["chunkedgraph", "reset", "nope"], "table 'nope'", "reset an unknown table"),
     BadInput(["chunkedgraph", "reset", "../.."], "table", "reset outside the home"),

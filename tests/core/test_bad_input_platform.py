@@ -83,9 +83,9 @@ NAMES = [
     BadInput(["chunkedgraph", "status", "../t"], "table", "cg table escape"),
     BadInput(["chunkedgraph", "status", "t\u200d1"], "table", "cg table zero-width joiner"),
     BadInput(["chunkedgraph", "status", ".."], "table", "cg table dotdot"),
-    BadInput(["karabo", "run", "--obs-id", "../x"], "obs_id", "karabo obs id escape"),
-    BadInput(["karabo", "run", "--obs-id", "o\n1"], "obs_id", "karabo obs id newline"),
-    BadInput(["karabo", "run", "--obs-id", "o" * 200], "obs_id", "karabo obs id long"),
+    BadInput(["karabo", "run", "--obs-id", "../x"], "--obs-id", "karabo obs id escape"),
+    BadInput(["karabo", "run", "--obs-id", "o\n1"], "--obs-id", "karabo obs id newline"),
+    BadInput(["karabo", "run", "--obs-id", "o" * 200], "--obs-id", "karabo obs id long"),
     BadInput(
         ["karabo", "run", "--scratch-dir", f"s{BIDI}"], "--scratch-dir", "karabo scratch bidi"
     ),
