@@ -59,7 +59,7 @@ from sluice.chunkedgraph.tracker import (
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.names import TableName
-from sluice.storage import storage_from_blocks
+from sluice.blocks.storage import storage_from_blocks
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0

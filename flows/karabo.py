@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from sluice.blocks.storage import storage_from_blocks
 from sluice.tasks.karabo import (
     clean_up,
     estimate_resources,
@@ -140,8 +141,8 @@ def karabo_simulation(
     prepared = check_parameters(dict(locals()))
     settings, found = prepared.settings, prepared.estimate
     areas = default_areas(*prepared.areas)
-    s3_client = s3_client_from_block(aws_credentials_block) if aws_credentials_block else None
-    staging_area, processed_area, failed_area = (open_area(u, s3_client=s3_client) for u in areas)
+    storage = storage_from_blocks(aws_credentials_block)
+    staging_area, processed_area, failed_area = (open_area(u, storage=storage) for u in areas)
     staging_area.check(what="staging", writable=True)
     processed_area.check(what="processed", writable=False)
     failed_area.check(what="failed", writable=False)
@@ -250,12 +251,3 @@ def default_areas(
         failed = failed or str(root / "failed_processing")
     assert processed is not None and failed is not None, "prepare() checks both are given"
     return staging, processed, failed
-
-
-def s3_client_from_block(name: str):
-    """An S3 client from a prefect-aws ``AwsCredentials`` block (secrets stay in the block)."""
-    from prefect_aws import AwsCredentials
-
-    from sluice.server import load_block
-
-    return load_block(AwsCredentials, name, "--aws-credentials-block").get_s3_client()

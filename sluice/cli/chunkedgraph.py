@@ -189,7 +189,7 @@ def _run(table: str, dataset: str, **options) -> None:
 
     try:
         if blocks:
-            from sluice.storage import storage_from_blocks
+            from sluice.blocks.storage import storage_from_blocks
 
             storage = storage_from_blocks(
                 options.get("aws_credentials_block"), options.get("gcp_credentials_block")
