@@ -51,6 +51,15 @@ def gcs_settings(block: GcpCredentials) -> GcsSettings:
     )
 
 
+def aws_settings(name: str | None) -> S3Settings | None:
+    """The settings of the ``AwsCredentials`` block ``name`` (None: no block)."""
+    if name is None:
+        return None
+    from prefect_aws import AwsCredentials
+
+    return s3_settings(_load(AwsCredentials, name))
+
+
 def storage_from_blocks(aws_block: str | None = None, gcp_block: str | None = None) -> Storage:
     """A :class:`Storage` with the named ``AwsCredentials`` / ``GcpCredentials`` blocks
     (either may be None: that store's default chain).
@@ -58,19 +67,19 @@ def storage_from_blocks(aws_block: str | None = None, gcp_block: str | None = No
     Call once the Prefect API is known; a block that does not exist is one
     ``SluiceInputError`` line naming it.
     """
-    s3 = gcs = None
-    if aws_block is not None:
-        from prefect_aws import AwsCredentials
-
-        s3 = s3_settings(_load(AwsCredentials, aws_block))
+    gcs = None
     if gcp_block is not None:
         from prefect_gcp import GcpCredentials
 
         gcs = gcs_settings(_load(GcpCredentials, gcp_block))
-    return Storage(s3=s3, gcs=gcs)
+    return Storage(s3=aws_settings(aws_block), gcs=gcs)
 
 
 def _load(block_type: type[BlockT], name: str) -> BlockT:
+    """The saved block (the embedded server is started first when no API is set)."""
+    from sluice.server import ensure_api
+
+    ensure_api()
     try:
         return block_type.load(name)  # type: ignore[attr-defined]
     except ValueError:

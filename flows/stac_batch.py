@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
+from sluice.blocks.storage import aws_settings
 from sluice.tasks.admission import ensure_rate_limit, pacer
 from sluice.tasks.reports import ProgressReporter, artifact_key, publish_markdown, publish_table
 from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
@@ -153,7 +154,7 @@ def stac_batch(
         wait_seconds=wait_seconds,
         chunk_size=chunk_size,
         use_local_creds=use_local_creds,
-        aws_credentials_block=aws_credentials_block,
+        aws_credentials=aws_settings(aws_credentials_block),
         stage_mode=mode is Mode.STAGE,
         stop_on_missing=on_missing is OnMissing.STOP,
         memory=memory,

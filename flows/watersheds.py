@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from sluice.blocks.storage import storage_from_blocks
 from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
 from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
 
@@ -45,17 +46,6 @@ class BatchIncomplete(WorkIncomplete):
     """Some watersheds failed; the batch summary names them."""
 
 
-def _s3_client(aws_credentials_block: str | None):
-    if aws_credentials_block is None:
-        return None
-    from prefect_aws import AwsCredentials
-
-    from sluice.server import load_block
-
-    credentials = load_block(AwsCredentials, aws_credentials_block, "--aws-credentials-block")
-    return credentials.get_client("s3")
-
-
 @flow(name="create-watershed-batch")
 def create_watershed_batch(
     batch: str,
@@ -79,11 +69,11 @@ def create_watershed_batch(
     """
     checked = check_create(batch, base, stage_config, geojson, template, root)
     layout, validation = checked.layout, checked.validation
-    s3 = _s3_client(aws_credentials_block) if base.startswith("s3://") else None
+    storage = storage_from_blocks(aws_credentials_block)
 
     layout.dir.mkdir(parents=True)
     try:
-        fetch_base(base, layout.base, s3_client=s3)
+        fetch_base(base, layout.base, storage=storage)
         for directory in (layout.resources, layout.runs):
             directory.mkdir()
         state = BatchState(

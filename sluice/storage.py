@@ -95,15 +95,6 @@ class S3Settings(BaseModel):
             region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
 
-    def job_environment(self) -> dict[str, str]:
-        """``AWS_*`` variables for a job (only for a backend's secret channel)."""
-        values = {
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": _reveal(self.secret_access_key),
-            "AWS_SESSION_TOKEN": _reveal(self.session_token),
-        }
-        return {key: value for key, value in values.items() if value}
-
 
 class GcsSettings(BaseModel):
     """How to reach GCS: a service account's key (JSON, secret) and the project.
@@ -116,7 +107,8 @@ class GcsSettings(BaseModel):
     project: str | None = None
 
 
-def _reveal(secret: SecretStr | None) -> str | None:
+def reveal(secret: SecretStr | None) -> str | None:
+    """The secret's value, or None."""
     return secret.get_secret_value() if secret else None
 
 
@@ -381,8 +373,8 @@ def _s3(settings: S3Settings) -> AbstractFileSystem:
     if settings.access_key_id:
         options.update(
             key=settings.access_key_id,
-            secret=_reveal(settings.secret_access_key),
-            token=_reveal(settings.session_token),
+            secret=reveal(settings.secret_access_key),
+            token=reveal(settings.session_token),
         )
     client_kwargs = dict(settings.client_kwargs)
     if settings.region:

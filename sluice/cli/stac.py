@@ -116,6 +116,7 @@ def stac_batch(
         nomad_block=nomad_block,
         nomad_spec_dir=nomad_spec_dir,
     )
+    from sluice.blocks.storage import aws_settings
     from sluice.stac.batch import check_backend
     from sluice.stac.prepare import hand_to_flow, prepare_batch
 
@@ -134,7 +135,7 @@ def stac_batch(
         wait_seconds=wait_seconds,
         chunk_size=chunk_size,
         use_local_creds=use_local_creds,
-        aws_credentials_block=aws_credentials_block,
+        aws_credentials=aws_settings(aws_credentials_block),
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
         memory=None,
