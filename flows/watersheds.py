@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import shutil
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,12 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from sluice.blocks.storage import storage_from_blocks
 from sluice.tasks.reports import ProgressReporter, artifact_key, publish_table
-from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
+from sluice.tasks.watersheds import (
+    ensure_worker_pool,
+    pool_limit,
+    publish_batch_summary,
+    run_chunk,
+)
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
@@ -37,6 +43,7 @@ from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_r
 from sluice.watersheds.features import checksum, largest_first, load_features, validate
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
 from sluice.watersheds.lock import batch_lock
+from sluice.watersheds.pool import WorkerPool
 from sluice.watersheds.stages import WatershedTask
 
 ALL_TASKS = list(WatershedTask)
@@ -189,7 +196,7 @@ def run_watershed_batch(
     lanes = checked.lanes
 
     with batch_lock(layout.lock_file, batch):
-        pool = ensure_worker_pool(batch, pool_size)
+        pool = WorkerPool(partial(pool_limit, ensure_worker_pool(batch, pool_size)))
         state.last_run = LastRun(
             started_at=utcnow(),
             flow_run_id=flow_run.get_id(),
@@ -216,6 +223,12 @@ def run_watershed_batch(
             )
             failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
         progress.finish()
+        get_run_logger().info(
+            "worker pool: %d chunks; lanes waited %.1f s in all for slots (longest %.1f s)",
+            pool.stats.acquired,
+            pool.stats.waited_seconds,
+            pool.stats.longest_wait_seconds,
+        )
         summary = publish_batch_summary(
             layout, state, [w.runid for w in validation.watersheds], stages, failures
         )
@@ -228,7 +241,7 @@ def run_watershed_batch(
 
 
 def _drive(
-    execution: BatchExecution, chunks: list[list[RunPlan]], pool: str, lanes: int
+    execution: BatchExecution, chunks: list[list[RunPlan]], pool: WorkerPool, lanes: int
 ) -> dict[str, str]:
     """Run every chunk, ``lanes`` at a time, starting the next as soon as one ends.
 
