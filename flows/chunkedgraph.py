@@ -24,6 +24,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import PrefectFuture
+from sluice.blocks.storage import storage_from_blocks
 from sluice.tasks.chunkedgraph import run_chunk_batch
 from sluice.tasks.reports import artifact_key
 
@@ -59,7 +60,6 @@ from sluice.chunkedgraph.tracker import (
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.names import TableName
-from sluice.blocks.storage import storage_from_blocks
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0
