@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main() -> None:
     anchor = backend_alone(len(attempts), args.pool_size, work)
 
     print(f"watersheds x stages        {args.watersheds} x {stages} (pool {args.pool_size})")
+    print(f"machine load (1 min)       {os.getloadavg()[0]:.1f}")
     print(f"run wall time              {wall:.1f} s")
     print(f"jobs per second            {len(attempts) / wall:.1f}")
     print(
