@@ -2,15 +2,20 @@
 
 Prints wall time, orchestrator peak RSS, Prefect task runs created vs recorded
 (counted through the Prefect client after the run), ledger attempts, and the
-time of a second run that finds every stage done.
+time of a second run that finds every stage done. The anchor, measured in the same
+run: Sluice's ``LocalBackend`` alone running as many no-op jobs at parallelism
+``--pool-size`` (what the flow adds on top is planning, the ledger, run-directory
+state, nested task runs and the worker pool).
 
     python benchmarks/watersheds_1000.py [--watersheds 1000] [--pool-size 3] [--max-chunks 24]
+    python benchmarks/watersheds_1000.py --watersheds 143    # ~1,000 jobs on a shared machine
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -49,6 +54,22 @@ def write_inputs(work: Path, count: int) -> dict[str, str]:
     stages = work / "stages.yaml"
     stages.write_text('default:\n  command: ["true"]\n')
     return {"geojson": str(geojson), "base": str(base), "stages": str(stages)}
+
+
+def backend_alone(jobs: int, parallelism: int, work: Path) -> float:
+    """Wall seconds of ``LocalBackend`` running ``jobs`` no-op jobs, ``parallelism`` at once."""
+    from sluice.backends.local import LocalBackend
+    from sluice.jobs import JobSpec, Outcome
+
+    specs = [JobSpec(name=f"anchor-{i}", command=["true"]) for i in range(jobs)]
+    backend = LocalBackend(parallelism=parallelism, log_dir=work / "anchor-logs")
+    began = time.perf_counter()
+    backend.submit(specs)
+    outcomes = [r.outcome for r in backend.wait([s.name for s in specs])]
+    wall = time.perf_counter() - began
+    backend.close()
+    assert outcomes.count(Outcome.SUCCEEDED) == jobs, "some anchor jobs did not succeed"
+    return wall
 
 
 def main() -> None:
@@ -98,10 +119,17 @@ def main() -> None:
             "bench", tasks=tasks, pool_size=args.pool_size, root=str(work / "batches")
         )
         rerun = time.perf_counter() - began
+    anchor = backend_alone(len(attempts), args.pool_size, work)
 
     print(f"watersheds x stages        {args.watersheds} x {stages} (pool {args.pool_size})")
+    print(f"machine load (1 min)       {os.getloadavg()[0]:.1f}")
     print(f"run wall time              {wall:.1f} s")
     print(f"jobs per second            {len(attempts) / wall:.1f}")
+    print(
+        f"anchor: backend alone      {anchor:.1f} s"
+        f" ({len(attempts)} jobs, {args.pool_size} at once)"
+    )
+    print(f"flow / backend alone       {wall / anchor:.2f}x")
     print(f"orchestrator peak RSS      {peak_rss_mib():.0f} MiB")
     print(f"task runs created/recorded {created} / {recorded}")
     print(f"ledger attempts            {len(attempts)} ({summary.complete} runs complete)")

@@ -23,6 +23,7 @@ from prefect.artifacts import (
 from prefect.futures import PrefectFuture
 from prefect_aws import AwsCredentials
 from prefect_gcp import GcpCredentials
+from sluice.blocks.storage import storage_for
 from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
 from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key
 
@@ -56,7 +57,6 @@ from sluice.chunkedgraph.work import ChunkWork, WorkKind
 from sluice.inflight import bounded_futures
 from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
-from sluice.storage import Storage
 
 SAVE_INTERVAL_SECONDS = 5.0
 
@@ -131,7 +131,7 @@ def chunkedgraph_ingest(
     logger = get_run_logger()
     directory = table_dir(table)
     check_ingest(work, dask_address=dask_address, dask_workers=dask_workers, state_url=state_url)
-    storage = Storage(aws=aws_credentials_block, gcp=gcp_credentials_block)
+    storage = storage_for(aws_credentials_block, gcp_credentials_block)
     mirror = StateMirror(storage, state_url, table) if state_url else None
     config, grid = load_grid(dataset, storage)
     config = with_ingest_flags(config, raw=raw, test=test)

@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from prefect_aws import AwsCredentials
 from prefect_kubernetes.credentials import KubernetesCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
+from sluice.blocks.storage import storage_for
 from sluice.tasks.karabo import (
     clean_up,
     estimate_resources,
@@ -152,8 +153,8 @@ def karabo_simulation(
     prepared = check_parameters(dict(locals()))
     settings, found = prepared.settings, prepared.estimate
     areas = default_areas(*prepared.areas)
-    s3_client = aws_credentials_block.get_s3_client() if aws_credentials_block else None
-    staging_area, processed_area, failed_area = (open_area(u, s3_client=s3_client) for u in areas)
+    storage = storage_for(aws_credentials_block)
+    staging_area, processed_area, failed_area = (open_area(u, storage=storage) for u in areas)
     staging_area.check(what="staging", writable=True)
     processed_area.check(what="processed", writable=False)
     failed_area.check(what="failed", writable=False)

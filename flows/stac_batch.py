@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_aws import AwsCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
 from sluice.blocks.nomad import NomadCluster
+from sluice.blocks.storage import s3_settings
 from sluice.tasks.admission import ensure_rate_limit, pacer
 from sluice.tasks.reports import (
     ProgressReporter,
@@ -164,7 +165,7 @@ def stac_batch(
         wait_seconds=wait_seconds,
         chunk_size=chunk_size,
         use_local_creds=use_local_creds,
-        aws_credentials_block=aws_credentials_block,
+        aws_credentials=s3_settings(aws_credentials_block) if aws_credentials_block else None,
         stage_mode=mode is Mode.STAGE,
         stop_on_missing=on_missing is OnMissing.STOP,
         memory=memory,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,14 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_aws import AwsCredentials
 from sluice.blocks.ledger import LedgerSettings, open_flow_ledger
+from sluice.blocks.storage import storage_for
 from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key, publish_table
-from sluice.tasks.watersheds import ensure_worker_pool, publish_batch_summary, run_chunk
+from sluice.tasks.watersheds import (
+    ensure_worker_pool,
+    pool_limit,
+    publish_batch_summary,
+    run_chunk,
+)
 
 from sluice.backends.factory import BackendKind, create_backend
 from sluice.errors import SluiceInputError, WorkIncomplete
@@ -38,6 +45,7 @@ from sluice.watersheds.batch import (
 from sluice.watersheds.execution import BatchExecution, RunPlan, chunked, plan_runs
 from sluice.watersheds.features import checksum, largest_first, load_features, validate
 from sluice.watersheds.inputs import MAX_LANES, check_create, check_run, layout_of
+from sluice.watersheds.pool import WorkerPool
 from sluice.watersheds.stages import Tasks, WatershedTask
 
 ALL_TASKS = list(WatershedTask)
@@ -70,13 +78,11 @@ def create_watershed_batch(
     """
     checked = check_create(batch, base, stage_config, geojson, template, root)
     layout, validation = checked.layout, checked.validation
-    s3 = None
-    if aws_credentials_block is not None and base.startswith("s3://"):
-        s3 = aws_credentials_block.get_client("s3")
+    storage = storage_for(aws_credentials_block)
 
     layout.dir.mkdir(parents=True)
     try:
-        fetch_base(base, layout.base, s3_client=s3)
+        fetch_base(base, layout.base, storage=storage)
         for directory in (layout.resources, layout.runs):
             directory.mkdir()
         state = BatchState(
@@ -197,7 +203,7 @@ def run_watershed_batch(
         closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
         hold_run(ledger, layout.ledger_run),  # one run of a batch at a time
     ):
-        pool = ensure_worker_pool(batch, pool_size)
+        pool = WorkerPool(partial(pool_limit, ensure_worker_pool(batch, pool_size)))
         state.last_run = LastRun(
             started_at=utcnow(),
             flow_run_id=flow_run.get_id(),
@@ -230,6 +236,12 @@ def run_watershed_batch(
                 ),
             )
             failures = _drive(execution, chunked(plans, max_chunks), pool, lanes)
+        get_run_logger().info(
+            "worker pool: %d chunks; lanes waited %.1f s in all for slots (longest %.1f s)",
+            pool.stats.acquired,
+            pool.stats.waited_seconds,
+            pool.stats.longest_wait_seconds,
+        )
         summary = publish_batch_summary(
             layout, state, [w.runid for w in validation.watersheds], stages, failures
         )
@@ -242,7 +254,7 @@ def run_watershed_batch(
 
 
 def _drive(
-    execution: BatchExecution, chunks: list[list[RunPlan]], pool: str, lanes: int
+    execution: BatchExecution, chunks: list[list[RunPlan]], pool: WorkerPool, lanes: int
 ) -> dict[str, str]:
     """Run every chunk, ``lanes`` at a time, starting the next as soon as one ends.
 

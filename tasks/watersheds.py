@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
-from prefect.concurrency.sync import concurrency
 from sluice.tasks.reports import artifact_key, publish_markdown, publish_table
 
 from sluice.watersheds.batch import BatchLayout, BatchState, LastRun, Summary, utcnow
 from sluice.watersheds.execution import BatchExecution, RunPlan, WaveResult, summarize
+from sluice.watersheds.pool import WorkerPool
 from sluice.watersheds.rundir import RETRY_ELIGIBLE, RunState
 from sluice.watersheds.stages import Stage
 
@@ -28,15 +28,23 @@ def ensure_worker_pool(batch: str, size: int) -> str:
     return name
 
 
+def pool_limit(name: str) -> int:
+    """The worker pool's size now: its global concurrency limit (``prefect gcl update``)."""
+    with get_client(sync_client=True) as client:
+        return client.read_global_concurrency_limit_by_name(name).limit
+
+
 @task(cache_policy=NO_CACHE, task_run_name="{label}")
-def run_chunk(execution: BatchExecution, chunk: list[RunPlan], pool: str, label: str) -> WaveResult:
+def run_chunk(
+    execution: BatchExecution, chunk: list[RunPlan], pool: WorkerPool, label: str
+) -> WaveResult:
     """Carry a chunk through start and its stage waves, holding one worker-pool slot.
 
     The chunk runs one watershed job at a time, so the pool limit bounds the
     jobs running at once. Each step is a nested task run. Returns the runs that
     finished and the failures (runid -> reason).
     """
-    with concurrency(pool, occupy=1, strict=True):
+    with pool.slot():
         started = start_chunk(execution, chunk, label)
         alive, failed = started.alive, dict(started.failed)
         for stage in execution.stages:

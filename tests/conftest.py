@@ -57,6 +57,33 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real GCS JSON API: ``gcp-storage-emulator`` (in memory) on a free loopback port.
+
+    Its URL; gcsfs is pointed at it with ``STORAGE_EMULATOR_HOST``. Bucket ``ws`` exists.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    emulator = Path(sys.executable).with_name("gcp-storage-emulator")
+    argv = [str(emulator), "start", "-H", "127.0.0.1", "--port", str(port), "--in-memory"]
+    process = start_server(
+        [*argv, "--default-bucket", "ws", "-q"],
+        url,
+        tmp_path_factory.mktemp("gcs") / "gcs.log",
+    )
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def on_gcs_emulator(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``STORAGE_EMULATOR_HOST`` set for this test (as a user of an emulator sets it)."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    return gcs_emulator
+
+
+@pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real ``prefect server start`` in a private home, as the embedded default runs it
     (with its basic-auth credential). This process and the processes it starts are its

@@ -140,16 +140,16 @@ def _run(table: str, dataset: str, **options) -> None:
             from prefect_aws import AwsCredentials
             from prefect_gcp import GcpCredentials
 
+            from sluice.blocks.storage import storage_for
             from sluice.cli.common import with_blocks
-            from sluice.storage import Storage
 
             options = with_blocks(
                 options,
                 aws_credentials_block=(AwsCredentials, "--aws-credentials-block"),
                 gcp_credentials_block=(GcpCredentials, "--gcp-credentials-block"),
             )
-            storage = Storage(
-                aws=options.get("aws_credentials_block"), gcp=options.get("gcp_credentials_block")
+            storage = storage_for(
+                options.get("aws_credentials_block"), options.get("gcp_credentials_block")
             )
             _check_dataset(dataset, options, storage)
         run_ingest(table, dataset, **options)

@@ -128,6 +128,7 @@ def stac_batch(
             aws_credentials_block=(AwsCredentials, "--aws_credentials_block"),
             nomad_block=(NomadCluster, "--nomad_block"),
         )
+    from sluice.blocks.storage import s3_settings
     from sluice.stac.batch import check_backend
     from sluice.stac.prepare import hand_to_flow, prepare_batch
 
@@ -146,7 +147,11 @@ def stac_batch(
         wait_seconds=wait_seconds,
         chunk_size=chunk_size,
         use_local_creds=use_local_creds,
-        aws_credentials_block=parameters["aws_credentials_block"],
+        aws_credentials=(
+            s3_settings(parameters["aws_credentials_block"])
+            if parameters["aws_credentials_block"]
+            else None
+        ),
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
         memory=None,

@@ -286,7 +286,7 @@ def prepare(  # noqa: PLR0913 - one argument per flow parameter it checks
         ("processed", processed, False),
         ("failed", failed, False),
     ):
-        if url is not None and not url.startswith("s3://"):  # S3 needs its credentials: in the flow
+        if url is not None and not url.startswith(("s3://", "gs://")):  # checked by the flow
             open_area(url).check(what=what, writable=writable)
     return Prepared(
         settings=settings,

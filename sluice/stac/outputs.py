@@ -1,60 +1,45 @@
-"""Where a STAC batch writes: a local directory or ``s3://bucket/prefix``.
+"""Where a STAC batch writes: a local directory, ``s3://bucket/prefix`` or ``gs://...``.
 
-S3 goes through prefect-aws ``S3Bucket`` with ``AwsCredentials``. Credentials
-come from the caller's environment (``--use-local-creds``), from a saved
-``AwsCredentials`` block, or from boto3's default chain; they are never put
-into a job's spec or meta (see ``job_credentials``).
+Reads and writes go through ``sluice.storage``. S3 credentials are plain settings: from
+the caller's environment (``--use-local-creds``), from an ``AwsCredentials`` block the
+flow turned into settings, or botocore's default chain; they are never put into a job's
+spec or meta (see ``job_credentials``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from sluice.errors import SluiceInputError
-
-if TYPE_CHECKING:
-    from prefect_aws import AwsCredentials
+from sluice.storage import S3Settings, Storage, StorageError, is_remote, join, reveal
 
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
-def resolve_credentials(use_local_creds: bool, block: AwsCredentials | None) -> AwsCredentials:
-    """The AWS credentials of a batch (``block``: a flow's ``AwsCredentials`` parameter), or
-    a one-line error naming what is missing."""
-    from prefect_aws import AwsCredentials
-
+def resolve_credentials(use_local_creds: bool, credentials: S3Settings | None) -> S3Settings:
+    """The S3 credentials of a batch, or a one-line error naming what is missing."""
     if use_local_creds:
         missing = [v for v in CREDENTIAL_VARIABLES[:2] if not os.environ.get(v)]
         if missing:
             raise SluiceInputError(
                 f"--use-local-creds: {' and '.join(missing)} not set in the environment"
             )
-        return AwsCredentials(
-            aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
-            region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        )
-    return block or AwsCredentials()
+        return S3Settings.from_environment()
+    return credentials or S3Settings()
 
 
-def job_credentials(credentials: AwsCredentials) -> dict[str, str]:
+def job_credentials(credentials: S3Settings) -> dict[str, str]:
     """The secret environment a job needs to reach S3 (only for the backend's secret channel)."""
-    secret = credentials.aws_secret_access_key
     values = {
-        "AWS_ACCESS_KEY_ID": credentials.aws_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": secret.get_secret_value() if secret else None,
-        "AWS_SESSION_TOKEN": credentials.aws_session_token,
+        "AWS_ACCESS_KEY_ID": credentials.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": reveal(credentials.secret_access_key),
+        "AWS_SESSION_TOKEN": reveal(credentials.session_token),
     }
     return {k: v for k, v in values.items() if v}
 
 
-def secret_values(credentials: AwsCredentials | None) -> list[str]:
+def secret_values(credentials: S3Settings | None) -> list[str]:
     """Values that must never appear in a log, report or artifact."""
     if credentials is None:
         return []
@@ -73,104 +58,51 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 class StorageRoot:
-    """A local directory or S3 prefix: ``url`` makes addresses; ``write``, ``read`` move bytes."""
+    """A local directory or object-storage prefix: ``url`` makes addresses; ``write``,
+    ``read`` move bytes (through ``sluice.storage``, with ``credentials`` for S3)."""
 
-    def __init__(self, root: str, credentials: AwsCredentials | None = None) -> None:
+    def __init__(self, root: str, credentials: S3Settings | None = None) -> None:
         self.root = root.rstrip("/")
-        parsed = urlparse(self.root)
-        self.is_s3 = parsed.scheme == "s3"
-        if self.is_s3:
-            if not parsed.netloc:
-                raise SluiceInputError(f"--output_root {root!r}: no bucket in the S3 URL")
-            self.bucket_name, self.prefix = parsed.netloc, parsed.path.strip("/")
-        elif parsed.scheme not in ("", "file"):
-            raise SluiceInputError(f"--output_root {root!r}: expected s3://bucket/prefix or a path")
+        try:
+            remote = is_remote(self.root)
+        except StorageError:
+            raise SluiceInputError(
+                f"--output_root {root!r}: expected s3://bucket/prefix, gs://bucket/prefix or a path"
+            ) from None
+        if remote and not self.root.split("://", 1)[1]:
+            raise SluiceInputError(f"--output_root {root!r}: no bucket in the URL")
         self.credentials = credentials
-
-    @cached_property
-    def _bucket(self) -> Any:
-        """prefect-aws ``S3Bucket`` with the batch's credentials; jobs (no credentials
-        given) use boto3's default chain and skip importing Prefect."""
-        if self.credentials is None:
-            return _Boto3Bucket(self.bucket_name)
-        from prefect_aws.s3 import S3Bucket
-
-        return S3Bucket(bucket_name=self.bucket_name, credentials=self.credentials)
+        self.storage = Storage(s3=credentials)
 
     def url(self, *parts: str) -> str:
         """The absolute address of ``parts`` under the root."""
         return "/".join([self.root, *parts])
 
-    def _key(self, relative: str) -> str:
-        return "/".join(p for p in (self.prefix, relative) if p)
-
     def write(self, relative: str, data: bytes) -> str:
         """Write ``data`` at ``relative``; its absolute address."""
-        if self.is_s3:
-            self._bucket.write_path(self._key(relative), data)
-        else:
-            path = Path(self.root.removeprefix("file://"), relative)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-        return self.url(relative)
+        address = self.url(relative)
+        self.storage.write_bytes(address, data)
+        return address
 
     def read(self, relative: str) -> bytes:
-        if self.is_s3:
-            return self._bucket.read_path(self._key(relative))
-        return Path(self.root.removeprefix("file://"), relative).read_bytes()
-
-    def _delete_object(self, key: str) -> None:  # S3Bucket has no delete
-        if self.credentials is None:
-            self._bucket._client.delete_object(Bucket=self.bucket_name, Key=key)
-        else:
-            self.credentials.get_s3_client().delete_object(Bucket=self.bucket_name, Key=key)
+        return self.storage.read_bytes(self.url(relative))
 
     def check_writable(self) -> None:
         """Write and remove a probe object; a one-line error if that fails."""
-        probe = f".sluice-probe-{uuid.uuid4().hex}"
+        probe = join(self.root, f".sluice-probe-{uuid.uuid4().hex}")
         try:
-            self.write(probe, b"")
-            if self.is_s3:
-                self._delete_object(self._key(probe))
-            else:
-                Path(self.root.removeprefix("file://"), probe).unlink()
+            self.storage.write_bytes(probe, b"")
+            self.storage.delete(probe)
         except Exception as exc:  # any storage fault means "not writable"
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise SluiceInputError(f"--output_root {self.root!r}: not writable ({reason})") from exc
 
 
-class _Boto3Bucket:
-    """The two ``S3Bucket`` calls job commands need, on a plain boto3 client."""
-
-    def __init__(self, bucket_name: str) -> None:
-        import boto3
-
-        self.bucket_name = bucket_name
-        self._client = boto3.client("s3")
-
-    def read_path(self, key: str) -> bytes:
-        return self._client.get_object(Bucket=self.bucket_name, Key=key)["Body"].read()
-
-    def write_path(self, key: str, content: bytes) -> None:
-        self._client.put_object(Bucket=self.bucket_name, Key=key, Body=content)
-
-
-def split_url(url: str) -> tuple[StorageRoot, str]:
-    """An absolute address as (storage root, relative path): ``s3://b/k`` or a file path."""
-    parsed = urlparse(url)
-    if parsed.scheme == "s3":
-        return StorageRoot(f"s3://{parsed.netloc}"), parsed.path.lstrip("/")
-    path = Path(url.removeprefix("file://"))
-    return StorageRoot(str(path.parent)), path.name
-
-
 def read_url(url: str) -> bytes:
     """Read an absolute address with the environment's credentials (for job commands)."""
-    root, relative = split_url(url)
-    return root.read(relative)
+    return Storage().read_bytes(url)
 
 
 def write_url(url: str, data: bytes) -> None:
     """Write an absolute address with the environment's credentials (for job commands)."""
-    root, relative = split_url(url)
-    root.write(relative, data)
+    Storage().write_bytes(url, data)

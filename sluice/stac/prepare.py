@@ -24,9 +24,10 @@ from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, searc
 from sluice.stac.outputs import StorageRoot, resolve_credentials
 from sluice.stac.reports import FAILED_ITEMS
 from sluice.stac.stages import Catchment, load_hand_index
+from sluice.storage import S3Settings
 
 if TYPE_CHECKING:  # a flow hands the credentials down; this module never loads Prefect
-    from prefect_aws import AwsCredentials
+    pass
 
 # The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
 DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
@@ -38,7 +39,7 @@ class PreparedBatch:
 
     items: list[Item]
     missing: list[str]
-    credentials: AwsCredentials
+    credentials: S3Settings
     outputs: StorageRoot
     index: list[Catchment]
     memory_bytes: dict[str, int]
@@ -106,7 +107,7 @@ def prepare_batch(
     wait_seconds: float,
     chunk_size: int,
     use_local_creds: bool,
-    aws_credentials_block: AwsCredentials | None,
+    aws_credentials: S3Settings | None,
     stage_mode: bool,
     stop_on_missing: bool,
     memory: dict[str, str] | None,
@@ -116,8 +117,9 @@ def prepare_batch(
     """Check every input in order (cheap ones first); look the items up. Inputs that
     ``hand_to_flow`` prepared already are not prepared again.
 
-    Ids are looked up in ``collection`` (else in every collection), as the seed
-    does; a search without ids searches ``collection`` or else ``sources``.
+    ``aws_credentials`` are the flow's ``AwsCredentials`` block as settings (ignored with
+    ``use_local_creds``). Ids are looked up in ``collection`` (else in every collection),
+    as the seed does; a search without ids searches ``collection`` or else ``sources``.
     """
     inputs = dict(locals())
     if (handed := _HANDED.pop(_key(inputs), None)) is not None:
@@ -131,7 +133,7 @@ def prepare_batch(
     check_local_output(use_local_output, output_root)
     memory_bytes = {k: parse_memory(v) for k, v in {**DEFAULT_MEMORY, **(memory or {})}.items()}
     ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
-    credentials = resolve_credentials(use_local_creds, aws_credentials_block)
+    credentials = resolve_credentials(use_local_creds, aws_credentials)
     outputs = StorageRoot(output_root, credentials)
     outputs.check_writable()
     index = []

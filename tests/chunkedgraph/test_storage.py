@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prefect_aws import AwsClientParameters, AwsCredentials
 from prefect_gcp import GcpCredentials
+from sluice.blocks.storage import gcs_settings, s3_settings
 
 from sluice.storage import Storage, StorageError
 
@@ -49,7 +50,7 @@ def root(request, tmp_path: Path) -> Iterator[tuple[Storage, str]]:
     elif request.param == "s3":
         moto = request.getfixturevalue("moto_s3")
         yield (
-            Storage(aws=aws_block(moto)),
+            Storage(s3=s3_settings(aws_block(moto))),
             f"{request.getfixturevalue('s3_bucket')}/{tmp_path.name}",
         )
     else:
@@ -104,7 +105,7 @@ def test_unsupported_or_bucketless_urls_are_one_line(url):
 def test_s3_credentials_come_from_the_block_not_the_environment(moto_s3, s3_bucket, monkeypatch):
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
-    storage = Storage(aws=aws_block(moto_s3))
+    storage = Storage(s3=s3_settings(aws_block(moto_s3)))
     storage.write_text(f"{s3_bucket}/blocked/info", "{}")
     assert storage.read_text(f"{s3_bucket}/blocked/info") == "{}"
     with pytest.raises(FileNotFoundError):
@@ -112,7 +113,7 @@ def test_s3_credentials_come_from_the_block_not_the_environment(moto_s3, s3_buck
 
 
 def test_an_unreachable_endpoint_is_one_line_naming_the_url():
-    storage = Storage(aws=aws_block("http://127.0.0.1:9"))
+    storage = Storage(s3=s3_settings(aws_block("http://127.0.0.1:9")))
     with pytest.raises(StorageError) as raised:
         storage.read_bytes("s3://cg-store/info")
     assert str(raised.value).startswith("s3://cg-store/info: ")
@@ -163,7 +164,7 @@ def test_gcs_with_a_service_account_block(on_gcs_emulator, token_uri):
         "client_id": "1",
         "token_uri": token_uri,
     }
-    storage = Storage(gcp=GcpCredentials(service_account_info=info))
+    storage = Storage(gcs=gcs_settings(GcpCredentials(service_account_info=info)))
     storage.write_text("gs://ws/sa/info", '{"ok": true}')
     assert storage.read_text("gs://ws/sa/info") == '{"ok": true}'
     assert _TokenEndpoint.grants, "the block's service account was used to get a token"

@@ -6,10 +6,11 @@ import json
 
 import boto3
 import pytest
+from sluice.blocks.storage import storage_for
 from sluice.flows.karabo import karabo_simulation
 
 from sluice.errors import SluiceInputError
-from sluice.karabo.areas import LocalArea, open_area
+from sluice.karabo.areas import Area, open_area
 from sluice.karabo.ingest import stage, targets
 from sluice.karabo.settings import KaraboSettings
 from sluice.karabo.standin_ingestor import sweep
@@ -42,11 +43,11 @@ def test_the_standin_ingestor_fails_invalid_meta_and_orphan_meta(areas):
     assert [p.name for p in (areas["staging"] / "testing").iterdir()] == ["d.fits"]
 
 
-class RecordingArea(LocalArea):
+class RecordingArea(Area):
     """A real local area that also records the order of the writes the ingestor could see."""
 
     def __init__(self, root):
-        super().__init__(root)
+        super().__init__(str(root))
         self.writes: list[str] = []
 
     def put_path(self, rel, source):
@@ -158,7 +159,7 @@ def test_s3_areas_can_use_an_aws_credentials_block(s3_env, moto_s3, monkeypatch)
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # only the block knows where the store is
 
     block = AwsCredentials.load("karabo-test-s3")  # what the flow's block parameter holds
-    area = open_area(f"{s3_env}/staging", s3_client=block.get_s3_client())
+    area = open_area(f"{s3_env}/staging", storage=storage_for(block))
     area.check(what="staging", writable=True)
     area.put_bytes("testing/x.meta", b"{}")
 

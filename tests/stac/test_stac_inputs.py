@@ -102,7 +102,7 @@ def test_a_batch_prepared_by_the_cli_is_not_prepared_again(stac_api, stac_fixtur
         wait_seconds=0.0,
         chunk_size=1,
         use_local_creds=False,
-        aws_credentials_block=None,
+        aws_credentials=None,
         stage_mode=False,
         stop_on_missing=False,
         memory=None,
