@@ -67,6 +67,8 @@ class K8sDouble:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.double = self
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.kubelet.api_url = self.url
+        self.kubelet.issue_token = self.rbac.issue_token
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump(self._kubeconfig()))
         self._thread = threading.Thread(
@@ -148,6 +150,13 @@ class K8sDouble:
                 raise TimeoutError(
                     f"k8s double: {len(self.store.watches)} watches open, not {count}"
                 )
+
+    def add_image(
+        self, name: str, entrypoint: list[str] | None = None, path: list[Path] | None = None
+    ) -> None:
+        """Containers of image ``name`` run ``entrypoint`` (when they set no ``command``)
+        with ``path`` first on ``PATH`` (process-mode kubelet; see ``kubelet.py``)."""
+        self.kubelet.add_image(name, entrypoint, path)
 
     def deny(self, verb: str, resource: str) -> None:
         """Answer ``verb`` on ``resource`` (``jobs``, ``pods/log``...) with 403 Forbidden."""
