@@ -63,6 +63,7 @@ from sluice.storage import storage_from_blocks
 
 SAVE_INTERVAL_SECONDS = 5.0
 PROGRESS_INTERVAL_SECONDS = 2.0
+HUNGRY = ""  # put in the finished queue by the job pool when it runs dry (not a batch key)
 
 
 class LayerProgress:
@@ -237,27 +238,42 @@ def chunkedgraph_ingest(
             stack.callback(jobs.close)
         else:
             pool = stack.enter_context(local_processes(0 if dask else processes))
-        runner = stack.enter_context(batch_runner(window, dask_address, dask_workers))
+        # Command work: up to twice the window, one more batch each time the job pool runs
+        # dry because every batch in flight waits on its last parents (their tails overlap).
+        limit = window if jobs is None else 2 * window
+        runner = stack.enter_context(batch_runner(limit, dask_address, dask_workers))
         finished: queue.SimpleQueue[str] = queue.SimpleQueue()
+        if jobs is not None:
+            jobs.on_hungry = lambda: finished.put(HUNGRY)
         in_flight: dict[str, tuple[Batch, PrefectFuture]] = {}
         last_save = time.monotonic()
+
+        def start(batch: Batch) -> None:
+            parameters = {
+                "batch": batch,
+                "grid": grid,
+                "work": work,
+                "config": config,
+                "table": table,
+                "processes": pool,
+                "jobs": jobs,
+            }
+            future = runner.submit(run_chunk_batch, parameters=parameters)
+            in_flight[batch.segment] = (batch, future)
+            future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
+
         while True:
             while len(in_flight) < window and (batch := scheduler.next_batch()):
-                parameters = {
-                    "batch": batch,
-                    "grid": grid,
-                    "work": work,
-                    "config": config,
-                    "table": table,
-                    "processes": pool,
-                    "jobs": jobs,
-                }
-                future = runner.submit(run_chunk_batch, parameters=parameters)
-                in_flight[batch.segment] = (batch, future)
-                future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
+                start(batch)
             if not in_flight:
                 break
-            batch, future = in_flight.pop(finished.get())
+            key = finished.get()
+            if key == HUNGRY:
+                room = jobs is not None and jobs.hungry and len(in_flight) < limit
+                if room and (batch := scheduler.next_batch()):
+                    start(batch)
+                continue
+            batch, future = in_flight.pop(key)
             record_outcome(state, scheduler, batch, batch_outcome(batch, future))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 save()
