@@ -54,7 +54,7 @@ from sluice.chunkedgraph.tracker import (
     writers_lock,
 )
 from sluice.chunkedgraph.work import ChunkWork, WorkKind
-from sluice.inflight import bounded_futures
+from sluice.inflight import Overflow, bounded_futures
 from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
 
@@ -180,7 +180,14 @@ def chunkedgraph_ingest(
             stack.callback(jobs.close)
         else:
             pool = stack.enter_context(local_processes(0 if dask else processes))
-        runner = stack.enter_context(batch_runner(window, dask_address, dask_workers))
+        # Command work: one more batch, up to twice the window, each time the job pool runs
+        # dry because every batch in flight waits on its last parents (their tails overlap)
+        overflow = None
+        if jobs is not None:
+            overflow = Overflow(2 * window, wanted=lambda: jobs.hungry)
+            jobs.on_hungry = overflow.poke
+        limit = window if overflow is None else overflow.ceiling
+        runner = stack.enter_context(batch_runner(limit, dask_address, dask_workers))
         last_save = time.monotonic()
         submitted = 0
 
@@ -200,7 +207,8 @@ def chunkedgraph_ingest(
 
         # the next batch is asked for only after each ended one is recorded: parents it
         # completed go out at once, and only this thread reads or changes the done bits
-        for batch, future in bounded_futures(scheduler.next_batch, submit, window):
+        batches = bounded_futures(scheduler.next_batch, submit, window, overflow=overflow)
+        for batch, future in batches:
             record_outcome(state, scheduler, batch, settled_outcome(batch, future.result))
             if time.monotonic() - last_save > SAVE_INTERVAL_SECONDS:
                 save()

@@ -10,12 +10,17 @@ polling) per wave, each in its own thread. A new wave is sent when at least ``re
 slots are free (a twentieth of ``parallelism``), or as soon as every pending job fits: a
 parent whose children just finished goes out at once when the pool has room. So the
 status requests grow with the number of waves, not with the number of chunks.
+
+When the pool runs dry (nothing pending and at least ``refill`` slots free: every batch
+in flight waits on its last few parents) it calls ``on_hungry`` once, so the ingest can
+start one more batch instead of leaving the slots idle until a batch ends.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -62,6 +67,8 @@ class JobPool:
         self._pending: deque[tuple[JobSpec, Future[JobResult]]] = deque()
         self._in_flight = 0
         self._closed = False
+        self._starved = False  # on_hungry was called and no job came since
+        self.on_hungry: Callable[[], None] | None = None
         self._changed = threading.Condition()
         self._waiters: list[threading.Thread] = []
         self._driver = threading.Thread(target=self._drive, name="cg-job-pool", daemon=True)
@@ -74,8 +81,19 @@ class JobPool:
             if self._closed:
                 raise PoolClosed("the job pool is closed")
             self._pending.append((job, future))
+            self._starved = False
             self._changed.notify_all()
         return future
+
+    @property
+    def hungry(self) -> bool:
+        """Nothing pending and at least ``refill`` slots free."""
+        with self._changed:
+            return self._hungry()
+
+    def _hungry(self) -> bool:
+        free = self.parallelism - self._in_flight
+        return not self._closed and not self._pending and free >= self.refill
 
     def logs(self, name: str) -> str:
         return self.backend.logs(name)
@@ -146,7 +164,12 @@ class JobPool:
         futures.clear()
 
     def _release(self, count: int) -> None:
-        if count:
-            with self._changed:
-                self._in_flight -= count
-                self._changed.notify_all()
+        if not count:
+            return
+        with self._changed:
+            self._in_flight -= count
+            self._changed.notify_all()
+            signal = self.on_hungry if self._hungry() and not self._starved else None
+            self._starved = self._starved or signal is not None
+        if signal is not None:
+            signal()

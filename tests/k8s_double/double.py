@@ -18,7 +18,7 @@ from tests.k8s_double.kubelet import Kubelet, Outcome_
 from tests.k8s_double.rbac import Rbac
 from tests.k8s_double.server import Handler, Server
 from tests.k8s_double.store import Event, Store, Watch
-from tests.k8s_double.traffic import Faults, RequestLog
+from tests.k8s_double.traffic import Faults, RequestLog, WatchBreaks
 
 Obj = dict[str, Any]
 NAMESPACE = "biodiversity"
@@ -48,6 +48,7 @@ class K8sDouble:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.requests = RequestLog()
         self.faults = Faults()
+        self.watch_breaks = WatchBreaks()
         self.denied: set[tuple[str, str]] = set()
         self.store = Store(history_limit)
         self.changed = threading.Condition()
@@ -66,6 +67,8 @@ class K8sDouble:
         self.server = Server(("127.0.0.1", port), Handler)
         self.server.double = self
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.kubelet.api_url = self.url
+        self.kubelet.issue_token = self.rbac.issue_token
         self.kubeconfig = self.work_dir / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump(self._kubeconfig()))
         self._thread = threading.Thread(
@@ -132,6 +135,28 @@ class K8sDouble:
     ) -> None:
         """Answer this fraction of resource requests with a fault (0 switches them off)."""
         self.faults.set(rate, kinds, seed)
+
+    def break_next_watch(self, after_events: int, how: str = "reset", resource: str = "jobs"):
+        """Break the next watch on ``resource`` after it sent ``after_events`` events:
+        ``reset`` drops the connection, ``gone`` sends an ``ERROR`` 410 and ends the stream."""
+        self.watch_breaks.add(resource, after_events, how)
+
+    def wait_for_watches(self, count: int, timeout: float = 60) -> None:
+        """Block until exactly ``count`` watches are open (streams started, not yet ended)."""
+        with self.store.watches_changed:
+            if not self.store.watches_changed.wait_for(
+                lambda: len(self.store.watches) == count, timeout
+            ):
+                raise TimeoutError(
+                    f"k8s double: {len(self.store.watches)} watches open, not {count}"
+                )
+
+    def add_image(
+        self, name: str, entrypoint: list[str] | None = None, path: list[Path] | None = None
+    ) -> None:
+        """Containers of image ``name`` run ``entrypoint`` (when they set no ``command``)
+        with ``path`` first on ``PATH`` (process-mode kubelet; see ``kubelet.py``)."""
+        self.kubelet.add_image(name, entrypoint, path)
 
     def deny(self, verb: str, resource: str) -> None:
         """Answer ``verb`` on ``resource`` (``jobs``, ``pods/log``...) with 403 Forbidden."""

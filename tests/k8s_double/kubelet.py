@@ -7,19 +7,35 @@ Modes:
 - ``instant``: pods end as soon as they are created; ``outcome(pod)`` may return
   ``(exit_code, reason)`` to end one otherwise (default: success).
 - ``hold``: pods start and keep running until a test ends them with ``finish``/``evict``.
+
+Images (process mode): ``add_image(name, entrypoint, path)`` maps an image to what its
+container would run: the ``entrypoint`` (Docker's ENTRYPOINT) when the container sets no
+``command``, and ``path`` directories first on ``PATH`` (say, a venv's ``bin`` holding the
+wheel the image installs). Unmapped images run on the host's ``PATH``, as before.
+
+ServiceAccounts: a pod whose ``serviceAccountName`` exists (``Rbac``) gets a token issued
+for it and ``KUBECONFIG`` pointing at a kubeconfig for the double with that token and the
+pod's namespace (a real kubelet mounts the token under
+``/var/run/secrets/kubernetes.io/serviceaccount``, which a local process cannot have), plus
+``KUBERNETES_SERVICE_HOST``/``PORT``: in-pod clients are authorized by the RBAC rules.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import re
 import shutil
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 from sluice.backends.expansion import expand, expand_command
 from sluice.backends.local import LocalBackend
@@ -33,6 +49,16 @@ Obj = dict[str, Any]
 Outcome_ = Callable[[Obj], "tuple[int, str] | None"]
 log = logging.getLogger(__name__)
 MODES = ("process", "instant", "hold")
+
+
+@dataclass(frozen=True)
+class Image:
+    """What a container of this image runs locally: its ENTRYPOINT and its PATH."""
+
+    entrypoint: tuple[str, ...] = ()
+    path: tuple[str, ...] = ()
+
+
 NODE = "double-node"
 _FIELD_REF = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
 
@@ -61,6 +87,9 @@ class Kubelet:
         self.running: dict[str, str] = {}  # pod uid -> local job name, while it runs
         self.log_names: dict[str, str] = {}  # pod uid -> local job name, for its log
         self.logs: dict[str, str] = {}  # pod uid -> text given by finish()
+        self.images: dict[str, Image] = {}
+        self.api_url: str | None = None  # set by the double once its server listens
+        self.issue_token: Callable[[str, str], str | None] = lambda namespace, account: None
         self.lock = threading.Lock()
         self.work: queue.SimpleQueue[tuple[str, str, str] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="k8s-double-kubelet", daemon=True)
@@ -72,6 +101,12 @@ class Kubelet:
         if mode not in MODES:
             raise ValueError(f"kubelet mode {mode!r}: expected one of {MODES}")
         self.mode, self.outcome = mode, outcome
+
+    def add_image(
+        self, name: str, entrypoint: list[str] | None = None, path: list[Path] | None = None
+    ) -> None:
+        """Run containers of image ``name`` with this ENTRYPOINT and these PATH directories."""
+        self.images[name] = Image(tuple(entrypoint or ()), tuple(str(p) for p in path or ()))
 
     def _on_event(self, event: Event) -> None:
         if event.resource != "pods":
@@ -138,10 +173,13 @@ class Kubelet:
 
     def _launch(self, pod: Obj) -> str:
         container = pod["spec"]["containers"][0]
-        argv = list(container.get("command") or []) + list(container.get("args") or [])
+        image = self.images.get(container.get("image") or "")
+        command = list(container.get("command") or []) or list(image.entrypoint if image else ())
+        argv = command + list(container.get("args") or [])
         if not argv:
             raise _StartError("the double cannot run an image's entrypoint: set command")
-        if shutil.which(argv[0]) is None:
+        search = os.pathsep.join([*(image.path if image else ()), os.environ.get("PATH", "")])
+        if shutil.which(argv[0], path=search) is None:
             raise _StartError(
                 "failed to create containerd task: failed to create shim task: OCI runtime "
                 f'create failed: exec: "{argv[0]}": executable file not found in $PATH: unknown'
@@ -160,10 +198,14 @@ class Kubelet:
                 expand(str(var["value"]), declared) if "value" in var else _env_value(pod, var)
             )
         name = f"pod{next(self.names)}"
+        system = {"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"]}
+        if image is not None and image.path:
+            system["PATH"] = search
+        system.update(self._cluster_env(pod, name))
         spec = JobSpec(
             name=name,
             command=expand_command(argv, declared),
-            env={"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"], **declared},
+            env={**system, **declared},
             memory_bytes=parse_memory(limit) if limit else None,
             workdir=workdir,
         )
@@ -174,6 +216,37 @@ class Kubelet:
             self.log_names[pod["metadata"]["uid"]] = name
         self.backend.submit([spec])
         return name
+
+    def _cluster_env(self, pod: Obj, name: str) -> dict[str, str]:
+        """``KUBECONFIG`` (the pod's ServiceAccount token) and the API service's address."""
+        account = pod["spec"].get("serviceAccountName")
+        namespace = pod["metadata"]["namespace"]
+        token = self.issue_token(namespace, account) if account and self.api_url else None
+        if token is None or self.api_url is None:
+            return {}
+        path = self.log_dir.parent / "pod-credentials" / f"{name}.kubeconfig"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "in-cluster", "cluster": {"server": self.api_url}}],
+            "users": [{"name": account, "user": {"token": token}}],
+            "contexts": [
+                {
+                    "name": "in-cluster",
+                    "context": {"cluster": "in-cluster", "user": account, "namespace": namespace},
+                }
+            ],
+            "current-context": "in-cluster",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        where = urlsplit(self.api_url)
+        return {
+            "KUBECONFIG": str(path),
+            "KUBERNETES_SERVICE_HOST": where.hostname or "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(where.port or 80),
+        }
 
     def _await(self, pod: Obj, job_name: str) -> None:
         result = next(iter(self.backend.wait([job_name])))

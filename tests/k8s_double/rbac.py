@@ -124,6 +124,13 @@ class Rbac:
             "status": {"token": token, "expirationTimestamp": clock.now()},
         }
 
+    def issue_token(self, namespace: str, account: str) -> str | None:
+        """A token for the ServiceAccount (as the kubelet's projected volume), if it exists."""
+        try:
+            return self.token_request(namespace, account, {})["status"]["token"]
+        except ApiError:
+            return None
+
     # the authorizer
     def check(
         self, authorization: str, verb: str, group: str, resource: str, namespace: str | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 import struct
 import sys
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 DEFAULT_WATCH_SECONDS = 1800
+CLIENT_CHECK_SECONDS = 0.5  # how soon a watch notices that its client hung up
 _GROUPS = {("api", "v1"): ("", "pods"), ("apis", "batch"): ("batch", "jobs")}
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -345,6 +347,8 @@ class Handler(BaseHTTPRequestHandler):
             return table
 
         next_bookmark = time.monotonic() + double.bookmark_interval
+        breaking = double.watch_breaks.take(route.resource)
+        sent = 0
         try:
             if initial_end:
                 for _ in range(watch.initial):
@@ -354,16 +358,21 @@ class Handler(BaseHTTPRequestHandler):
                     self._chunk({"type": item[0], "object": render(item[1])})
                 self._chunk(_bookmark(kind, api_version, start_rv, initial_end=True))
             while True:
+                if breaking is not None and sent >= breaking[0]:
+                    return self._break_stream(breaking[1], sent_rv)
                 now = time.monotonic()
                 if now >= deadline:
                     break
-                wait = deadline - now
+                wait = min(deadline - now, CLIENT_CHECK_SECONDS)
                 if bookmarks:
                     wait = min(wait, max(next_bookmark - now, 0))
                 item = watch.next(wait)
                 if item is None:
                     if watch.closed:
                         break
+                    if self._client_gone():  # as an API server cancels a watch on hang-up
+                        self.close_connection = True
+                        return None
                     if bookmarks and time.monotonic() >= next_bookmark:
                         mark = double.quiet_rv(watch)
                         if mark is not None:
@@ -374,9 +383,26 @@ class Handler(BaseHTTPRequestHandler):
                 event_type, obj = item
                 sent_rv = int(obj["metadata"]["resourceVersion"])
                 self._chunk({"type": event_type, "object": render(obj)})
+                sent += 1
             self._end_stream()
         finally:
             watch.close()
+
+    def _break_stream(self, how: str, sent_rv: int) -> None:
+        """End a watch stream on purpose: a reset connection, or ``410 Gone`` then the end."""
+        if how == "reset":
+            return self._reset()
+        error = ApiError.gone(f"too old resource version: {sent_rv} ({sent_rv + 1})")
+        self._chunk({"type": "ERROR", "object": error.body})
+        self._end_stream()
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end of the connection (EOF waiting to be read)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _start_stream(self) -> None:
         self.send_response(200)

@@ -86,6 +86,7 @@ class Store:
         self.owned: dict[str, set[Key]] = {}
         self.history: deque[Event] = deque(maxlen=history_limit)
         self.watches: list[Watch] = []
+        self.watches_changed = threading.Condition(self.lock)  # a watch opened or closed
         self.listeners: list[Callable[[Event], None]] = []
 
     # reads
@@ -218,6 +219,7 @@ class Store:
                     if event.resource == resource:
                         watch.offer(event)
             self.watches.append(watch)
+            self.watches_changed.notify_all()
             return watch, self.rv
 
     def _events_after(self, since: int) -> Iterator[Event]:
@@ -232,6 +234,7 @@ class Store:
         with self.lock:
             if watch in self.watches:
                 self.watches.remove(watch)
+                self.watches_changed.notify_all()
 
     def compact(self) -> None:
         """Forget the event history (like etcd compaction): older resourceVersions get 410."""

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 
 FAULT_KINDS = ("429", "500", "reset", "reset-after")
+WATCH_BREAKS = ("reset", "gone")
 RequestKey = tuple[str, str, bool]
 
 
@@ -79,3 +80,28 @@ class Faults:
             kind = self._random.choice(self.kinds)
             self.injected[kind] += 1
             return kind
+
+
+class WatchBreaks:
+    """Watch streams to break on purpose, each after a chosen number of events (FIFO).
+
+    ``reset``: the connection is reset mid-stream (a dropped connection or a restarted API
+    server); ``gone``: an ``ERROR`` event with ``410 Gone`` ends the stream (the watch
+    cache lost the window), as a real API server may send after any event.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[tuple[int, str]]] = {}
+
+    def add(self, resource: str, after_events: int, how: str) -> None:
+        if how not in WATCH_BREAKS or after_events < 0:
+            raise ValueError(f"watch break: after_events >= 0 and how in {WATCH_BREAKS}")
+        with self._lock:
+            self._pending.setdefault(resource, []).append((after_events, how))
+
+    def take(self, resource: str) -> tuple[int, str] | None:
+        """The break for the next watch on ``resource``, if one is pending."""
+        with self._lock:
+            pending = self._pending.get(resource)
+            return pending.pop(0) if pending else None

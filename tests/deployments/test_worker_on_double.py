@@ -1,0 +1,64 @@
+"""A real prefect-kubernetes worker takes a cluster deployment's run and creates its Job on
+the Kubernetes double (a step of issue 12.5: the flow pod is held, not yet executed).
+
+prefect-kubernetes 0.8 creates the flow-run Job and returns; its kopf observer (switched
+off here) would follow the pod. The double validates the Job the worker renders from
+``infra/kubernetes/base-job-template.json`` against the strict Kubernetes schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.deployments.conftest import IMAGE_NAME, IMAGE_TAG, prefect, run_deployment
+from tests.k8s_double import K8sDouble, start_double
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def held_cluster(tmp_path: Path) -> Iterator[K8sDouble]:
+    double = start_double(work_dir=tmp_path / "k8s", kubelet="hold")
+    try:
+        yield double
+    finally:
+        double.close()
+
+
+def test_the_kubernetes_worker_creates_the_flow_run_job_on_the_double(
+    deployed, held_cluster: K8sDouble, tmp_path: Path
+) -> None:
+    run_id = run_deployment(
+        "tiered-index-sweep/cluster",
+        f"template_path={tmp_path / 'job.yaml'}",
+        "indexes=[0]",
+        "tier=0",
+    )
+    prefect(
+        "worker",
+        "start",
+        "--pool",
+        "sluice-kubernetes",
+        "--run-once",
+        "--install-policy",
+        "never",
+        env={
+            "KUBECONFIG": str(held_cluster.kubeconfig),
+            "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_ENABLED": "false",
+        },
+    )
+
+    (job,) = held_cluster.jobs()
+    assert job["metadata"]["labels"]["prefect.io/flow-run-id"] == run_id
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == f"{IMAGE_NAME}:{IMAGE_TAG}"
+    assert pod["serviceAccountName"] == "sluice"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["PREFECT__FLOW_RUN_ID"] == run_id
+    assert env["SLUICE_LEDGER_URL"] == "block:sluice-ledger"
+    (flow_pod,) = held_cluster.wait_for(lambda: held_cluster.pods_of(job["metadata"]["name"]))
+    assert flow_pod["metadata"]["namespace"] == held_cluster.namespace
