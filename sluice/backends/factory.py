@@ -70,12 +70,13 @@ def create_backend(
             parallelism=parallelism,
         )
     from sluice.backends.nomad import NomadBackend, NomadSettings
+    from sluice.backends.nomad.specs import SPEC_DIR
 
-    options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
+    spec_dir = Path(nomad_spec_dir) if nomad_spec_dir else SPEC_DIR
     if nomad_cluster:
         from sluice.blocks.nomad import NomadCluster
         from sluice.server import load_block
 
         cluster = load_block(NomadCluster, nomad_cluster, "--nomad_block")
-        return NomadBackend.from_block(cluster, **options)
-    return NomadBackend(NomadSettings.from_environment(), **options)
+        return NomadBackend.from_block(cluster, spec_dir=spec_dir)
+    return NomadBackend(NomadSettings.from_environment(), spec_dir=spec_dir)
