@@ -76,8 +76,9 @@ def run_jobs(
         for (item, _), result in zip(ended, batch, strict=True):
             results[item] = classify(item, result) if classify else result
         ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
-        for item, _ in ended if on_result else ():
-            on_result(item, results[item])
+        if on_result:
+            for item, _ in ended:
+                on_result(item, results[item])
     return results
 
 
