@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.errors import SluiceInputError
-from sluice.names import OBS_ID
+from sluice.names import ObsId
 
 HOURLY_PATTERN = "%Y%m%dT%H%M%S_SKAMID_Karabo_test_hourly"
 # Bounds that keep every derived size finite and every name a safe path segment.
@@ -69,7 +69,7 @@ class KaraboSettings(BaseModel):
     ivoid_authority: str = Field("test.skao", min_length=1, max_length=256, pattern=_PRINTABLE)
     ivoid_path: str = Field("/~", max_length=256, pattern=_PRINTABLE)
     obs_collection: str = Field("SKAO/SKAMID", min_length=1, max_length=256, pattern=_PRINTABLE)
-    obs_id: OBS_ID.type  # type: ignore[valid-type]
+    obs_id: ObsId
     file_prefix: str = Field("", max_length=128, pattern=r"^[A-Za-z0-9_.-]*$")
     products: tuple[Product, ...] = (Product.DIRTY, Product.CLEANED)
 
@@ -81,7 +81,7 @@ class KaraboSettings(BaseModel):
             allowed = ", ".join(m.value for m in SkyModel)
             raise SluiceInputError(f"sky_model: unknown sky model {sky!r} (allowed: {allowed})")
         try:
-            settings = cls(**values)
+            settings = cls.model_validate(values)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "settings"
