@@ -44,6 +44,7 @@ class SweepSummary(BaseModel):
 def index_report(index: int, attempts: list[Attempt]) -> IndexReport:
     last = attempts[-1] if attempts else None
     succeeded = last is not None and last.outcome is Outcome.SUCCEEDED
+    reason: str | None
     if last is None:
         reason = "not-run"
     elif last.running:
