@@ -43,6 +43,9 @@ class InProcessBackend:
         self._pending: dict[str, JobSpec] = {}
         self._logs: dict[str, str] = {}
 
+    def preflight(self) -> None:
+        """Nothing to reach: the callables run in this process."""
+
     def submit(self, jobs: Sequence[JobSpec], *, replace: bool = False) -> list[str]:
         for job in jobs:
             if not job.command[0].startswith(CALLABLE_PREFIX):

@@ -9,6 +9,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -26,7 +27,7 @@ def _owner() -> dict[str, object]:
     }
 
 
-def _alive(owner: dict[str, object]) -> bool:
+def _alive(owner: dict[str, Any]) -> bool:
     """Whether the lock's owner still runs (on another host: assume it does)."""
     if not owner:
         return False
