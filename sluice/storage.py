@@ -53,6 +53,7 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
+    from prefect.blocks.core import Block
     from prefect_aws import AwsCredentials
     from prefect_gcp import GcpCredentials
 
@@ -236,10 +237,15 @@ def storage_from_blocks(aws_block: str | None = None, gcp_block: str | None = No
     ):
         if name is None:
             continue
+        block_type: type[Block]
         if key == "aws":
-            from prefect_aws import AwsCredentials as block_type
+            from prefect_aws import AwsCredentials
+
+            block_type = AwsCredentials
         else:
-            from prefect_gcp import GcpCredentials as block_type
+            from prefect_gcp import GcpCredentials
+
+            block_type = GcpCredentials
         try:
             loaded[key] = block_type.load(name)
         except ValueError:

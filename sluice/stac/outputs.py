@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
 from sluice.errors import SluiceInputError
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ def resolve_credentials(use_local_creds: bool, block_name: str | None) -> AwsCre
             )
         return AwsCredentials(
             aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+            aws_secret_access_key=SecretStr(os.environ["AWS_SECRET_ACCESS_KEY"]),
             aws_session_token=os.environ.get("AWS_SESSION_TOKEN"),
             region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
