@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import (
@@ -30,7 +31,10 @@ class ProgressReporter:
         self.interval = interval
         self._lock = threading.Lock()
         self._pushed_at = 0.0
-        self._artifact_id = create_progress_artifact(progress=0.0, description=description)
+        # A sync call returns the id (prefect's async_dispatch annotates "or a coroutine").
+        self._artifact_id = cast(
+            UUID, create_progress_artifact(progress=0.0, description=description)
+        )
 
     def advance(self, count: int = 1) -> None:
         with self._lock:
