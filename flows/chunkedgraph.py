@@ -15,6 +15,8 @@ import contextlib
 import queue
 import time
 from pathlib import Path
+from typing import cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -71,7 +73,11 @@ class LayerProgress:
     def __init__(self, table: str, state: TableState) -> None:
         self._table, self._state = table, state
         self._ids = {
-            layer: create_progress_artifact(self._percent(layer), description=self._text(layer))
+            # A sync call returns the id (prefect's async_dispatch annotates "or a coroutine").
+            layer: cast(
+                UUID,
+                create_progress_artifact(self._percent(layer), description=self._text(layer)),
+            )
             for layer in state.grid.layers
         }
         self._shown = dict(state.done_count)
@@ -252,9 +258,13 @@ def chunkedgraph_ingest(
                     "processes": pool,
                     "jobs": jobs,
                 }
-                future = runner.submit(run_chunk_batch, parameters=parameters)
+                future: PrefectFuture = runner.submit(run_chunk_batch, parameters=parameters)
                 in_flight[batch.segment] = (batch, future)
-                future.add_done_callback(lambda _, key=batch.segment: finished.put(key))
+
+                def signal(_: PrefectFuture, key: str = batch.segment) -> None:
+                    finished.put(key)
+
+                future.add_done_callback(signal)
             if not in_flight:
                 break
             batch, future = in_flight.pop(finished.get())
