@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -134,7 +134,7 @@ def run(  # noqa: PLR0913 - one option per flow parameter
         if directory is not None:
             DIRECTORY.check(directory, flag)
 
-    params = {
+    params: dict[str, Any] = {
         "sky_model": sky_model,
         "phase_center_ra_deg": phase_center_ra_deg,
         "phase_center_dec_deg": phase_center_dec_deg,

@@ -7,12 +7,15 @@ The seed's flags keep their underscore spelling (``--batch_name``), and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sluice.cli.common import fail_on_input_errors
 from sluice.errors import SluiceInputError
+
+if TYPE_CHECKING:
+    from sluice.ledger.base import Attempt
 
 Opt = typer.Option
 
@@ -186,7 +189,9 @@ def stac_report(
         raise SluiceInputError("--batch_name: required unless --log_dir and --run_list are given")
     if log_dir is not None and not Path(log_dir).is_dir():
         raise SluiceInputError(f"--log_dir {log_dir}: not a directory")
-    ids, not_found, latest = [], [], {}
+    ids: list[str] = []
+    not_found: list[str] = []
+    latest: dict[str, Attempt] = {}
     if batch_name is not None:
         from sluice.ledger import open_ledger
 
@@ -198,7 +203,11 @@ def stac_report(
         latest = open_ledger().latest(f"stac/{batch_name}")
     if run_list is not None:
         ids = read_item_list(run_list)
-    tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
+    if log_dir:
+        tree = LogTree(Path(log_dir), "")
+    else:
+        assert batch_name is not None  # refused above when neither is given
+        tree = log_tree(batch_name)
     report = build_report(ids, tree.messages(), not_found, latest)
     write_report(report, Path(report_dir))
     for key, value in report.summary().items():
