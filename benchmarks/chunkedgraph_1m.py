@@ -70,7 +70,8 @@ def prefect_api(home: Path) -> Iterator[None]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    from sluice.server import server_environment, sluice_home, start, stop
+    from sluice.server import server_environment, start, stop
+    from sluice.settings import sluice_home
 
     try:
         started = start(sluice_home(), port, timeout=900)
