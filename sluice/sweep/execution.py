@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -122,7 +122,7 @@ class SweepExecution:
         ledger: Ledger,
         policy: TierPolicy,
         *,
-        on_result=None,
+        on_result: Callable[[str, JobResult], None] | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
