@@ -38,12 +38,12 @@ app()
 TARGET = 3.0
 
 
-def _commands(group: typer.core.TyperGroup, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = []
-    for name, command in group.commands.items():
-        found.append((*path, name))
-        if hasattr(command, "commands"):
-            found.extend(_commands(command, (*path, name)))
+def _commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    if isinstance(command, typer.core.TyperGroup):
+        for name, sub in command.commands.items():
+            found.append((*path, name))
+            found.extend(_commands(sub, (*path, name)))
     return found
 
 

@@ -52,6 +52,7 @@ class Server:
             stdout=subprocess.PIPE,
             text=True,
         )
+        assert self.proc.stdout is not None  # stdout=PIPE
         url = json.loads(self.proc.stdout.readline())["url"]
         self.conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]))
 

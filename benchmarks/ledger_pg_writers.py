@@ -16,13 +16,17 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sluice.jobs import JobResult, Outcome  # noqa: E402
 from sluice.ledger import PlannedAttempt, hold_run, open_ledger  # noqa: E402
 from tests.core.test_ledger import private_postgres  # noqa: E402
+
+T = TypeVar("T")
 
 CHUNK = 400
 
@@ -33,7 +37,7 @@ def writer(url: str, run: str, count: int, batch: int) -> tuple[float, float, li
     latencies: list[float] = []
     errors: Counter = Counter()
 
-    def timed(write, *args) -> object:
+    def timed(write: Callable[..., T], *args: object) -> T | None:
         start = time.perf_counter()
         try:
             return write(*args)

@@ -81,14 +81,15 @@ def main() -> None:
             f"jobs={args.jobs} parallelism={parallelism} rounds={args.rounds} "
             f"limits={runs[0]['limits']} (medians)"
         )
-        if None not in c_walls:
-            c_wall = statistics.median(c_walls)
+        measured = [w for w in c_walls if w is not None]
+        if len(measured) == len(c_walls):
+            c_wall = statistics.median(measured)
             print(
                 f"  C vfork+exec floor:    {c_wall:7.2f} s  {c_wall / args.jobs * 1e3:6.3f} ms/job"
             )
         print(f"  Python Popen floor:    {popen:7.2f} s  {popen / args.jobs * 1e3:6.3f} ms/job")
         ratios = f"{wall / popen:.2f}x the Popen floor"
-        if None not in c_walls:
+        if len(measured) == len(c_walls):
             ratios += f", {wall / c_wall:.2f}x the C floor"
         print(
             f"  Sluice LocalBackend:   {wall:7.2f} s  {wall / args.jobs * 1e3:6.3f} ms/job  "

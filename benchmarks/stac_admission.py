@@ -28,11 +28,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import embedded_server, free_port  # noqa: E402
 from sluice.backends.nomad.specs import SPEC_DIR  # noqa: E402
+from sluice.stac.batch import StacBackend  # noqa: E402
 from tests.nomad_double.fixture import NomadApiFixture  # noqa: E402
 
 
@@ -50,7 +52,7 @@ def write_items(root: Path, count: int) -> Path:
         },
         "links": [],
     }
-    features = []
+    features: list[dict[str, Any]] = []
     for n in range(count):
         x, y = -100 + (n % 100) * 0.01, 40 + (n // 100) * 0.01
         ring = [[x, y], [x + 0.005, y], [x + 0.005, y + 0.005], [x, y + 0.005], [x, y]]
@@ -163,7 +165,7 @@ def main() -> None:
                 stop_threshold=args.stop,
                 resume_threshold=args.resume,
                 use_local_creds=True,
-                backend="nomad",
+                backend=StacBackend.NOMAD,
                 chunk_size=args.chunk_size,
                 nomad_spec_dir=str(pipeline_spec(root, args.sleep)),
                 report_dir=str(root / "report"),

@@ -18,6 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import embedded_server  # noqa: E402
+from sluice.sweep.config import TierChoice  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIER0_GI = 0.0625
@@ -56,7 +57,8 @@ def main() -> None:
         from sluice.ledger import open_ledger
 
         ledger = open_ledger(ledger_url)
-        for prefix, tier in (("first", 0), ("repeat", "auto")):
+        runs: tuple[tuple[str, TierChoice], ...] = (("first", 0), ("repeat", "auto"))
+        for prefix, tier in runs:
             tiered_index_sweep(
                 template_path=str(ROOT / "examples/sweep/job.yaml"),
                 namespace="bench",

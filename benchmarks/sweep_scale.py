@@ -135,6 +135,7 @@ def main() -> None:
         wall = time.perf_counter() - began
         rss = peak_rss_mib()
         summary = state.result()
+        assert summary is not None  # the flow returns its summary
         chunks = -(-args.count // args.chunk_size)
         recorded = task_runs_recorded(state.state_details.flow_run_id, chunks + 1)
     print(

@@ -137,7 +137,10 @@ def validate_watershed_batch(
     if not template:
         raise SluiceInputError(f"batch {batch!r}: no runid template yet; give one")
     validation = validate(load_features(source), template, fold_case=case_insensitive(layout.runs))
-    report = {"template": template, "status": "valid" if validation.ok else "invalid"}
+    report: dict[str, Any] = {
+        "template": template,
+        "status": "valid" if validation.ok else "invalid",
+    }
     report |= validation.report()
     if geojson:
         _store_geojson(layout, state, source)
@@ -158,7 +161,9 @@ def validate_watershed_batch(
     return report
 
 
-@flow(name="run-watershed-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_LANES))
+# A TaskRunner of any future type but PrefectFuture[Any] is refused by flow()'s
+# annotation (TaskRunner is invariant): prefect's typing, not this code.
+@flow(name="run-watershed-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_LANES))  # type: ignore[arg-type]
 def run_watershed_batch(
     batch: str,
     tasks: Tasks = ALL_TASKS,

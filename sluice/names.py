@@ -12,9 +12,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Annotated
-
-from pydantic import AfterValidator
 
 from sluice.errors import SluiceInputError
 
@@ -82,12 +79,6 @@ class NameKind:
         if (problem := self.problem(value)) is not None:
             raise ValueError(problem)
         return value
-
-    @property
-    def type(self) -> object:
-        """A pydantic type for a model field or flow parameter of this kind (the error names
-        the field; the UI form refuses what the CLI refuses)."""
-        return Annotated[str, AfterValidator(self._validate)]
 
 
 BATCH_NAME = NameKind(128, re.compile(_WORD), _WORD_HELP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -22,7 +23,7 @@ from sluice.stac.execution import (
 from sluice.stac.inputs import write_aois
 from sluice.stac.stages import Catchment, ItemStages
 
-_backend_retry = {
+_backend_retry: dict[str, Any] = {
     "retries": 2,
     "retry_delay_seconds": 5,
     "retry_condition_fn": retry_on(BackendUnavailable),

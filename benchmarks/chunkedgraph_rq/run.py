@@ -86,7 +86,7 @@ def run_rq(bounds: tuple[int, int, int], simple: bool, timeout: float) -> dict:
                     "pcg_jobs.create_atomic_chunk",
                     args=(c,),
                     job_id=f"2_{c[0]}_{c[1]}_{c[2]}",
-                    timeout="3m",
+                    timeout="3m",  # type: ignore[arg-type]  # rq parses "3m"; its annotation says int
                     result_ttl=0,
                 )
                 for c in coords[start : start + 1000]
@@ -170,7 +170,7 @@ def run_sluice(bounds: tuple[int, int, int]) -> dict:
 
 def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
     from chunkedgraph_1m import count_task_runs
-    from sluice.flows.chunkedgraph import chunkedgraph_ingest, task_runner
+    from sluice.flows.chunkedgraph import chunkedgraph_ingest
 
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
@@ -185,11 +185,12 @@ def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
     )
     table = "rq-side-by-side"
     started = time.perf_counter()
-    state = chunkedgraph_ingest.with_options(task_runner=task_runner(2, None, None))(
+    state = chunkedgraph_ingest(
         table=table,
         dataset=str(folder / "dataset.yml"),
         work=ChunkWork(),
         window=4,
+        processes=2,
         return_state=True,
     )
     wall = time.perf_counter() - started

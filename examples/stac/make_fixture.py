@@ -104,15 +104,13 @@ def write_item(root: Path, item_id: str, cid: str, cells: tuple, factors: dict) 
         assets[f"{scenario}_flow_file"] = {"href": str(flow_file), "type": "text/csv"}
         assets[f"{scenario}_extent_raster"] = {"href": str(extent), "type": "application/json"}
     # two squares: the FIM collections' AOI is their convex hull
-    geometry = {
-        "type": "MultiPolygon",
-        "coordinates": [
-            [cell_box(i0 + 0.1, j0 + 0.1, i0 + 0.6, j0 + 0.6)],
-            [cell_box(i1 - 0.6, j1 - 0.6, i1 - 0.1, j1 - 0.1)],
-        ],
-    }
-    xs = [p[0] for poly in geometry["coordinates"] for p in poly[0]]
-    ys = [p[1] for poly in geometry["coordinates"] for p in poly[0]]
+    polygons = [
+        [cell_box(i0 + 0.1, j0 + 0.1, i0 + 0.6, j0 + 0.6)],
+        [cell_box(i1 - 0.6, j1 - 0.6, i1 - 0.1, j1 - 0.1)],
+    ]
+    geometry = {"type": "MultiPolygon", "coordinates": polygons}
+    xs = [p[0] for poly in polygons for p in poly[0]]
+    ys = [p[1] for poly in polygons for p in poly[0]]
     return {
         "type": "Feature",
         "stac_version": "1.0.0",

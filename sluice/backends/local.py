@@ -105,6 +105,8 @@ class LocalBackend:
         self._waiters: dict[str, list[queue.SimpleQueue[JobResult]]] = {}
         self._closing = self._broken = False
         self._supervisor = self._start_supervisor()
+        assert self._supervisor.stdin and self._supervisor.stdout  # both started as PIPE
+        self._requests, self._endings = self._supervisor.stdin, self._supervisor.stdout
         # The reader runs in its creator's context: its warnings land in the same flow run's logs.
         self._reader = threading.Thread(
             target=contextvars.copy_context().run,
@@ -234,7 +236,7 @@ class LocalBackend:
             for job in list(self._active.values()):
                 self._stop(job, Outcome.CANCELLED)
             with contextlib.suppress(OSError):
-                self._supervisor.stdin.close()
+                self._requests.close()
         if self._reader is not threading.current_thread():
             self._reader.join()
         self._supervisor.wait()
@@ -265,13 +267,13 @@ class LocalBackend:
     def _send(self, request: dict[str, Any]) -> None:
         """One request to the supervisor (lock held; it never blocks on its own output)."""
         try:
-            self._supervisor.stdin.write(json.dumps(request).encode() + b"\n")
-            self._supervisor.stdin.flush()
+            self._requests.write(json.dumps(request).encode() + b"\n")
+            self._requests.flush()
         except (OSError, ValueError):
             pass  # it is gone: the reader thread reports every running job lost
 
     def _read_endings(self) -> None:
-        for line in self._supervisor.stdout:
+        for line in self._endings:
             message = json.loads(line)
             if "warning" in message:
                 log.warning("local backend: %s", message["warning"])
@@ -315,6 +317,7 @@ class LocalBackend:
             if job.ended:
                 continue
             spec, job.spec, job.running = job.spec, None, True
+            assert spec is not None  # a queued job keeps its spec until it is handed over
             self._running[job.id] = job
             self._send(
                 {

@@ -336,9 +336,9 @@ class Supervisor:
         if name and self.current.get(name, number) == number:
             self.current.pop(name, None)  # deleted: no ending of this run is recorded, even now
             forget_ending(self.log_dir, name)
-        if (job := self.jobs.get(number)) is not None and job.stop is None:
-            job.stop, job.record = request["reason"], False
-            self._kill(job)
+        if (target := self.jobs.get(number)) is not None and target.stop is None:
+            target.stop, target.record = request["reason"], False
+            self._kill(target)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -449,6 +449,7 @@ class Supervisor:
 
     def _ended(self, job: _Job) -> None:
         """The attempt's main process exited: reap, classify, retry in place or finish."""
+        assert job.pid is not None  # it has a pidfd, so it was started
         self.poller.unregister(job.pidfd)
         del self.by_fd[job.pidfd]
         os.close(job.pidfd)

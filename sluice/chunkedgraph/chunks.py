@@ -20,7 +20,7 @@ from functools import cached_property
 
 FANOUT = 2
 Coords = tuple[int, int, int]
-_OFFSETS: tuple[Coords, ...] = tuple(itertools.product(range(FANOUT), repeat=3))
+_OFFSETS: tuple[Coords, ...] = tuple(itertools.product(range(FANOUT), range(FANOUT), range(FANOUT)))
 
 
 def chunks_per_axis(voxel_counts: Coords, chunk_size: Coords) -> Coords:

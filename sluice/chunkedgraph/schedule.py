@@ -108,11 +108,11 @@ class Scheduler:
 
     def _descendants(self, layer: int, coords: Coords, at: int) -> Iterator[Coords]:
         span = FANOUT ** (layer - at)
-        ranges = [
+        x, y, z = (
             range(c * span, min((c + 1) * span, b))
             for c, b in zip(coords, self.grid.bounds(at), strict=True)
-        ]
-        return itertools.product(*ranges)
+        )
+        return itertools.product(x, y, z)
 
     def _batch(self, label: str, todo: list[ChunkKey], blocked: list[ChunkKey]) -> Batch:
         name = f"{next(self._sequence):06d}-{uuid.uuid4().hex[:8]}.seg"

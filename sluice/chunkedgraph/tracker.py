@@ -66,7 +66,7 @@ class Record(NamedTuple):
 
     kind: int
     layer: int
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (never called)
     error: str = ""
 
 

@@ -32,10 +32,11 @@ class _OneLineErrors(typer.core.TyperGroup):
     argument) as one ``error:`` line and exit 2, like every other bad input."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **extra: Any) -> Any:
+        extra["standalone_mode"] = False  # Click's handling is replaced below
         if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **extra)
+            return super().main(*args, **extra)
         try:
-            code = super().main(*args, standalone_mode=False, **extra)
+            code = super().main(*args, **extra)
         except NoArgsIsHelpError as error:  # `sluice watersheds` alone: its help
             error.show()
             sys.exit(error.exit_code)
@@ -62,7 +63,7 @@ def _usage_name(argument: typer.core.TyperArgument) -> str:
     return name + ("..." if argument.nargs != 1 else "")
 
 
-typer.core.TyperArgument._usage_display_name = _usage_name
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign,assignment]  # a deliberate patch of Typer
 
 
 @app.callback()

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sluice.cli.common import fail_on_input_errors, with_blocks
 from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
+
+if TYPE_CHECKING:
+    pass
 
 Opt = typer.Option
 
@@ -227,7 +230,11 @@ def stac_report(
             ledger.close()
     if run_list is not None:
         ids = read_item_list(run_list)
-    tree = LogTree(Path(log_dir), "") if log_dir else log_tree(batch_name)
+    if log_dir:
+        tree = LogTree(Path(log_dir), "")
+    else:
+        assert batch_name is not None  # refused above when neither is given
+        tree = log_tree(batch_name)
     report = build_report(ids, tree.messages(), not_found, latest)
     written = write_report(report, Path(report_dir))
     if batch_name is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -76,7 +76,10 @@ def validate(
         from sluice.watersheds.features import load_features, validate
 
         validation = validate(load_features(geojson), template)
-        report = {"template": template, "status": "valid" if validation.ok else "invalid"}
+        report: dict[str, Any] = {
+            "template": template,
+            "status": "valid" if validation.ok else "invalid",
+        }
         report |= validation.report()
     else:
         from sluice.watersheds.inputs import layout_of

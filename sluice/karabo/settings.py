@@ -80,7 +80,7 @@ class KaraboSettings(BaseModel):
             allowed = ", ".join(m.value for m in SkyModel)
             raise SluiceInputError(f"sky_model: unknown sky model {sky!r} (allowed: {allowed})")
         try:
-            settings = cls(**values)
+            settings = cls.model_validate(values)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "settings"

@@ -8,6 +8,7 @@ dialects differ only in how a connection is set up (``_engine``).
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,7 @@ class SqlLedger:
             self._engine = _engine(url)
             migrate.upgrade(self._engine)
         except (sa.exc.OperationalError, OSError) as exc:
-            cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+            cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
             raise BackendUnavailable(
                 f"ledger database {_redact(url)} is unreachable: {_first_line(cause)}"
             ) from None
@@ -165,10 +166,10 @@ class SqlLedger:
         return {item: tier for item, tier in self._rows(query)}
 
     def forget(self, run: str, items: Iterable[str] | None = None) -> int:
-        return sum(
-            self._transaction(lambda db, w=where: db.execute(table.delete().where(*w)).rowcount)
-            for where in _of_run(run, items)
-        )
+        def delete(where: tuple[sa.ColumnElement, ...]) -> int:
+            return self._transaction(lambda db: db.execute(table.delete().where(*where)).rowcount)
+
+        return sum(delete(where) for where in _of_run(run, items))
 
     def runs(self) -> list[str]:
         query = sa.select(_c.run).distinct().order_by(_c.run)
@@ -225,11 +226,14 @@ class SqlLedger:
         with self._lock:
             self._engine.dispose()
 
-    def _rows(self, query: sa.Executable) -> list[sa.Row]:
+    def _rows(self, query: sa.Executable) -> Sequence[sa.Row]:
         return self._transaction(lambda db: db.execute(query).all())
 
 
-_UPSERT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_UPSERT: dict[str, Callable[[sa.Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 
 
 def _of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnElement, ...]]:
@@ -262,6 +266,7 @@ def _finish_params(attempt_id: int, result: JobResult) -> dict:
 
 def _engine(url: sa.URL) -> sa.Engine:
     if url.get_backend_name() == "sqlite":
+        assert url.database  # open_ledger makes a SQLite ledger from its file's path
         # Private to its user; SQLite gives the -wal and -shm files the same mode.
         os.close(os.open(url.database, os.O_CREAT | os.O_WRONLY, 0o600))
         engine = sa.create_engine(
@@ -275,7 +280,7 @@ def _engine(url: sa.URL) -> sa.Engine:
     )
 
 
-def _sqlite_connect(connection, _record) -> None:
+def _sqlite_connect(connection: sqlite3.Connection, _record: object) -> None:
     """WAL with ``synchronous=NORMAL`` survives the orchestrator being killed at any moment
     (only a power loss can drop the last transactions); transactions are begun explicitly."""
     connection.isolation_level = None

@@ -23,6 +23,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 from urllib3.util.retry import Retry
 
 from sluice.errors import SluiceInputError
@@ -114,7 +115,10 @@ def search_items(
     try:
         items = list(
             client.search(
-                collections=list(collections), bbox=bbox, datetime=datetime, max_items=max_items
+                collections=list(collections),
+                bbox=None if bbox is None else list(bbox),
+                datetime=datetime,
+                max_items=max_items,
             ).items()
         )
     except APIError as exc:
@@ -124,8 +128,10 @@ def search_items(
     return items
 
 
-def aoi_geometry(item: Item) -> shapely.Geometry:
+def aoi_geometry(item: Item) -> BaseGeometry:
     """The item's AOI: the convex hull for the FIM collections, else its geometry."""
+    if item.geometry is None:
+        raise SluiceInputError(f"STAC item {item.id!r}: no geometry (its AOI is its geometry)")
     geometry = shape(item.geometry)
     if item.collection_id in HULL_COLLECTIONS:
         return geometry.convex_hull
@@ -136,7 +142,7 @@ def aoi_relative_path(item_id: str) -> str:
     return f"AOIs/stac_{item_id}.gpkg"
 
 
-def write_gpkg(geometry: shapely.Geometry, item_id: str, collection: str, directory: Path) -> Path:
+def write_gpkg(geometry: BaseGeometry, item_id: str, collection: str, directory: Path) -> Path:
     """``<directory>/stac_<id>.gpkg``: the AOI as the seed writes it (one feature)."""
     path = directory / f"stac_{item_id}.gpkg"
     path.unlink(missing_ok=True)
@@ -153,13 +159,13 @@ def write_gpkg(geometry: shapely.Geometry, item_id: str, collection: str, direct
     return path
 
 
-def gpkg_bytes(geometry: shapely.Geometry, item_id: str, collection: str = "") -> bytes:
+def gpkg_bytes(geometry: BaseGeometry, item_id: str, collection: str = "") -> bytes:
     """The AOI GeoPackage's bytes (written in a throwaway directory)."""
     with tempfile.TemporaryDirectory() as tmp:
         return write_gpkg(geometry, item_id, collection, Path(tmp)).read_bytes()
 
 
-def read_gpkg_geometry(data: bytes) -> shapely.Geometry:
+def read_gpkg_geometry(data: bytes) -> BaseGeometry:
     """The first feature's geometry of a GeoPackage (as the real pipeline uses it)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "aoi.gpkg")

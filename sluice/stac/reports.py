@@ -192,7 +192,9 @@ def _lines(items: Iterable[str]) -> str:
 def write_report(report: BatchReport, directory: Path) -> Path:
     """Write the seed's report files (and Sluice's three) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = {f"{name}_aois.txt": report.found[name] for name in CATEGORIES[:-1]}
+    files: dict[str, Iterable[str]] = {
+        f"{name}_aois.txt": report.found[name] for name in CATEGORIES[:-1]
+    }
     files |= {
         "sorted-run-list.txt": set(report.run_list),
         "silent_failures.txt": report.silent,

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import shapely
 from pystac import Item
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from sluice.stac.outputs import StorageRoot
 
@@ -36,7 +36,7 @@ _BLE_SCENARIO = re.compile(r"^(\d+yr)_(extent_raster|flow_file)$")
 @dataclass(frozen=True)
 class Catchment:
     catchment_id: str
-    geometry: shapely.Geometry
+    geometry: BaseGeometry
     paths: dict[str, str]
 
 
@@ -92,7 +92,7 @@ def _resolve(root: StorageRoot, path: str) -> str:
 
 
 def select_catchments(
-    index: list[Catchment], aoi: shapely.Geometry, overlap_percent: float
+    index: list[Catchment], aoi: BaseGeometry, overlap_percent: float
 ) -> list[Catchment]:
     """The seed's rule: contains, within, or overlap >= ``overlap_percent`` of the catchment."""
     kept = []
@@ -135,7 +135,7 @@ def plan_item(
     outputs: StorageRoot,
     index: list[Catchment],
     overlap_percent: float,
-    aoi: shapely.Geometry,
+    aoi: BaseGeometry,
 ) -> ItemStages:
     """Select the item's catchments, write their data files and flowfiles, build stage meta.
 

@@ -51,7 +51,7 @@ class Chunk(BaseModel):
         )
 
 
-def _first(*values):
+def _first(*values: int | str | None) -> int | str:
     return next(v for v in values if v is not None)
 
 

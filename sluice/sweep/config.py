@@ -116,7 +116,7 @@ def resolve_config(
     timeout = parse_duration(wait_timeout, what="--wait-timeout")
     schedule = TierSchedule(start_gi=schedule_start_gi, factor=schedule_factor, max_tier=max_tier)
     auto = tier == "auto"
-    start_tier = 0 if auto else tier
+    start_tier = 0 if tier == "auto" else tier
     if start_tier is not None:
         schedule.check_tier(int(start_tier))
     selected = select_indexes(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -122,7 +122,7 @@ class SweepExecution:
         ledger: Ledger,
         policy: TierPolicy,
         *,
-        on_result=None,
+        on_result: Callable[[str, JobResult], None] | None = None,
     ) -> None:
         self.config = config
         self.backend = backend
@@ -163,7 +163,7 @@ class SweepExecution:
         """
         pending = [p for p in self.plan(chunk) if p.action is not Action.DONE]
         tiers = {str(p.index): p.tier for p in pending}
-        self.continued.update(p.last.id for p in pending if p.action is Action.ADOPT)
+        self.continued.update(p.last.id for p in pending if p.action is Action.ADOPT and p.last)
 
         def escalates(item: str, result: JobResult) -> bool:
             return result.outcome is Outcome.OOM and self.policy.can_climb(tiers[item])
@@ -182,14 +182,18 @@ class SweepExecution:
                     str(p.index),
                     build_job(self.config, chunk, p.index, p.tier, p.job_name),
                     p.tier,
-                    attempt_id=p.last.id if p.action is Action.ADOPT else None,
+                    attempt_id=p.last.id if p.action is Action.ADOPT and p.last else None,
                 )
                 for p in pending
             ],
             timeout=self.config.wait_timeout,
             on_result=on_result,
         )
-        climbing = [tiers[item] + 1 for item, r in results.items() if escalates(item, r)]
+        climbing = [
+            tier + 1
+            for item, r in results.items()
+            if escalates(item, r) and (tier := tiers[item]) is not None
+        ]
         return ChunkResult(
             chunk=chunk.name,
             ran=len(results),

@@ -91,6 +91,7 @@ def plan_index(
     if last.outcome is Outcome.OOM:
         if not policy.can_climb(last.tier):
             return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)
+        assert last.tier is not None and start is not None  # it can climb: tiers are on
         return IndexPlan(index, Action.RUN, max(last.tier + 1, start), fresh_name, last)
     if last.id > flow_start_id or last.id in continued:
         return IndexPlan(index, Action.DONE, last.tier, last.job_name, last)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -44,6 +45,7 @@ class SweepSummary(BaseModel):
 def index_report(index: int, attempts: list[Attempt]) -> IndexReport:
     last = attempts[-1] if attempts else None
     succeeded = last is not None and last.outcome is Outcome.SUCCEEDED
+    reason: str | None
     if last is None:
         reason = "not-run"
     elif last.running:
@@ -63,7 +65,7 @@ def index_report(index: int, attempts: list[Attempt]) -> IndexReport:
 
 
 def build_reports(
-    run: str, indexes: list[int], attempts_by_item: dict[str, list[Attempt]]
+    run: str, indexes: Sequence[int], attempts_by_item: dict[str, list[Attempt]]
 ) -> tuple[list[IndexReport], SweepSummary, dict[int, list[int]]]:
     """Per-index lines, the summary, and each tier's failed indexes."""
     items = [index_report(i, attempts_by_item.get(str(i), [])) for i in indexes]

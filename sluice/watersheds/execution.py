@@ -35,7 +35,7 @@ from sluice.watersheds.rundir import (
     read_metadata,
     write_metadata,
 )
-from sluice.watersheds.stages import Stage, StageCatalogue, stage_job
+from sluice.watersheds.stages import Stage, StageCatalogue, StageCommand, stage_job
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class BatchExecution:
                 self._finish(plan, "failed", error={"stage": stage.value, "reason": detail})
         return result
 
-    def _run_stage(self, plan: RunPlan, stage: Stage, command) -> JobResult:
+    def _run_stage(self, plan: RunPlan, stage: Stage, command: StageCommand) -> JobResult:
         run_dir = self.layout.run_dir(plan.runid)
         job = stage_job(
             command,

@@ -229,12 +229,15 @@ def validate(
         try:
             template = RunidTemplate(template)
         except SluiceInputError as exc:
-            problems = [Problem(i, _feature_id(f), str(exc)) for i, f in enumerate(features)]
-            return Validation([], problems, len(features))
+            refused = [Problem(i, _feature_id(f), str(exc)) for i, f in enumerate(features)]
+            return Validation([], refused, len(features))
     watersheds: list[Watershed] = []
     problems: list[Problem] = []
     for result in _rendered(features, template):
-        (watersheds if isinstance(result, Watershed) else problems).append(result)
+        if isinstance(result, Watershed):
+            watersheds.append(result)
+        else:
+            problems.append(result)
     first: dict[str, Watershed] = {}
     for watershed in watersheds:
         key = watershed.runid.casefold() if fold_case else watershed.runid

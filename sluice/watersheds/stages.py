@@ -201,9 +201,10 @@ class StageCommand(BaseModel):
             for _, field, _, _ in string.Formatter().parse(arg):
                 if field is not None and field not in PLACEHOLDERS:
                     raise ValueError(f"unknown placeholder {{{field}}} in {arg!r}")
-        script = shell_script_index(self.command or [])
+        command = self.command or []
+        script = shell_script_index(command)
         if script is not None:
-            shell_form(self.command[script])
+            shell_form(command[script])
         if self.memory is not None:
             parse_memory(self.memory)
         return self
@@ -265,6 +266,7 @@ def stage_job(
             for i, arg in enumerate(command.command)
         ]
     else:
+        assert command.callable is not None  # the model holds exactly one of the two
         argv = [CALLABLE_PREFIX + command.callable]
     return JobSpec(
         name=job_name(batch, runid, stage, token),

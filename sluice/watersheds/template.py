@@ -161,8 +161,8 @@ def _check(node: ast.AST, depth: int = 0) -> None:
             raise ValueError(f"unknown function {node.func.id!r}")
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise ValueError("*args is not allowed")
-        for child in [*node.args, *(k.value for k in node.keywords)]:
-            _check(child, depth + 1)
+        for argument in [*node.args, *(k.value for k in node.keywords)]:
+            _check(argument, depth + 1)
         return
     if isinstance(node, ast.Name):
         if node.id in HELPERS:
@@ -238,11 +238,11 @@ def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - on
             return _checked(kind(items))
         case ast.Dict(keys=keys, values=values):
             result: dict[Any, Any] = {}
-            for key, value in zip(keys, values, strict=True):
-                if key is None:  # {**mapping}
-                    result.update(_checked(_evaluate(value, context)))
+            for key_node, value_node in zip(keys, values, strict=True):
+                if key_node is None:  # {**mapping}
+                    result.update(_checked(_evaluate(value_node, context)))
                 else:
-                    result[_evaluate(key, context)] = _evaluate(value, context)
+                    result[_evaluate(key_node, context)] = _evaluate(value_node, context)
             return _checked(result)
         case ast.JoinedStr(values=values):
             pieces = [str(_evaluate(v, context)) for v in values]
@@ -250,12 +250,12 @@ def _evaluate(node: ast.AST, context: dict[str, Any]) -> Any:  # noqa: C901 - on
                 raise _too_big(sum(map(len, pieces)))
             return "".join(pieces)
         case ast.FormattedValue(value=value, conversion=conversion, format_spec=spec):
-            result = _checked(_evaluate(value, context))
+            shown = _checked(_evaluate(value, context))
             if conversion == ord("r"):
-                result = repr(result)
+                shown = repr(shown)
             elif conversion in (ord("s"), ord("a")):
-                result = str(result) if conversion == ord("s") else ascii(result)
-            return _format(result, _evaluate(spec, context) if spec else "")
+                shown = str(shown) if conversion == ord("s") else ascii(shown)
+            return _format(shown, _evaluate(spec, context) if spec else "")
     raise TemplateEvaluationError(f"{type(node).__name__} is not allowed")  # pragma: no cover
 
 

@@ -29,7 +29,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.nomad_double.client_runner import AllocationRunner
@@ -103,7 +103,7 @@ class NomadDouble:
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
-    def start(self) -> NomadDouble:
+    def start(self) -> Self:
         self._thread.start()
         return self
 

@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from kubernetes.client.exceptions import ApiException
+from urllib3 import BaseHTTPResponse
 
 from sluice.backends.kubernetes.classify import completion_index, latest_pod
 from sluice.backends.kubernetes.client import ClusterAccess, KubeClient
@@ -296,7 +297,7 @@ class KubernetesBackend:
         placement = self._placements.get(name) or self._find(name)
         if placement is None or placement.dry_run:
             return ""
-        job = {"metadata": {"name": placement.job_name}, "spec": {}}
+        job: Obj = {"metadata": {"name": placement.job_name}, "spec": {}}
         if placement.uid:
             job["spec"]["selector"] = {
                 "matchLabels": {"batch.kubernetes.io/controller-uid": placement.uid}
@@ -304,19 +305,22 @@ class KubernetesBackend:
         pods = self._pods(job)
         if placement.indexed:
             pods = [p for p in pods if completion_index(p) == placement.index]
-        if not pods:
+        if (pod := latest_pod(pods)) is None:
             return ""
-        pod = latest_pod(pods)
         main = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
         try:
-            response = self.kube.call(
-                "get",
-                "pods/log",
-                self.kube.core.read_namespaced_pod_log,
-                pod["metadata"]["name"],
-                self.namespace,
-                container=main,  # the job's container, also when the template adds sidecars
-                _preload_content=False,
+            # Not the model the client's annotation names: raw, as _preload_content=False asks.
+            response = cast(
+                BaseHTTPResponse,
+                self.kube.call(
+                    "get",
+                    "pods/log",
+                    self.kube.core.read_namespaced_pod_log,
+                    pod["metadata"]["name"],
+                    self.namespace,
+                    container=main,  # the job's container, also when the template adds sidecars
+                    _preload_content=False,
+                ),
             )
             try:
                 return response.data.decode("utf-8", errors="replace")

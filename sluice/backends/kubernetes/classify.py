@@ -146,6 +146,7 @@ def classify_pod(name: str, pod: Obj | None) -> JobResult:
     reason = terminated.get("reason") or ""
     limited = bool(((spec or {}).get("resources") or {}).get("limits", {}).get("memory"))
     oom = reason == "OOMKilled" or (code == SIGKILL_EXIT and limited)
+    message: str | None
     if oom:
         why = "OOMKilled" if reason == "OOMKilled" else "SIGKILL under a memory limit"
         note = " (kubernetes#131530: OOMKilled with exit code 0)" if code == 0 else ""

@@ -157,7 +157,7 @@ def backoff_wait(state: tenacity.RetryCallState) -> float:
 def api_message(exc: ApiException) -> str:
     """The ``message`` of a Status body, else the HTTP reason."""
     try:
-        return json.loads(exc.body)["message"]
+        return json.loads(exc.body or "")["message"]
     except (TypeError, ValueError, KeyError):
         return exc.reason or str(exc.status)
 

@@ -42,9 +42,10 @@ def chunk_selector(chunks: Iterable[str | None]) -> str | None:
     values = set(chunks)
     if None in values or not values:
         return None
-    if len(values) == 1:
-        return f"{CHUNK_LABEL}={values.pop()}"
-    return f"{CHUNK_LABEL} in ({','.join(sorted(values))})"
+    labels = {value for value in values if value is not None}
+    if len(labels) == 1:
+        return f"{CHUNK_LABEL}={labels.pop()}"
+    return f"{CHUNK_LABEL} in ({','.join(sorted(labels))})"
 
 
 class JobPlacer:
@@ -134,7 +135,9 @@ class JobPlacer:
         uids = {who["name"]: who.get("uid") for who in identities if who and who.get("name")}
         if not uids:
             return
-        selector = chunk_selector((who.get("labels") or {}).get(CHUNK_LABEL) for who in identities)
+        selector = chunk_selector(
+            (who.get("labels") or {}).get(CHUNK_LABEL) for who in identities if who
+        )
         remaining = dict(uids)
         watch = JobWatch(self.kube, selector)
         for kind, payload in watch.events(time.monotonic() + DELETE_WAIT_SECONDS):

@@ -13,10 +13,11 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
+from urllib3 import BaseHTTPResponse
 
 from sluice.backends.kubernetes.client import NETWORK_ERRORS, REQUEST_TIMEOUT, KubeClient
 from sluice.errors import BackendUnavailable
@@ -94,18 +95,22 @@ class JobWatch:
 
     def _watch(self, version: str, remaining: float) -> Iterator[tuple[str, Obj]]:
         seconds = max(1, math.ceil(min(MAX_WATCH_SECONDS, remaining)))
-        response = self.kube.call(
-            "watch",
-            "jobs.batch",
-            self.kube.batch.list_namespaced_job,
-            self.kube.namespace,
-            label_selector=self.selector,
-            watch=True,
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=seconds,
-            _preload_content=False,
-            _request_timeout=(REQUEST_TIMEOUT[0], seconds + 15),
+        # Not the model the client's annotation names: raw, as _preload_content=False asks.
+        response = cast(
+            BaseHTTPResponse,
+            self.kube.call(
+                "watch",
+                "jobs.batch",
+                self.kube.batch.list_namespaced_job,
+                self.kube.namespace,
+                label_selector=self.selector,
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=seconds,
+                _preload_content=False,
+                _request_timeout=(REQUEST_TIMEOUT[0], seconds + 15),
+            ),
         )
         try:
             for line in iter_resp_lines(response):
