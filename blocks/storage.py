@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from sluice.storage import GcsSettings, S3Settings, Storage
 
 if TYPE_CHECKING:
@@ -43,7 +45,7 @@ def gcs_settings(block: GcpCredentials) -> GcsSettings:
     elif block.service_account_file is not None:
         info = json.loads(block.service_account_file.expanduser().read_text())
     return GcsSettings(
-        service_account_info=json.dumps(info) if info is not None else None,
+        service_account_info=SecretStr(json.dumps(info)) if info is not None else None,
         project=block.project,
     )
 

@@ -13,7 +13,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from sluice.backends.base import Backend
@@ -78,12 +78,13 @@ def run_jobs(
             for (item, _), result in zip(ended, batch, strict=True):
                 results[item] = classify(item, result) if classify else result
             ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
-            for item, _ in ended if on_result else ():
-                on_result(item, results[item])
+            if on_result is not None:
+                for item, _ in ended:
+                    on_result(item, results[item])
     return results
 
 
-def _batches(results: Iterator[JobResult]) -> Iterator[list[JobResult]]:
+def _batches(results: Iterator[JobResult]) -> Generator[list[JobResult], None, None]:
     """``results`` in batches: whatever else ended within ``BATCH_WINDOW`` of a batch's first.
 
     A thread drains ``results`` so a batch closes on time even while the backend has

@@ -18,7 +18,7 @@ F = TypeVar("F", bound="Future")
 class Future(Protocol):
     """What is needed of a future: ``concurrent.futures.Future`` and Prefect's futures have it."""
 
-    def add_done_callback(self, fn: Callable[[Any], object], /) -> Any: ...
+    def add_done_callback(self, fn: Callable[[Any], None], /) -> Any: ...
 
 
 class Overflow:
@@ -63,7 +63,11 @@ def bounded_futures(
         future = submit(work)
         number = next(numbers)
         running[number] = (work, future)
-        future.add_done_callback(lambda _, number=number: ended.put(number))
+
+        def done(_: object, number: int = number) -> None:
+            ended.put(number)
+
+        future.add_done_callback(done)
 
     if overflow is not None:
         overflow._wake = lambda: ended.put(_POKED)

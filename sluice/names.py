@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from sluice.errors import SluiceInputError
 
@@ -100,9 +103,9 @@ RUCIO_NAMESPACE = NameKind(64, re.compile(r"[A-Za-z0-9_.-]+"), _FILE_CHARS)
 FILE_PREFIX = NameKind(128, re.compile(r"[A-Za-z0-9_.-]*"), _FILE_CHARS, empty_ok=True)
 
 # Flow-parameter types: the Prefect UI form and a direct call refuse what the CLI refuses.
-BatchName = BATCH_NAME.type
-TableName = TABLE_NAME.type
-ObsId = OBS_ID.type
-RucioNamespace = RUCIO_NAMESPACE.type
-FilePrefix = FILE_PREFIX.type
-Directory = DIRECTORY.type
+BatchName = Annotated[str, AfterValidator(BATCH_NAME._validate)]
+TableName = Annotated[str, AfterValidator(TABLE_NAME._validate)]
+ObsId = Annotated[str, AfterValidator(OBS_ID._validate)]
+RucioNamespace = Annotated[str, AfterValidator(RUCIO_NAMESPACE._validate)]
+FilePrefix = Annotated[str, AfterValidator(FILE_PREFIX._validate)]
+Directory = Annotated[str, AfterValidator(DIRECTORY._validate)]

@@ -45,6 +45,7 @@ cached: other processes (ingestors, jobs) write the same folders.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -87,11 +88,11 @@ class S3Settings(BaseModel):
     @classmethod
     def from_environment(cls) -> S3Settings:
         """The keys in this process's ``AWS_*`` variables (for ``--use-local-creds``)."""
-        token = os.environ.get("AWS_SESSION_TOKEN")
+        secret, token = os.environ.get("AWS_SECRET_ACCESS_KEY"), os.environ.get("AWS_SESSION_TOKEN")
         return cls(
             access_key_id=os.environ.get("AWS_ACCESS_KEY_ID"),
-            secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            session_token=token or None,
+            secret_access_key=SecretStr(secret) if secret else None,
+            session_token=SecretStr(token) if token else None,
             region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
 
@@ -297,7 +298,7 @@ class Storage:
                     raise
                 raise StorageError(f"{url}: {error.strerror or _message(error)}") from None
 
-    def _files(self, source: str) -> list[tuple[str, str]]:
+    def _files(self, source: str) -> builtins.list[tuple[str, str]]:
         """(URL, path relative to ``source``: empty for a file) of every file of ``source``."""
         if is_remote(source):
             with self._remote(source) as (fs, path):
@@ -322,7 +323,7 @@ class Storage:
             (str(p), p.relative_to(root).as_posix()) for p in root.rglob("*") if p.is_file()
         )
 
-    def _copy_files(self, files: list[tuple[str, str]], target: str) -> None:
+    def _copy_files(self, files: builtins.list[tuple[str, str]], target: str) -> None:
         for url, relative in files:
             destination = join(target, relative) if relative else target
             if not is_remote(url) and not is_remote(destination):

@@ -7,7 +7,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import task
 from prefect.artifacts import (
@@ -24,6 +25,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
@@ -83,7 +85,7 @@ class Terminal:
     def add(self, description: str, total: int, done: int) -> int:
         """Start showing one reporter's work; its key."""
         if self._bars is not None:
-            key = self._bars.add_task(description, total=total, completed=done, outcomes="")
+            key = int(self._bars.add_task(description, total=total, completed=done, outcomes=""))
         else:
             key = next(self._ids)
             now = self.clock()
@@ -99,7 +101,7 @@ class Terminal:
             if not self._live:
                 self._bars.start()
                 self._live = True
-            self._bars.update(key, completed=reporter.done, outcomes=outcomes)
+            self._bars.update(TaskID(key), completed=reporter.done, outcomes=outcomes)
         else:
             started, done_then, shown_at, shown_done = self._lines[key]
             now = self.clock()
@@ -144,7 +146,9 @@ class ProgressReporter:
         self.interval, self.terminal = interval, terminal
         self._lock = threading.Lock()
         self._pushed, self._pushed_at = done, time.monotonic()
-        self._artifact_id = create_progress_artifact(self._percent(), description=self._text())
+        self._artifact_id = cast(
+            UUID, create_progress_artifact(self._percent(), description=self._text())
+        )
         self._key = terminal.add(description, self.total, done) if terminal else None
 
     def __enter__(self) -> ProgressReporter:

@@ -63,5 +63,7 @@ def create_backend(
         )
     from sluice.backends.nomad import NomadBackend, NomadSettings
 
-    options = {"spec_dir": Path(nomad_spec_dir)} if nomad_spec_dir else {}
-    return NomadBackend(nomad or NomadSettings.from_environment(), **options)
+    settings = nomad or NomadSettings.from_environment()
+    if nomad_spec_dir:
+        return NomadBackend(settings, spec_dir=Path(nomad_spec_dir))
+    return NomadBackend(settings)

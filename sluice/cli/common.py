@@ -80,7 +80,7 @@ def with_blocks(parameters: dict[str, Any], **blocks: tuple[type, str]) -> dict[
     replaced by the saved block, for the flow; a missing block is one line naming ``flag``."""
     from sluice.server import load_block
 
-    loaded = {
+    loaded: dict[str, Any] = {
         key: load_block(block_type, parameters[key], flag)
         for key, (block_type, flag) in blocks.items()
         if parameters.get(key)

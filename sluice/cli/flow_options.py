@@ -199,7 +199,9 @@ def read_flow(module: str, function: str) -> tuple[FlowParameter, ...]:
     names = _ModuleNames(tree, package)
     helps = parameter_help(ast.get_docstring(node, clean=False))
     args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
-    defaults = [None] * (len(node.args.posonlyargs + node.args.args) - len(node.args.defaults))
+    defaults: list[ast.expr | None] = [None] * (
+        len(node.args.posonlyargs + node.args.args) - len(node.args.defaults)
+    )
     defaults += [*node.args.defaults, *node.args.kw_defaults]
     parameters = []
     for arg, default in zip(args, defaults, strict=True):
@@ -343,7 +345,7 @@ def flow_command(
         )
         for parameter in ordered:
             kind = _click_type(parameter)
-            annotation = Annotated[
+            annotation = Annotated[  # type: ignore[valid-type]  # built at run time for Typer
                 kind if parameter.default is not None and parameter.block is None else kind | None,
                 _option(parameter, aliases.get(parameter.name, ()), parameter.name in arguments),
             ]

@@ -69,11 +69,21 @@ def logs(
     kind, _, rest = run.partition("/")
     if namespace is None and kind == "sweep":
         namespace = rest.partition("/")[0]
+    from sluice.server import load_block
+
+    credentials, nomad = None, None
+    if kubernetes_credentials:
+        from prefect_kubernetes.credentials import KubernetesCredentials
+
+        credentials = load_block(
+            KubernetesCredentials, kubernetes_credentials, "--kubernetes-credentials"
+        )
+    if nomad_block:
+        from sluice.blocks.nomad import NomadCluster
+
+        nomad = load_block(NomadCluster, nomad_block, "--nomad-block").settings()
     cluster = create_backend(
-        backend.value,
-        namespace=namespace,
-        kubernetes_credentials=kubernetes_credentials,
-        nomad_cluster=nomad_block,
+        backend.value, namespace=namespace, kubernetes_credentials=credentials, nomad=nomad
     )
     try:
         text = cluster.logs(job)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -127,7 +127,7 @@ def runs(ctx: typer.Context, ledger_url: LedgerUrl = None, json_output: Json = F
     _table([header, *rows])
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -165,6 +165,7 @@ def show(
 
     with reading(ledger_url) as ledger:
         found = attempts_of(ledger, run, item)
+        assert ledger is not None  # attempts_of refused a run no ledger holds
         (summary,) = run_summaries(ledger, run)
     numbers: dict[str, int] = {}
     rows = []

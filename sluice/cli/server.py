@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,7 +64,7 @@ def status(
 
     settings = sluice_settings()
     record = server.read_record(settings.home)
-    found = {
+    found: dict[str, Any] = {
         "state": "stopped",
         "home": str(settings.home),
         "pid": None,
@@ -93,7 +93,7 @@ def status(
     elif found["state"] == "not-answering":
         print(f"starting or not answering: pid {found['pid']}, port {found['port']}{_elsewhere()}")
     else:
-        port = found["port"]
+        port = settings.server_port
         print(
             f"not running for {settings.home} (would listen on http://127.0.0.1:{port})"
             f"{_port_note(port)}{_elsewhere()}"

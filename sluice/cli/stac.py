@@ -213,7 +213,11 @@ def stac_report(
         raise SluiceInputError("--batch_name: required unless --log_dir and --run_list are given")
     if log_dir is not None and not Path(log_dir).is_dir():
         raise SluiceInputError(f"--log_dir {log_dir}: not a directory")
-    ids, not_found, latest, thresholds, attempts = [], [], {}, None, []
+    ids: list[str] = []
+    not_found: list[str] = []
+    latest: dict = {}
+    thresholds: tuple[int, int] | None = None
+    attempts: list = []
     if batch_name is not None:
         from sluice.ledger import open_ledger
 

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.errors import SluiceInputError
-from sluice.names import OBS_ID, FilePrefix, RucioNamespace, quoted
+from sluice.names import FilePrefix, ObsId, RucioNamespace, quoted
 
 HOURLY_PATTERN = "%Y%m%dT%H%M%S_SKAMID_Karabo_test_hourly"
 # Bounds that keep every derived size finite and every name a safe path segment.
@@ -63,13 +63,13 @@ class KaraboSettings(BaseModel):
     start_date_and_time: datetime = datetime(2020, 4, 26, 16, 36, tzinfo=UTC)
     imaging_npixel: int = Field(2024, le=MAX_NPIXEL)
     imaging_cellsize: float | None = Field(None, gt=0, lt=math.pi)
-    rucio_namespace: RucioNamespace = "testing"  # type: ignore[valid-type]
+    rucio_namespace: RucioNamespace = "testing"
     rucio_lifetime: int = Field(31536000, gt=0, le=MAX_LIFETIME)
     ivoid_authority: str = Field("test.skao", min_length=1, max_length=256, pattern=_PRINTABLE)
     ivoid_path: str = Field("/~", max_length=256, pattern=_PRINTABLE)
     obs_collection: str = Field("SKAO/SKAMID", min_length=1, max_length=256, pattern=_PRINTABLE)
-    obs_id: OBS_ID.type  # type: ignore[valid-type]
-    file_prefix: FilePrefix = ""  # type: ignore[valid-type]
+    obs_id: ObsId
+    file_prefix: FilePrefix = ""
     products: tuple[Product, ...] = (Product.DIRTY, Product.CLEANED)
 
     @classmethod

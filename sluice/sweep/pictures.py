@@ -6,6 +6,8 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from sluice.accounting import gib_hours, hours_held
 from sluice.jobs import Outcome
 from sluice.ledger.base import Attempt
@@ -35,7 +37,7 @@ def _final_tiers(items: Sequence[IndexReport], charts: list[Chart]) -> None:
         colours = ["#4c78a8"] * len(succeeded) + ["#e45756"] * bool(failed)
         bars = axes.bar(labels, counts, color=colours)
         axes.bar_label(bars)
-        axes.yaxis.get_major_locator().set_params(integer=True)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.margins(y=0.12)
         axes.set_ylabel("indexes")
 
