@@ -174,9 +174,9 @@ def karabo_simulation(
                 )
             ) as runner,
             contextlib.closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
-            hold_run(ledger, f"karabo-{settings.obs_id}"),
+            hold_run(ledger, run_name(settings.obs_id)),
         ):
-            simulate(runner, ledger, f"karabo-{settings.obs_id}", job, workdir)
+            simulate(runner, ledger, run_name(settings.obs_id), job, workdir)
         for item in todo:
             failed_area.remove(item.meta_rel)
             failed_area.remove(item.rel)
@@ -207,6 +207,11 @@ SETTINGS = tuple(
     for name in KaraboSettings.model_fields
     if name not in {"obs_id", "file_prefix", "products"}
 )
+
+
+def run_name(obs_id: str) -> str:
+    """The ledger run (and lease) of one observation's simulation."""
+    return f"karabo-{obs_id}"
 
 
 def check_parameters(values: dict[str, Any]) -> Prepared:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -37,6 +39,7 @@ from sluice.names import BatchName
 from sluice.resources import shipped
 from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
 from sluice.stac.batch import (
+    BenchmarkSources,
     Mode,
     OnMissing,
     StacBackend,
@@ -48,7 +51,7 @@ from sluice.stac.batch import (
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.pictures import write_stac_page
-from sluice.stac.prepare import prepare_batch
+from sluice.stac.prepare import PreparedBatch, prepare_batch
 from sluice.stac.reports import build_report, remember_items, report_markdown, write_report
 
 CHUNKS_IN_FLIGHT = 4
@@ -61,13 +64,42 @@ class StacBatchIncomplete(WorkIncomplete):
 
 # A TaskRunner of any future type but PrefectFuture[Any] is refused by flow()'s
 # annotation (TaskRunner is invariant): prefect's typing, not this code.
+def prepare(parameters: Mapping[str, Any]) -> PreparedBatch:
+    """The batch's inputs checked and its items looked up, from the flow's parameters. The
+    CLI calls this before a server starts and hands the result to the flow's own call
+    (``hand_to_flow``): the catalog is opened and the items looked up once."""
+    aws = parameters["aws_credentials_block"]
+    return prepare_batch(
+        output_root=parameters["output_root"],
+        hand_index_path=parameters["hand_index_path"],
+        stac_api_url=parameters["stac_api_url"],
+        sources=list(parameters["benchmark_sources"] or []),
+        collection=parameters["collection"],
+        item_list=parameters["item_list"],
+        resubmit_failed=parameters["resubmit_failed"],
+        search_bbox=parameters["search_bbox"],
+        search_datetime=parameters["search_datetime"],
+        stop_threshold=parameters["stop_threshold"],
+        resume_threshold=parameters["resume_threshold"],
+        wait_seconds=parameters["wait_seconds"],
+        chunk_size=parameters["chunk_size"],
+        use_local_creds=parameters["use_local_creds"],
+        aws_credentials=s3_settings(aws) if aws else None,
+        stage_mode=parameters["mode"] is Mode.STAGE,
+        stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
+        memory=parameters["memory"],
+        temp_dir=parameters["temp_dir"],
+        use_local_output=parameters["use_local_output"],
+    )
+
+
 @flow(name="stac-batch", task_runner=ThreadPoolTaskRunner(max_workers=CHUNKS_IN_FLIGHT))  # type: ignore[arg-type]
 def stac_batch(
     batch_name: BatchName,
     output_root: str,
     hand_index_path: str,
     stac_api_url: str,
-    benchmark_sources: list[str] | None = None,
+    benchmark_sources: BenchmarkSources | None = None,
     collection: str | None = None,
     item_list: str | None = None,
     resubmit_failed: str | None = None,
@@ -150,30 +182,9 @@ def stac_batch(
         nomad_spec_dir: Where parameterized job specs missing from Nomad are registered
             from (default ``infra/nomad``).
     """
+    prepared = prepare(dict(locals()))  # exactly the parameters declared above
     logger = get_run_logger()
     sources = list(benchmark_sources or [])
-    prepared = prepare_batch(
-        output_root=output_root,
-        hand_index_path=hand_index_path,
-        stac_api_url=stac_api_url,
-        sources=sources,
-        collection=collection,
-        item_list=item_list,
-        resubmit_failed=resubmit_failed,
-        search_bbox=search_bbox,
-        search_datetime=search_datetime,
-        stop_threshold=stop_threshold,
-        resume_threshold=resume_threshold,
-        wait_seconds=wait_seconds,
-        chunk_size=chunk_size,
-        use_local_creds=use_local_creds,
-        aws_credentials=s3_settings(aws_credentials_block) if aws_credentials_block else None,
-        stage_mode=mode is Mode.STAGE,
-        stop_on_missing=on_missing is OnMissing.STOP,
-        memory=memory,
-        temp_dir=temp_dir,
-        use_local_output=use_local_output,
-    )
     items, missing, credentials = prepared.items, prepared.missing, prepared.credentials
     if missing:
         logger.warning(prepared.missing_message(collection))

@@ -270,7 +270,9 @@ def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) ->
         flags = [f"{flag}/--no-{flag[2:]}" for flag in flags[:1]] + list(flags[1:])
     metavar = "<text,...>" if _click_type(parameter) == list[str] else None
     held = _default(parameter, _click_type(parameter)) == parameter.default
-    shown = True if held else str(parameter.default)  # the flow's default, as text
+    shown: bool | str = True if held else str(parameter.default)  # the flow's, as text
+    if parameter.default is _EMPTY:
+        shown = False  # required
     return typer.Option(*flags, help=parameter.help, metavar=metavar, show_default=shown)
 
 
@@ -358,13 +360,13 @@ def flow_command(
                 )
             )
         signature += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        signature.append(_CONFIG)
 
         @functools.wraps(body)
         def command(ctx: typer.Context, **given: Any) -> Any:
+            given.pop(_CONFIG.name)  # its values are Click's defaults now (_read_config)
             typed = frozenset(
-                p.name
-                for p in flow_parameters
-                if ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE
+                p.name for p in flow_parameters if ctx.get_parameter_source(p.name) in _GIVEN
             )
             values = _values(flow_parameters, given, ctx.args, trailing, arguments)
             return body(FlowArguments(values, flow_parameters, typed), **given)
@@ -376,6 +378,56 @@ def flow_command(
         return command
 
     return decorate
+
+
+def _read_config(ctx: typer.Context, _: Any, path: Path | None) -> None:
+    """``--config FILE``: its keys (option names, ``_`` or ``-``) become Click's defaults,
+    so the command line wins and every value is checked as if typed; an unknown key, or a
+    file that is not a YAML mapping, is one line."""
+    if path is None:
+        return
+    import yaml
+
+    from sluice.inputs import read_text_file
+
+    where = str(path)[:120]
+    try:
+        data = yaml.safe_load(read_text_file(path, what="--config", max_bytes=1 << 20))
+    except yaml.YAMLError as error:
+        raise typer.BadParameter(f"{where}: not YAML ({str(error).splitlines()[0]})") from None
+    except SluiceInputError as error:
+        raise typer.BadParameter(str(error).split(": ", 1)[-1]) from None
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{where}: expected a mapping of option names to values")
+    options = {p.name for p in ctx.command.params if p.name and p.name != _CONFIG.name}
+    defaults: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in options:
+            raise typer.BadParameter(f"{where}: unknown key {str(key)[:80]!r} (no such option)")
+        defaults[name] = value
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+
+
+_GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.DEFAULT_MAP)  # typed, or in --config
+_CONFIG = inspect.Parameter(
+    "config",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=None,
+    annotation=Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            is_eager=True,  # read before the other options, so it can supply their values
+            callback=_read_config,
+            help="A YAML file of option values (name: value, as the flow's parameters); "
+            "options on the command line win; an unknown key is an error.",
+        ),
+    ],
+)
 
 
 def _values(

@@ -58,10 +58,14 @@ def estimate(
 @flow_command(*FLOW, aliases=SINGULAR)
 def run(arguments: FlowArguments) -> None:
     """Simulate, stage the products with their .meta, and verify the ingestor handled them."""
-    from sluice.flows.karabo import check_parameters, karabo_simulation
+    from sluice.flows.karabo import check_parameters, karabo_simulation, run_name
+    from sluice.ledger import refuse_if_running
 
-    check_parameters(arguments.values)  # bad input fails here, before a server or a job
-    result = karabo_simulation(**arguments.for_the_flow())
+    settings = check_parameters(arguments.values).settings  # bad input: before a server or job
+    if not arguments.values.get("ledger_block"):  # a block is read from the server, in the flow
+        refuse_if_running(run_name(settings.obs_id), arguments.values.get("ledger_url"))
+    # the observation this command checked, even if the hour turns before the flow starts
+    result = karabo_simulation(**{**arguments.for_the_flow(), "obs_id": settings.obs_id})
     for rel, fate in result.items():
         typer.echo(f"{fate:<10} {rel}")
 

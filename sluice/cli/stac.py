@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sluice.cli.common import fail_on_input_errors, with_blocks
+from sluice.cli.common import fail_on_input_errors
+from sluice.cli.flow_options import FlowArguments, flow_command
 from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
 
@@ -22,159 +23,53 @@ if TYPE_CHECKING:
 Opt = typer.Option
 
 
-def stac_batch(
-    batch_name: Annotated[str, Opt("--batch_name", help="Batch name (tags every job).")],
-    output_root: Annotated[str, Opt("--output_root", help="s3://bucket/prefix or a path.")],
-    hand_index_path: Annotated[str, Opt("--hand_index_path", help="The HAND index.")],
-    stac_api_url: Annotated[str, Opt("--stac_api_url", help="The STAC API.")],
-    benchmark_sources: Annotated[
-        str,
-        Opt(
-            "--benchmark_sources",
-            help="Benchmark collections the pipeline evaluates (passed on, comma or space "
-            "separated).",
-        ),
-    ] = "",
-    collection: Annotated[
-        str | None,
-        Opt("--collection", help="Look item ids up in this collection only (default: all)."),
-    ] = None,
-    item_list: Annotated[str | None, Opt("--item_list", help="File of STAC item ids.")] = None,
-    resubmit_failed: Annotated[
-        str | None, Opt("--resubmit-failed", help="Rerun the failed AOIs of a report dir.")
-    ] = None,
-    wait_seconds: Annotated[float, Opt("--wait_seconds", help="Pacing between submits.")] = 10.0,
-    stop_threshold: Annotated[int, Opt("--stop_threshold", help="Pause at this many.")] = 30,
-    resume_threshold: Annotated[int, Opt("--resume_threshold", help="Resume at this many.")] = 15,
-    use_local_creds: Annotated[
-        bool, Opt("--use-local-creds", help="AWS credentials from this environment.")
-    ] = False,
-    use_local_output: Annotated[
-        bool,
-        Opt("--use-local-output", help="--output_root is a local directory (AOIs copied there)."),
-    ] = False,
-    temp_dir: Annotated[
-        str, Opt("--temp_dir", help="Directory for the AOI .gpkg files before they are copied.")
-    ] = "/tmp/stac_batch",
-    aws_credentials_block: Annotated[
-        str | None, Opt("--aws_credentials_block", help="An AwsCredentials block instead.")
-    ] = None,
-    backend: Annotated[str, Opt("--backend", help="local or nomad.")] = "local",
-    mode: Annotated[str, Opt("--mode", help="pipeline or stage.")] = "pipeline",
-    on_missing: Annotated[
-        str,
-        Opt(
-            "--on_missing",
-            help="Ids the STAC API lacks: fail (run the rest, exit 1), continue, or stop.",
-        ),
-    ] = "fail",
-    chunk_size: Annotated[int, Opt("--chunk_size", help="Items per task run.")] = 50,
-    catchments_per_job: Annotated[int, Opt("--catchments_per_job")] = 500,
-    stage_retries: Annotated[int, Opt("--stage_retries")] = 2,
-    parallelism: Annotated[int | None, Opt("--parallelism", help="Local jobs at once.")] = None,
-    report_dir: Annotated[str | None, Opt("--report_dir", help="Report files.")] = None,
-    nomad_block: Annotated[str | None, Opt("--nomad_block", help="NomadCluster block.")] = None,
-    nomad_spec_dir: Annotated[
-        str | None, Opt("--nomad_spec_dir", help="Parameterized job specs to register.")
-    ] = None,
-) -> None:
+FLOW = ("sluice.flows.stac_batch", "stac_batch")
+# The seed's spellings (--batch_name); its dashed flags (--resubmit-failed) are the flow's own.
+SEED_SPELLINGS = {
+    name: [f"--{name}"]
+    for name in (
+        "batch_name",
+        "output_root",
+        "hand_index_path",
+        "stac_api_url",
+        "benchmark_sources",
+        "item_list",
+        "wait_seconds",
+        "stop_threshold",
+        "resume_threshold",
+        "temp_dir",
+        "aws_credentials_block",
+        "on_missing",
+        "chunk_size",
+        "catchments_per_job",
+        "stage_retries",
+        "report_dir",
+        "nomad_block",
+        "nomad_spec_dir",
+    )
+}
+
+
+@flow_command(*FLOW, exclude={"memory"}, aliases=SEED_SPELLINGS)
+def stac_batch(arguments: FlowArguments) -> None:
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
-    from sluice.errors import SluiceInputError
-    from sluice.names import BATCH_NAME, DIRECTORY
-    from sluice.stac.batch import Mode, OnMissing, StacBackend
-
-    BATCH_NAME.check(batch_name, "--batch_name")
-    if report_dir is not None:
-        DIRECTORY.check(report_dir, "--report_dir")
-
-    def choice(enum, value: str, flag: str):
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = "|".join(e.value for e in enum)
-            raise SluiceInputError(f"{flag} {value!r}: expected {allowed}") from None
-
-    parameters = dict(
-        batch_name=batch_name,
-        output_root=output_root,
-        hand_index_path=hand_index_path,
-        stac_api_url=stac_api_url,
-        benchmark_sources=benchmark_sources.replace(",", " ").split(),
-        collection=collection,
-        item_list=item_list,
-        resubmit_failed=resubmit_failed,
-        wait_seconds=wait_seconds,
-        stop_threshold=stop_threshold,
-        resume_threshold=resume_threshold,
-        use_local_creds=use_local_creds,
-        use_local_output=use_local_output,
-        temp_dir=temp_dir,
-        aws_credentials_block=aws_credentials_block,
-        backend=choice(StacBackend, backend, "--backend"),
-        mode=choice(Mode, mode, "--mode"),
-        on_missing=choice(OnMissing, on_missing, "--on_missing"),
-        chunk_size=chunk_size,
-        catchments_per_job=catchments_per_job,
-        stage_retries=stage_retries,
-        parallelism=parallelism,
-        report_dir=report_dir,
-        nomad_block=nomad_block,
-        nomad_spec_dir=nomad_spec_dir,
-    )
-    if aws_credentials_block or nomad_block:  # the flow takes the blocks themselves
-        from prefect_aws import AwsCredentials
-
-        from sluice.blocks.nomad import NomadCluster
-
-        parameters = with_blocks(
-            parameters,
-            aws_credentials_block=(AwsCredentials, "--aws_credentials_block"),
-            nomad_block=(NomadCluster, "--nomad_block"),
-        )
-    from sluice.blocks.storage import s3_settings
-    from sluice.stac.batch import check_backend
-    from sluice.stac.prepare import hand_to_flow, prepare_batch
-
-    inputs = dict(
-        output_root=output_root,
-        hand_index_path=hand_index_path,
-        stac_api_url=stac_api_url,
-        sources=parameters["benchmark_sources"],
-        collection=collection,
-        item_list=item_list,
-        resubmit_failed=resubmit_failed,
-        search_bbox=None,
-        search_datetime=None,
-        stop_threshold=stop_threshold,
-        resume_threshold=resume_threshold,
-        wait_seconds=wait_seconds,
-        chunk_size=chunk_size,
-        use_local_creds=use_local_creds,
-        aws_credentials=(
-            s3_settings(parameters["aws_credentials_block"])
-            if parameters["aws_credentials_block"]
-            else None
-        ),
-        stage_mode=parameters["mode"] is Mode.STAGE,
-        stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
-        memory=None,
-        temp_dir=temp_dir,
-        use_local_output=use_local_output,
-    )
-    prepared = prepare_batch(**inputs)
-    if prepared.missing:
-        print(f"warning: {prepared.missing_message(collection)}")
-    nomad = parameters["nomad_block"].settings() if nomad_block else None
-    check_backend(parameters["backend"], parameters["mode"], nomad, nomad_spec_dir)
-    hand_to_flow(prepared, **inputs)
-    from sluice.ledger import refuse_if_running
-    from sluice.server import ensure_api
-
-    refuse_if_running(f"stac/{batch_name}")  # a second run of a running batch: one line
-    ensure_api()
+    from sluice.flows.stac_batch import prepare
     from sluice.flows.stac_batch import stac_batch as flow
+    from sluice.ledger import refuse_if_running
+    from sluice.stac.batch import check_backend
+    from sluice.stac.prepare import hand_to_flow
 
-    flow(**parameters)
+    values = arguments.values
+    blocked = values["aws_credentials_block"] or values["nomad_block"]
+    parameters = arguments.for_the_flow() if blocked else dict(values)  # blocks: from the API
+    prepared = prepare({**parameters, "memory": None})  # memory per job kind: a deployment's
+    if prepared.missing:
+        print(f"warning: {prepared.missing_message(values['collection'])}")
+    nomad = parameters["nomad_block"].settings() if values["nomad_block"] else None
+    check_backend(parameters["backend"], parameters["mode"], nomad, values["nomad_spec_dir"])
+    hand_to_flow(prepared)
+    refuse_if_running(f"stac/{values['batch_name']}")  # a second run of a running batch
+    flow(**(parameters if blocked else arguments.for_the_flow()))
 
 
 def stac_report(

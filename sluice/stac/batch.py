@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BeforeValidator
 
 from sluice.backends.base import Backend
 from sluice.backends.factory import create_backend
@@ -18,6 +20,18 @@ from sluice.stac.logs import LogTree
 
 if TYPE_CHECKING:
     from sluice.backends.nomad import NomadSettings
+
+
+def _split_sources(value: object) -> object:
+    """The seed's ``--benchmark_sources``: one value, comma or space separated (or several)."""
+    values = [value] if isinstance(value, str) else value
+    if isinstance(values, list):
+        return [part for v in values for part in str(v).replace(",", " ").split()]
+    return value
+
+
+BenchmarkSources = Annotated[list[str], BeforeValidator(_split_sources)]
+"""Benchmark collections, as a list or as the seed's comma/space separated text."""
 
 
 class Mode(StrEnum):

@@ -6,7 +6,6 @@ bad input prints one line and nothing else.
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ class PreparedBatch:
     outputs: StorageRoot
     index: list[Catchment]
     memory_bytes: dict[str, int]
+    inputs_key: str = ""  # the inputs it was prepared from (hand_to_flow)
 
     def missing_message(self, collection: str | None) -> str:
         listed = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
@@ -152,7 +152,9 @@ def prepare_batch(
     else:
         found = lookup_items(catalog, ids, collection)
         items, missing = found.items, found.missing
-    prepared = PreparedBatch(items, missing, credentials, outputs, index, memory_bytes)
+    prepared = PreparedBatch(
+        items, missing, credentials, outputs, index, memory_bytes, inputs_key=_key(inputs)
+    )
     if missing and stop_on_missing:
         raise SluiceInputError(prepared.missing_message(collection))
     return prepared
@@ -165,10 +167,8 @@ def _key(inputs: dict[str, Any]) -> str:
     return json.dumps(inputs, sort_keys=True, default=str)
 
 
-def hand_to_flow(prepared: PreparedBatch, **inputs: Any) -> None:
+def hand_to_flow(prepared: PreparedBatch) -> None:
     """Give what the CLI prepared (bad input is one line before Prefect starts) to the
     flow's ``prepare_batch`` call with the same inputs, once: a batch opens the catalog
     and looks its items up once."""
-    bound = inspect.signature(prepare_batch).bind(**inputs)
-    bound.apply_defaults()
-    _HANDED[_key(bound.arguments)] = prepared
+    _HANDED[prepared.inputs_key] = prepared

@@ -30,6 +30,7 @@ FLOW_COMMANDS = [
     (("watersheds", "create"), "sluice.flows.watersheds", "create_watershed_batch", set()),
     (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", {"ledger_url"}),
     (("karabo", "run"), "sluice.flows.karabo", "karabo_simulation", set()),
+    (("stac-batch",), "sluice.flows.stac_batch", "stac_batch", {"memory"}),
     (
         ("chunkedgraph", "ingest"),
         "sluice.flows.chunkedgraph",
@@ -119,7 +120,7 @@ def test_options_agree_with_the_flow(path, module, function, excluded) -> None:
         else:
             expected = declared.default
             assert default == getattr(expected, "value", expected) or default == expected, name
-    assert set(options) <= own | {"help"}, f"options no flow parameter declares: {set(options)}"
+    assert set(options) <= own | {"help", "config"}, f"options no flow declares: {set(options)}"
 
 
 def test_every_flag_of_the_seed_still_parses(tmp_path, sluice_home) -> None:
@@ -199,6 +200,50 @@ def test_a_refused_value_is_one_line_naming_the_option(sluice_home, argv, named)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
     assert not sluice_home.exists()  # nothing started
+
+
+def test_a_config_file_supplies_any_option_and_the_command_line_wins(tmp_path, sluice_home) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("count: 4\ncolour: print\nsizes: [1, 2]\nshout: true\nloud: yes\n")
+    shown = _invoke("b1", "--config", str(config), "--count", "9")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.strip().endswith("!")  # a CLI-only option from the file too
+    values = json.loads(shown.stdout.strip().rstrip("!"))
+    assert values["count"] == 9 and values["colour"] == "print" and values["sizes"] == [1, 2]
+    assert values["loud"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("cuont: 4\n", "unknown key 'cuont'"),
+        ("[1, 2]\n", "expected a mapping"),
+        ("count: [\n", "not YAML"),
+        ("count: 11\n", "--count 11: Input should be less than or equal to 10"),
+        ("colour: green\n", "--colour"),
+    ],
+)
+def test_a_bad_config_file_is_one_line(tmp_path, sluice_home, text, named) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text(text)
+    result = _invoke("b1", "--config", str(config))
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
+
+
+def test_every_flow_command_takes_a_config_file(tmp_path, sluice_home) -> None:
+    from tests.core.sweep_workload import write_template
+
+    template = write_template(tmp_path / "job.yaml", DONE_LOG=str(tmp_path / "done.log"))
+    config = tmp_path / "sweep.yaml"
+    config.write_text(f"template-path: {template}\nindexes: [4, 5]\ndry_run: print\n")
+    result = CliRunner().invoke(app, ["sweep", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "wetlands-index-4" in result.stdout and "wetlands-index-5" in result.stdout
+    for command, *_ in FLOW_COMMANDS + SUBSET_COMMANDS:
+        help_text = CliRunner().invoke(app, [*command, "--help"]).stdout
+        assert "--config FILE" in help_text, command
 
 
 def test_a_block_parameter_takes_the_blocks_name(prefect_api) -> None:

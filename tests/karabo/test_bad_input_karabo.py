@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sluice.flows.karabo import run_name
 
+from sluice.ledger.lease import leased
 from tests.bad_input import BadInput, assert_refused
 
 AREA = "{area}"  # replaced by a real, empty staging/processed/failed directory
@@ -106,3 +108,32 @@ def test_bad_karabo_input_is_refused_before_anything_starts(case: BadInput, tmp_
 
 def test_the_table_is_large_enough() -> None:
     assert len(CASES) >= 40
+
+
+def test_a_second_run_of_a_running_observation_is_refused_before_a_server(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    area = work / "area"
+    area.mkdir(parents=True)
+    url = f"sqlite:///{work / 'ledger.db'}"
+    with leased(run_name("OBS-1"), url):  # the first run, as another process would hold it
+        line = assert_refused(
+            BadInput(
+                [
+                    "karabo",
+                    "run",
+                    "--obs-id",
+                    "OBS-1",
+                    "--ledger-url",
+                    url,
+                    "--staging",
+                    str(area),
+                    "--processed",
+                    str(area),
+                    "--failed",
+                    str(area),
+                ],
+                "run 'karabo-OBS-1' is already running",
+            ),
+            tmp_path / "home",  # nothing there: no server started, no flow run created
+        )
+    assert "held by" in line

@@ -126,7 +126,7 @@ def test_unknown_parameterized_job(base_args, sluice_home, monkeypatch, nomad_ap
 NEW_FLAG_CASES = [
     ("unknown collection", {"--collection": "no-such-collection"}, "--collection"),
     ("collection with a slash", {"--collection": "../etc"}, "--collection"),
-    ("on_missing not a choice", {"--on_missing": "maybe"}, "--on_missing 'maybe'"),
+    ("on_missing not a choice", {"--on_missing": "maybe"}, "'maybe' is not one of"),
     ("temp_dir is a file", {"--temp_dir": "/etc/hostname/aois"}, "--temp_dir"),
     ("temp_dir is an existing file", {"--temp_dir": "/etc/hostname"}, "--temp_dir"),
     ("local output to S3", {"--use-local-output": ""}, "--use-local-output"),
