@@ -7,6 +7,7 @@ The seed's flags keep their underscore spelling (``--batch_name``), and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -51,7 +52,30 @@ SEED_SPELLINGS = {
 
 
 @flow_command(*FLOW, exclude={"memory"}, aliases=SEED_SPELLINGS)
-def stac_batch(arguments: FlowArguments) -> None:
+def stac_batch(
+    arguments: FlowArguments,
+    nomad_addr: Annotated[
+        str | None,
+        Opt("--nomad_addr", "--nomad-addr", help="Nomad address (default: $NOMAD_ADDR)."),
+    ] = None,
+    nomad_namespace: Annotated[
+        str | None,
+        Opt("--nomad_namespace", "--nomad-namespace", help="Nomad namespace ($NOMAD_NAMESPACE)."),
+    ] = None,
+    nomad_token: Annotated[
+        str | None,
+        Opt(
+            "--nomad_token",
+            "--nomad-token",
+            help="Nomad ACL token (default: $NOMAD_TOKEN; a saved --nomad-block keeps it "
+            "off the command line).",
+        ),
+    ] = None,
+    nomad_token_in_meta: Annotated[
+        bool,
+        Opt("--nomad_token_in_meta", help="Refused: Sluice never puts a credential in meta."),
+    ] = False,
+) -> None:
     """Run a batch of autoeval pipelines over STAC items (submit_stac_batch.py)."""
     from sluice.flows.stac_batch import prepare
     from sluice.flows.stac_batch import stac_batch as flow
@@ -60,8 +84,18 @@ def stac_batch(arguments: FlowArguments) -> None:
     from sluice.stac.prepare import hand_to_flow
 
     values = arguments.values
+    if nomad_token_in_meta:
+        raise SluiceInputError(
+            "--nomad_token_in_meta: a token in job meta is readable by anyone who can read the "
+            "job, so Sluice never sends one; give the task its token from a Nomad Variable or "
+            "its workload identity (docs/nomad.md)"
+        )
+    given = {"address": nomad_addr, "namespace": nomad_namespace, "token": nomad_token}
+    if any(given.values()):
+        values = {**values, "nomad_block": _nomad_cluster(values["nomad_block"], given)}
+        arguments = replace(arguments, values=values)
     blocked = values["aws_credentials_block"] or values["nomad_block"]
-    parameters = arguments.for_the_flow() if blocked else dict(values)  # blocks: from the API
+    parameters = arguments.for_the_flow() if blocked else dict(values)  # from the API
     prepared = prepare({**parameters, "memory": None})  # memory per job kind: a deployment's
     if prepared.missing:
         print(f"warning: {prepared.missing_message(values['collection'])}")
@@ -70,6 +104,28 @@ def stac_batch(arguments: FlowArguments) -> None:
     hand_to_flow(prepared)
     refuse_if_running(f"stac/{values['batch_name']}")  # a second run of a running batch
     flow(**(parameters if blocked else arguments.for_the_flow()))
+
+
+def _nomad_cluster(block_name: str | None, given: dict[str, str | None]):
+    """The seed's --nomad_addr/--nomad_namespace/--nomad_token as an unsaved NomadCluster
+    (the token a SecretStr from here on), each unset one from the nomad CLI's environment."""
+    if block_name:
+        raise SluiceInputError(
+            "--nomad-block: give a block or --nomad_addr/--nomad_token, not both"
+        )
+    from pydantic import SecretStr
+
+    from sluice.backends.nomad.client import NomadSettings
+    from sluice.blocks.nomad import NomadCluster
+
+    environment = NomadSettings.from_environment()
+    token = given["token"] or environment.token
+    return NomadCluster(
+        address=given["address"] or environment.address,
+        region=environment.region,
+        namespace=given["namespace"] or environment.namespace,
+        token=SecretStr(token) if token else None,
+    )
 
 
 def stac_report(

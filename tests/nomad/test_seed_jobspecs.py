@@ -94,7 +94,7 @@ def test_the_seeds_own_job_defs_register_and_dispatch(client, path):
     assert client.job.get_job(child)["Meta"] == meta
 
 
-def test_the_registered_job_is_dispatched_as_it_is_with_the_token_only_when_asked(
+def test_the_registered_job_is_dispatched_as_it_is_and_never_given_the_token(
     client, nomad_api
 ):
     job = parse(client, HERE / "cluster_pipeline.nomad")
@@ -105,16 +105,18 @@ def test_the_registered_job_is_dispatched_as_it_is_with_the_token_only_when_aske
         name="aoi-1", command=["pipeline"], template={"nomad": {"job": "pipeline", "meta": meta}}
     )
 
-    plain = NomadBackend(nomad_api.settings(), min_interval=0)
-    with pytest.raises(SluiceInputError, match="requires meta nomad_token.*--nomad_token_in_meta"):
-        plain.preflight(["pipeline"], meta=sent)
-    plain.close()
+    seeds = NomadBackend(nomad_api.settings(), min_interval=0)
+    with pytest.raises(SluiceInputError, match="requires meta nomad_token.*never sends one"):
+        seeds.preflight(["pipeline"], meta=sent)  # the seed's job wants its ACL token in meta
+    seeds.close()
 
-    backend = NomadBackend(nomad_api.settings(), min_interval=0, token_meta_key="nomad_token")
+    required = job["ParameterizedJob"]["MetaRequired"]
+    job["ParameterizedJob"]["MetaRequired"] = [k for k in required if k != "nomad_token"]
+    client.job.register_job("pipeline", {"Job": job})  # the job given its token otherwise
+    backend = NomadBackend(nomad_api.settings(), min_interval=0)
     backend.preflight(["pipeline"], meta=sent)
     backend.submit([spec])
     [child] = [j["ID"] for j in client.jobs.get_jobs() if j["ParentID"] == "pipeline"]
-    assert client.job.get_job(child)["Meta"] == {**meta, "nomad_token": nomad_api.token}
-    assert "nomad_token" not in spec.template["nomad"]["meta"]
+    assert client.job.get_job(child)["Meta"] == meta  # as asked: no token, no extra key
     assert sorted(j["ID"] for j in client.jobs.get_jobs()) == ["pipeline", child]  # no variant
     backend.close()

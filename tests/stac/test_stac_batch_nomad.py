@@ -243,3 +243,45 @@ def test_a_batch_with_nothing_to_run_on_nomad_still_reports(
     assert summary["not_found"] == 1 and summary["admitted"] == 0
     assert (tmp_path / "report" / "not_found_aois.txt").read_text() == "no-such-item\n"
     assert (tmp_path / "report" / "unique_fail_aoi_names.txt").read_text() == "no-such-item\n"
+
+
+def test_the_seeds_nomad_flags_reach_nomad_and_the_token_stays_out_of_prefect(
+    prefect_api,
+    sluice_home,
+    tmp_path,
+    stac_fixture,
+    stac_api,
+    bucket,
+    distinctive_creds,
+    nomad_api,
+    pipeline_spec_dir,
+    monkeypatch,
+):
+    for variable in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE"):
+        monkeypatch.delenv(variable, raising=False)  # only the flags say where Nomad is
+    item_list = tmp_path / "items.txt"
+    item_list.write_text("ahps-aaa1-nws\n")
+    argv = [
+        "stac-batch", "--batch_name", "flags", "--backend", "nomad",
+        "--output_root", f"s3://{bucket}/out", "--stac_api_url", stac_api,
+        "--hand_index_path", str(stac_fixture / "hand_index"),
+        "--benchmark_sources", "nws-fim-collection", "--item_list", str(item_list),
+        "--wait_seconds", "0", "--use-local-creds", "--nomad_spec_dir", str(pipeline_spec_dir),
+        "--report_dir", str(tmp_path / "report"),
+        "--nomad_addr", nomad_api.url, "--nomad_token", nomad_api.token,
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    dispatched = [j for j in NomadApi(nomad_api.settings()).client.jobs.get_jobs()]
+    assert any("/dispatch-" in j["ID"] for j in dispatched)
+    texts = flow_run_texts(last_flow_run_id())
+    assert not any(nomad_api.token in text for text in texts)
+    assert not [
+        p
+        for p in sluice_home.rglob("*")
+        if p.is_file() and nomad_api.token.encode() in p.read_bytes()
+    ]
+
+    refused = CliRunner().invoke(app, [*argv, "--nomad_token_in_meta"])
+    assert refused.exit_code == 2
+    assert "--nomad_token_in_meta: a token in job meta" in refused.stderr

@@ -9,9 +9,9 @@
   allocations read (one request) to classify it. Allocations Nomad replaced (lost
   node, reschedule) do not decide the outcome; the replacement does.
 - Credentials stay out of meta: ``put_secrets`` writes a Nomad Variable at
-  ``nomad/jobs/<job>`` that the job spec's template turns into task environment. The one
-  exception is opt-in: ``token_meta_key`` hands the ACL token to jobs that declare that
-  meta key (the seed's ``nomad_token``), in the dispatch request only.
+  ``nomad/jobs/<job>`` that the job spec's template turns into task environment. A job
+  that requires a credential in meta (the seed's cluster ``pipeline`` and its
+  ``nomad_token``) is refused at preflight, saying how to give it otherwise.
 - The user's registered parameterized job is dispatched as it is; a sized variant
   ``<job>-<MiB>mib`` is registered only when a JobSpec asks for memory.
 """
@@ -52,7 +52,6 @@ class NomadBackend:
         spec_dir: Path = specs.SPEC_DIR,
         watch_wait: float = 60.0,
         min_interval: float = 0.5,
-        token_meta_key: str | None = None,
     ) -> None:
         """
         Args:
@@ -62,10 +61,6 @@ class NomadBackend:
             watch_wait: seconds one blocking query may wait for a change.
             min_interval: least seconds between two watch queries, so a busy cluster's
                 changes are taken in batches instead of one request each.
-            token_meta_key: a meta key through which jobs that declare it receive this
-                backend's ACL token (the seed's ``nomad_token``). Off by default: a token in
-                meta is readable by anyone who can read the job. It is added to the dispatch
-                request only, never to a JobSpec, so no log, report or artifact holds it.
         """
         settings = settings or NomadSettings.from_environment()
         self.api = NomadApi(settings)
@@ -79,8 +74,6 @@ class NomadBackend:
         self._ready: set[str] = set()
         self._registering = threading.Lock()  # chunk tasks may submit from several threads
         self._reachable = False
-        self.token_meta_key = token_meta_key
-        self._with_token: set[str] = set()  # parameterized jobs (and variants) given the token
         self._kinds: set[str] = set()  # parameterized jobs named to preflight
 
     # -- preflight and registration -------------------------------------------------------
@@ -109,9 +102,7 @@ class NomadBackend:
                 self._check_meta(job, set(meta[job_id]))
 
     def _check_meta(self, job: dict[str, Any], sent: set[str]) -> None:
-        """Every key ``job`` requires is sent (by the caller, or the token by this backend)."""
-        if self._token_meta(job):
-            sent.add(self.token_meta_key or "")
+        """Every key ``job`` requires is sent by the caller."""
         required = job["ParameterizedJob"].get("MetaRequired") or []
         missing = [key for key in required if key not in sent]
         if not missing:
@@ -119,21 +110,13 @@ class NomadBackend:
         hint = ""
         if any(_CREDENTIAL.search(key) for key in missing):
             hint = (
-                "; a credential in meta is readable by anyone who can read the job: give it to "
-                "the task from a Nomad Variable instead, or, for the ACL token, pass "
-                "--nomad_token_in_meta"
+                "; a credential in meta is readable by anyone who can read the job, so Sluice "
+                "never sends one: give it to the task from a Nomad Variable (put_secrets) or, "
+                "for the ACL token, the task's workload identity"
             )
         raise SluiceInputError(
             f"Nomad job {job['ID']!r} requires meta {', '.join(missing)}, "
             f"which Sluice does not send{hint}"
-        )
-
-    def _token_meta(self, job: dict[str, Any]) -> bool:
-        """Whether dispatches of ``job`` carry the token in ``token_meta_key``."""
-        params = job.get("ParameterizedJob") or {}
-        declared = {*(params.get("MetaRequired") or []), *(params.get("MetaOptional") or [])}
-        return bool(self.token_meta_key and self.settings.token) and (
-            self.token_meta_key in declared
         )
 
     def _base_job(self, job_id: str) -> dict[str, Any]:
@@ -149,8 +132,6 @@ class NomadBackend:
             raise SluiceInputError(f"Nomad job {job_id!r} is not a parameterized job")
         if not registered:
             self.register(job)
-        if self._token_meta(job):
-            self._with_token.add(job_id)
         return job
 
     def _spec_file(self, job_id: str) -> dict[str, Any]:
@@ -193,8 +174,6 @@ class NomadBackend:
             if plan.parent != plan.base:
                 self.register(specs.variant(base, plan.memory_mib, plan.restarts))
                 self._copy_secrets(plan.base, plan.parent)
-                if plan.base in self._with_token:
-                    self._with_token.add(plan.parent)
 
     # -- secrets ----------------------------------------------------------------------------
 
@@ -256,8 +235,6 @@ class NomadBackend:
 
     def _dispatch(self, plan: specs.DispatchPlan) -> str:
         meta = dict(plan.meta)
-        if plan.parent in self._with_token and self.token_meta_key and self.settings.token:
-            meta[self.token_meta_key] = self.settings.token  # the request only: see __init__
         body: dict[str, Any] = {"Meta": meta, "IdPrefixTemplate": plan.name}
         if plan.payload:
             body["Payload"] = base64.b64encode(plan.payload).decode()
