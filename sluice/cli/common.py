@@ -44,9 +44,6 @@ def fail_on_input_errors(command: Callable) -> Callable:
             logger = logging.getLogger(name)
             (logger.removeFilter if _debug else logger.addFilter)(_EXPECTED_FAILURES)
         try:
-            from sluice.ledger import check_ledger_url
-
-            check_ledger_url()  # a bad $SLUICE_LEDGER_URL is refused before anything starts
             return command(*args, **kwargs)
         except (SluiceInputError, BackendUnavailable) as exc:
             _report(exc, "error")

@@ -369,6 +369,10 @@ def flow_command(
                 p.name for p in flow_parameters if ctx.get_parameter_source(p.name) in _GIVEN
             )
             values = _values(flow_parameters, given, ctx.args, trailing, arguments)
+            from sluice.ledger import check_ledger_url
+
+            # every flow records in a ledger: its own, or $SLUICE_LEDGER_URL's, checked first
+            check_ledger_url(values.get("ledger_url"), name="--ledger-url")
             return body(FlowArguments(values, flow_parameters, typed), **given)
 
         command.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]

@@ -81,3 +81,19 @@ def test_failed_work_is_one_summary_line_not_a_traceback(tmp_path):
 
     debug = _failing_sweep(tmp_path / "debug", "--debug")
     assert debug.returncode == 1 and "Traceback" in debug.stderr, debug.stderr
+
+
+def test_a_ledger_in_a_missing_directory_refuses_flows_but_not_other_commands(tmp_path):
+    from tests.bad_input import BadInput, assert_refused
+
+    env = {"SLUICE_LEDGER_URL": f"sqlite:///{tmp_path}/missing/ledger.db"}
+    template = write_template(tmp_path / "job.yaml", DONE_LOG=str(tmp_path / "done.log"))
+    sweep = ["sweep", "--template-path", str(template), "--count", "1"]
+    assert_refused(BadInput(sweep, "SLUICE_LEDGER_URL"), tmp_path / "home", env=env)
+    status = subprocess.run(
+        [sys.executable, "-m", "sluice.cli", "server", "status"],
+        env={**os.environ, **env, "SLUICE_HOME": str(tmp_path / "home2")},
+        capture_output=True,
+        text=True,
+    )
+    assert status.returncode == 1 and status.stdout.startswith("not running"), status.stderr
