@@ -109,7 +109,7 @@ def test_a_batch_prepared_by_the_cli_is_not_prepared_again(stac_api, stac_fixtur
         temp_dir=str(tmp_path / "aois"),
     )
     prepared = prepare_batch(**inputs)
-    hand_to_flow(prepared, **inputs)
+    hand_to_flow(prepared)
     assert prepare_batch(**inputs) is prepared  # the flow's call: handed over, once
     again = prepare_batch(**inputs)
     assert again is not prepared and [i.id for i in again.items] == ["ahps-aaa1-nws"]
