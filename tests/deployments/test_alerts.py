@@ -65,16 +65,12 @@ def test_a_failed_sluice_run_notifies_once_and_install_replaces(prefect_api, web
 
     missing = _sluice("alerts", "install", "--notify", "custom-webhook/nobody")
     assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == [
-        f"error: --notify 'custom-webhook/nobody': no such block on "
-        f"{missing.stderr.split(' on ', 1)[1].strip()}"
-    ]
+    assert missing.stderr.startswith("error: --notify 'custom-webhook/nobody': no such block on ")
     Secret(value="x").save("not-a-notifier", overwrite=True)
     wrong = _sluice("alerts", "install", "--notify", "secret/not-a-notifier")
     assert wrong.returncode == 2
-    assert (
-        wrong.stderr.strip() == "error: --notify 'secret/not-a-notifier': a Secret, not a notifier"
-    )
+    first_line = wrong.stderr.strip().splitlines()[0]  # (Prefect may add its own exit notes)
+    assert first_line == "error: --notify 'secret/not-a-notifier': a Secret, not a notifier"
     first = _sluice("alerts", "install", "--notify", "custom-webhook/ops")
     again = _sluice("alerts", "install", "--notify", "custom-webhook/ops")
     assert first.returncode == 0, first.stderr
