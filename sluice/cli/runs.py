@@ -21,7 +21,7 @@ LedgerUrl = Annotated[
     str | None,
     typer.Option(
         "--ledger-url",
-        help="sqlite:///PATH, postgresql://... or block:NAME (default: $SLUICE_LEDGER_URL, "
+        help="sqlite:///PATH or postgresql://... (default: $SLUICE_LEDGER_URL, "
         "else the ledger in $SLUICE_HOME).",
     ),
 ]

@@ -94,9 +94,7 @@ def test_the_seeds_own_job_defs_register_and_dispatch(client, path):
     assert client.job.get_job(child)["Meta"] == meta
 
 
-def test_the_registered_job_is_dispatched_as_it_is_and_never_given_the_token(
-    client, nomad_api
-):
+def test_the_registered_job_is_dispatched_as_it_is_and_never_given_the_token(client, nomad_api):
     job = parse(client, HERE / "cluster_pipeline.nomad")
     client.job.register_job("pipeline", {"Job": job})
     sent = {"pipeline": ["aoi", "outputs_path", "hand_index_path"]}
