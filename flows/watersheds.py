@@ -69,7 +69,8 @@ def create_watershed_batch(
 
     Args:
         batch: Batch name: 3-29 lowercase letters, digits, '-' or '_'.
-        base: The base project: a directory, or an S3 prefix `s3://bucket/prefix`.
+        base: The base project: a directory, or a prefix `s3://bucket/prefix` (`gs://` with
+            Google's default credentials).
         stage_config: YAML of each stage's command (the batch's configuration).
         geojson: Watershed FeatureCollection, copied into `resources/` (or set it when validating).
         template: Runid template, e.g. `{slug(properties['HucName'])}-{zfill(one_based_index, 3)}`.

@@ -235,8 +235,11 @@ class Storage:
 
         Object storage deletes a folder's objects in batches (one request per 1,000)."""
         if is_remote(url):
-            with self._remote(url) as (fs, path), contextlib.suppress(FileNotFoundError):
-                fs.rm(path.rstrip("/"), recursive=True)
+            with self._remote(url) as (fs, path):
+                if "/" not in path.strip("/"):  # a bucket, not a folder or file in one
+                    raise StorageError(f"{url}: refusing to delete a whole bucket")
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm(path.rstrip("/"), recursive=True)
             return
         _remove_local(_local(url))
 
@@ -261,6 +264,9 @@ class Storage:
                 _remove_local(temp)
             _fsync_directory(final.parent)
             return len(files)
+        inside = target.rstrip("/") + "/"
+        if source.rstrip("/") + "/" == inside or source.startswith(inside):
+            raise StorageError(f"{target}: a copy of {source} would replace its own source")
         self.delete(target)
         self._copy_files(files, target)
         return len(files)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,9 +17,6 @@ from sluice.cli.common import fail_on_input_errors
 from sluice.cli.flow_options import FlowArguments, flow_command
 from sluice.cli.runs import LedgerUrl
 from sluice.errors import SluiceInputError
-
-if TYPE_CHECKING:
-    pass
 
 Opt = typer.Option
 
@@ -102,7 +99,8 @@ def stac_batch(
     nomad = parameters["nomad_block"].settings() if values["nomad_block"] else None
     check_backend(parameters["backend"], parameters["mode"], nomad, values["nomad_spec_dir"])
     hand_to_flow(prepared)
-    refuse_if_running(f"stac/{values['batch_name']}")  # a second run of a running batch
+    if not values["ledger_block"]:  # a block's ledger is read from the server, in the flow
+        refuse_if_running(f"stac/{values['batch_name']}", values["ledger_url"])
     flow(**(parameters if blocked else arguments.for_the_flow()))
 
 

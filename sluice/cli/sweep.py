@@ -16,9 +16,7 @@ from sluice.cli.flow_options import FlowArguments, flow_command
 from sluice.sweep.config import DryRun
 
 
-@flow_command(
-    "sluice.flows.sweep", "tiered_index_sweep", exclude={"ledger_url"}, trailing="indexes"
-)
+@flow_command("sluice.flows.sweep", "tiered_index_sweep", trailing="indexes")
 def sweep(arguments: FlowArguments) -> None:
     """Run every selected index as its own job, climbing RAM tiers on OOM.
 
@@ -47,7 +45,8 @@ def sweep(arguments: FlowArguments) -> None:
         preflight(backend, namespace=parameters["namespace"])
     from sluice.ledger import refuse_if_running
 
-    refuse_if_running(config.run)  # a second run of a running sweep: one line, nothing started
+    if not parameters["ledger_block"]:  # a block's ledger is read from the server, in the flow
+        refuse_if_running(config.run, parameters["ledger_url"])  # a second run: one line
     parameters = arguments.for_the_flow()  # the API known, blocks loaded
     if backend is not BackendKind.LOCAL and credentials:  # a block is read from the API first
         preflight(

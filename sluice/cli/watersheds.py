@@ -120,9 +120,7 @@ def _row(row: dict) -> str:
 
 @app.command()
 @fail_on_input_errors
-@flow_command(
-    "sluice.flows.watersheds", "run_watershed_batch", arguments={"batch"}, exclude={"ledger_url"}
-)
+@flow_command("sluice.flows.watersheds", "run_watershed_batch", arguments={"batch"})
 def run(arguments: FlowArguments) -> None:
     """Run Batch: every watershed's stages in order, largest first, skipping done stages."""
     from sluice.watersheds.inputs import check_run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sluice.errors import SluiceInputError
@@ -46,7 +47,8 @@ def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str
         url, name = configured, ENV
     if not url:
         return default_ledger_url()
-    shown = repr(url if len(url) <= _SHOWN else url[:_SHOWN] + "...")
+    masked = re.sub(r"(?<=://)[^/@]*@", "***@", url)  # never echo a password
+    shown = repr(masked if len(masked) <= _SHOWN else masked[:_SHOWN] + "...")
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.name or path.is_dir():

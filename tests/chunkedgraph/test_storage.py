@@ -169,3 +169,14 @@ def test_gcs_with_a_service_account_block(on_gcs_emulator, token_uri):
     assert storage.read_text("gs://ws/sa/info") == '{"ok": true}'
     assert _TokenEndpoint.grants, "the block's service account was used to get a token"
     assert "jwt-bearer" in _TokenEndpoint.grants[-1]
+
+
+def test_a_whole_bucket_or_a_copy_over_its_own_source_is_refused(moto_s3, s3_bucket):
+    storage = Storage(s3=s3_settings(aws_block(moto_s3)))
+    storage.write_text(f"{s3_bucket}/keep/info", "{}")
+    for url in (s3_bucket, f"{s3_bucket}/"):
+        with pytest.raises(StorageError, match="refusing to delete a whole bucket"):
+            storage.delete(url)
+    with pytest.raises(StorageError, match="would replace its own source"):
+        storage.copy(f"{s3_bucket}/keep", s3_bucket)
+    assert storage.read_text(f"{s3_bucket}/keep/info") == "{}"  # nothing was removed

@@ -26,9 +26,9 @@ from sluice.cli.karabo import ESTIMATED
 
 # (command path, flow module, flow function, flow parameters the command does not take)
 FLOW_COMMANDS = [
-    (("sweep",), "sluice.flows.sweep", "tiered_index_sweep", {"ledger_url"}),
+    (("sweep",), "sluice.flows.sweep", "tiered_index_sweep", set()),
     (("watersheds", "create"), "sluice.flows.watersheds", "create_watershed_batch", set()),
-    (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", {"ledger_url"}),
+    (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", set()),
     (("karabo", "run"), "sluice.flows.karabo", "karabo_simulation", set()),
     (("stac-batch",), "sluice.flows.stac_batch", "stac_batch", {"memory"}),
     (

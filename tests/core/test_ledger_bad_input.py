@@ -75,3 +75,12 @@ def test_a_bad_ledger_url_in_the_environment_is_refused_before_anything_starts(
     template.write_text("kind: Job\n")
     case = BadInput(["sweep", "--template-path", str(template), "--count", "1"], names)
     assert_refused(case, tmp_path / "home", watched=[tmp_path], env={"SLUICE_LEDGER_URL": url})
+
+
+def test_a_refused_ledger_url_never_shows_its_password() -> None:
+    from sluice.errors import SluiceInputError
+    from sluice.ledger import check_ledger_url
+
+    with pytest.raises(SluiceInputError) as refused:
+        check_ledger_url("postgresq://sluice:hunter2@db/ledger", name="--ledger-url")
+    assert "hunter2" not in str(refused.value) and "***@db/ledger" in str(refused.value)

@@ -1,4 +1,4 @@
-"""Run directories from ``_base``, per-run state, run classification, the batch lock."""
+"""Run directories from ``_base``, per-run state and run classification."""
 
 from __future__ import annotations
 
