@@ -35,7 +35,7 @@ from sluice.tasks.stac import finish, pipelines, plan, stage, write_aoi_files
 from sluice.errors import WorkIncomplete
 from sluice.jobs import nothing_to_submit
 from sluice.ledger import hold_run
-from sluice.names import BatchName
+from sluice.names import BatchName, Directory
 from sluice.resources import shipped
 from sluice.stac.admission import AdmissionGate, GatedBackend, Pacer, active_counter
 from sluice.stac.batch import (
@@ -126,7 +126,7 @@ def stac_batch(
     rate_limit_name: str | None = None,
     admission_poll_seconds: float = 10.0,
     parallelism: int | None = None,
-    report_dir: str | None = None,
+    report_dir: Directory | None = None,
     ledger_url: str | None = None,
     ledger_block: LedgerSettings | None = None,
     nomad_block: NomadCluster | None = None,

@@ -262,10 +262,10 @@ def _listed(parameter: FlowParameter) -> bool:
     return typing.get_origin(kind) is list and (args[0] in (int, float) or _is_enum(args[0]))
 
 
-def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool) -> Any:
+def _option(parameter: FlowParameter, aliases: Sequence[str], argument: bool, *, first: str) -> Any:
     if argument:
         return typer.Argument(help=parameter.help, show_default=False)
-    flags = [parameter.flag, *aliases]
+    flags = [first, *(f for f in (parameter.flag, *aliases) if f != first)]
     if _click_type(parameter) is bool:
         flags = [f"{flag}/--no-{flag[2:]}" for flag in flags[:1]] + list(flags[1:])
     metavar = "<text,...>" if _click_type(parameter) == list[str] else None
@@ -317,13 +317,15 @@ def flow_command(
     aliases: Mapping[str, Sequence[str]] | None = None,
     arguments: Collection[str] = (),
     trailing: str | None = None,
+    aliases_first: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make ``body(arguments: FlowArguments, **cli_only)`` a command whose options are the
     flow's parameters (minus ``exclude``; or ``only`` those, for a command that uses a few
     of them without running the flow) followed by the body's own CLI-only options.
 
-    ``aliases`` adds spellings a seed used (``--batch_name``); ``arguments`` are given
-    positionally; ``trailing`` names a list option that also takes the words after it
+    ``aliases`` adds spellings a seed used (``--batch_name``; with ``aliases_first`` they
+    lead, in the help and in refusals, as the seed's commands spell them); ``arguments``
+    are given positionally; ``trailing`` names a list option that also takes the words after it
     (``--indexes 0 1 2``, as the seed wrote it)."""
     flow_parameters = tuple(
         p
@@ -331,6 +333,10 @@ def flow_command(
         if p.name not in exclude and (only is None or p.name in only)
     )
     aliases = aliases or {}
+    shown_as = {
+        p.name: aliases[p.name][0] if aliases_first and aliases.get(p.name) else p.flag
+        for p in flow_parameters
+    }
 
     def decorate(body: Callable[..., Any]) -> Callable[..., Any]:
         own = list(inspect.signature(body, eval_str=True).parameters.values())[1:]
@@ -349,7 +355,12 @@ def flow_command(
             kind = _click_type(parameter)
             annotation = Annotated[  # type: ignore[valid-type]  # built at run time for Typer
                 kind if parameter.default is not None and parameter.block is None else kind | None,
-                _option(parameter, aliases.get(parameter.name, ()), parameter.name in arguments),
+                _option(
+                    parameter,
+                    aliases.get(parameter.name, ()),
+                    parameter.name in arguments,
+                    first=shown_as[parameter.name],
+                ),
             ]
             signature.append(
                 inspect.Parameter(
@@ -368,7 +379,7 @@ def flow_command(
             typed = frozenset(
                 p.name for p in flow_parameters if ctx.get_parameter_source(p.name) in _GIVEN
             )
-            values = _values(flow_parameters, given, ctx.args, trailing, arguments)
+            values = _values(flow_parameters, given, ctx.args, trailing, arguments, shown_as)
             from sluice.ledger import check_ledger_url
 
             # every flow records in a ledger: its own, or $SLUICE_LEDGER_URL's, checked first
@@ -440,6 +451,7 @@ def _values(
     extra: list[str],
     trailing: str | None,
     positional: Collection[str],
+    shown_as: Mapping[str, str],
 ) -> dict[str, Any]:
     """The flow's parameters out of what Click parsed (taken out of ``given``), each checked
     by pydantic against its annotation; a default is the flow's own, never re-checked."""
@@ -456,7 +468,7 @@ def _values(
             value = [*value, *(extra if last else [])]
             value = _split(value, whitespace=last) if _listed(parameter) else value
         if value is not parameter.default:
-            named = parameter.name if parameter.name in positional else parameter.flag
+            named = parameter.name if parameter.name in positional else shown_as[parameter.name]
             values[parameter.name] = _check(parameter, value, named)
     return values
 

@@ -48,7 +48,7 @@ SEED_SPELLINGS = {
 }
 
 
-@flow_command(*FLOW, exclude={"memory"}, aliases=SEED_SPELLINGS)
+@flow_command(*FLOW, exclude={"memory"}, aliases=SEED_SPELLINGS, aliases_first=True)
 def stac_batch(
     arguments: FlowArguments,
     nomad_addr: Annotated[

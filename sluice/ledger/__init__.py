@@ -47,7 +47,7 @@ def check_ledger_url(url: str | None = None, *, name: str = "ledger_url") -> str
         url, name = configured, ENV
     if not url:
         return default_ledger_url()
-    masked = re.sub(r"(?<=://)[^/@]*@", "***@", url)  # never echo a password
+    masked = re.sub(r"(?<=://)([^/:@]*):[^/@]*@", r"\1:***@", url)  # never echo a password
     shown = repr(masked if len(masked) <= _SHOWN else masked[:_SHOWN] + "...")
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
