@@ -97,6 +97,10 @@ RUNID = NameKind(255)
 KUBERNETES_NAMESPACE = NameKind(63, DNS1123_LABEL, "a DNS-1123 label (a-z, 0-9, '-')")
 JOB_NAME_PREFIX = NameKind(50, re.compile(r"[a-z0-9][-a-z0-9]*"), "a-z, 0-9 or '-' (DNS-1123)")
 DIRECTORY = NameKind(4096, path_component=False)
+# A STAC item id names AOI files, S3 keys and log directories (its pattern holds no '/').
+ITEM_ID = NameKind(
+    256, re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*"), _WORD_HELP + " (or ':')", path_component=False
+)
 # Karabo: a Rucio scope (also a staging directory) and the products' file-name prefix
 _FILE_CHARS = "letters, digits, '.', '_' or '-'"
 RUCIO_NAMESPACE = NameKind(64, re.compile(r"[A-Za-z0-9_.-]+"), _FILE_CHARS)

@@ -9,7 +9,6 @@ collections) written as a one-feature GeoPackage (EPSG:4326, columns ``item_id``
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,11 +27,11 @@ from urllib3.util.retry import Retry
 
 from sluice.errors import SluiceInputError
 from sluice.inputs import read_text_file
+from sluice.names import ITEM_ID
 from sluice.stac.outputs import StorageRoot
 
 HULL_COLLECTIONS = ("ble-collection", "nws-fim-collection", "usgs-fim-collection")
 LOOKUP_PAGE = 100
-_ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -53,17 +52,10 @@ def read_item_list(
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
         if text:
-            ids[check_item_id(text, f"{what} {path}:{number}")] = None
+            ids[ITEM_ID.check(text, f"{what} {path}:{number}")] = None
     if required and not ids:
         raise SluiceInputError(f"{what} {path}: no item ids")
     return list(ids)
-
-
-def check_item_id(item_id: str, where: str) -> str:
-    """``item_id`` if it can name files, S3 keys and log directories; else one line."""
-    if not _ITEM_ID.match(item_id) or len(item_id) > 256:
-        raise SluiceInputError(f"{where}: {item_id[:80]!r} is not a STAC item id")
-    return item_id
 
 
 def open_catalog(url: str) -> Client:
@@ -124,7 +116,7 @@ def search_items(
     except APIError as exc:
         raise SluiceInputError(f"--stac_api_url: search failed ({exc})") from exc
     for item in items:  # an id the API made up still becomes file names and keys
-        check_item_id(item.id, "--stac_api_url: search result")
+        ITEM_ID.check(item.id, "--stac_api_url: search result")
     return items
 
 
