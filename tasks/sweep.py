@@ -62,7 +62,7 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
             by_item.setdefault(attempt.item, []).append(attempt)
     items, summary, failures = build_reports(config.run, config.indexes, by_item)
     write_reports(report_dir, items, summary, failures)
-    page = write_sweep_page(report_dir, summary, items, [a for v in by_item.values() for a in v])
+    page = write_sweep_page(report_dir, summary, items, by_item)
     publish_table.fn(
         artifact_key("sweep-summary", config.job_name_prefix),
         [{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]

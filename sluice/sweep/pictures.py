@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
@@ -18,12 +18,15 @@ from sluice.sweep.report import IndexReport, SweepSummary
 _DENSE = 2000  # more points than this are drawn as pixels inside the SVG
 
 
-def sweep_charts(items: Sequence[IndexReport], attempts: Sequence[Attempt]) -> list[Chart]:
-    """Indexes per final tier; peak against requested memory; GiB-hours used and wasted."""
+def sweep_charts(
+    items: Sequence[IndexReport], attempts_by_item: Mapping[str, Sequence[Attempt]]
+) -> list[Chart]:
+    """Indexes per final tier; peak against requested memory; GiB-hours used and wasted.
+    ``attempts_by_item``: each index's attempts of this sweep, oldest first."""
     charts: list[Chart] = []
     _final_tiers(items, charts)
-    _peak_against_request(attempts, charts)
-    _gib_hours_by_tier(attempts, charts)
+    _peak_against_request([tried[-1] for tried in attempts_by_item.values() if tried], charts)
+    _gib_hours_by_tier([a for tried in attempts_by_item.values() for a in tried], charts)
     return charts
 
 
@@ -42,12 +45,9 @@ def _final_tiers(items: Sequence[IndexReport], charts: list[Chart]) -> None:
         axes.set_ylabel("indexes")
 
 
-def _peak_against_request(attempts: Sequence[Attempt], charts: list[Chart]) -> None:
-    last: dict[str, Attempt] = {}
-    for attempt in sorted(attempts, key=lambda a: a.id):
-        last[attempt.item] = attempt
+def _peak_against_request(last: Sequence[Attempt], charts: list[Chart]) -> None:
     measured = sorted(
-        (a for a in last.values() if a.peak_memory_bytes and a.memory_bytes),
+        (a for a in last if a.peak_memory_bytes and a.memory_bytes),
         key=lambda a: int(a.item),
     )
     caption = (
@@ -108,7 +108,7 @@ def write_sweep_page(
     report_dir: Path,
     summary: SweepSummary,
     items: Sequence[IndexReport],
-    attempts: Sequence[Attempt],
+    attempts_by_item: Mapping[str, Sequence[Attempt]],
 ) -> Path:
     """``report.html`` for the sweep: the summary's headline and its three charts."""
     facts = [
@@ -118,5 +118,5 @@ def write_sweep_page(
         f"{summary.gib_hours_failed:.4f} by failed ones",
         "Files beside this page: items.jsonl, summary.json, tier<N>-failures.txt",
     ]
-    charts = sweep_charts(items, attempts)
+    charts = sweep_charts(items, attempts_by_item)
     return write_page(report_dir, f"Sweep {summary.run}", facts, charts)
