@@ -47,6 +47,7 @@ from sluice.stac.batch import (
     job_kinds,
     log_tree,
     make_backend,
+    run_name,
 )
 from sluice.stac.execution import STAGES, BatchContext
 from sluice.stac.outputs import job_credentials, secret_values
@@ -192,7 +193,7 @@ def stac_batch(
     nomad = nomad_block.settings() if nomad_block else None
     runner = make_backend(backend, batch_name, parallelism, nomad, nomad_spec_dir)
     ledger = open_flow_ledger(ledger_url, ledger_block)
-    run = f"stac/{batch_name}"
+    run = run_name(batch_name)
     with contextlib.closing(runner), hold_run(ledger, run):  # closed however the batch ends
         runner.preflight(job_kinds(mode))  # reachable, credentials accepted, kinds of job known
         if rate_limit_name:

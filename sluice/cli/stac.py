@@ -77,7 +77,7 @@ def stac_batch(
     from sluice.flows.stac_batch import prepare
     from sluice.flows.stac_batch import stac_batch as flow
     from sluice.ledger import refuse_if_running
-    from sluice.stac.batch import check_backend
+    from sluice.stac.batch import check_backend, run_name
     from sluice.stac.prepare import hand_to_flow
 
     values = arguments.values
@@ -100,7 +100,7 @@ def stac_batch(
     check_backend(parameters["backend"], parameters["mode"], nomad, values["nomad_spec_dir"])
     hand_to_flow(prepared)
     if not values["ledger_block"]:  # a block's ledger is read from the server, in the flow
-        refuse_if_running(f"stac/{values['batch_name']}", values["ledger_url"])
+        refuse_if_running(run_name(values["batch_name"]), values["ledger_url"])
     flow(**(parameters if blocked else arguments.for_the_flow()))
 
 
@@ -145,7 +145,7 @@ def stac_report(
     """Write a batch's report with local_reports.py's rules and files (same flags)."""
     from sluice.errors import SluiceInputError
     from sluice.names import BATCH_NAME, DIRECTORY
-    from sluice.stac.batch import home_dir, log_tree
+    from sluice.stac.batch import home_dir, log_tree, run_name
 
     if batch_name is not None:
         BATCH_NAME.check(batch_name, "--batch_name")
@@ -177,8 +177,8 @@ def stac_report(
         ids, not_found, thresholds = read_batch_record(home_dir(batch_name))
         ledger = open_ledger(url)
         try:
-            latest = ledger.latest(f"stac/{batch_name}")
-            attempts = ledger.attempts(f"stac/{batch_name}")
+            latest = ledger.latest(run_name(batch_name))
+            attempts = ledger.attempts(run_name(batch_name))
         finally:
             ledger.close()
     if run_list is not None:

@@ -56,6 +56,11 @@ class OnMissing(StrEnum):
     STOP = "stop"
 
 
+def run_name(batch: str) -> str:
+    """The ledger run (and lease) of a batch."""
+    return f"stac/{batch}"
+
+
 def home_dir(batch: str) -> Path:
     return sluice_home() / "stac" / BATCH_NAME.check(batch, "batch name")
 

@@ -20,6 +20,7 @@ from sluice.backends.base import Backend
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.ledger.base import Ledger, PlannedAttempt
+from sluice.stac.batch import run_name
 from sluice.stac.dispatch import dispatch_spec, job_name
 from sluice.stac.inputs import aoi_geometry
 from sluice.stac.logs import JOB_TASKS, STAGE_JOBS, LogTree, Message, log_messages, split_entries
@@ -67,7 +68,7 @@ class BatchContext:
 
     @property
     def run(self) -> str:
-        return f"stac/{self.batch}"
+        return run_name(self.batch)
 
     def save_log(
         self, job: str, item: str, tags: dict[str, str], name: str, text: str
