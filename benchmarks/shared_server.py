@@ -118,7 +118,8 @@ def percentiles(latencies: list[float]) -> str:
     if not ordered:
         return "no writes"
     p50, p99 = (ordered[int(q * (len(ordered) - 1))] * 1000 for q in (0.5, 0.99))
-    return f"{len(ordered)} writes, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ordered[-1] * 1000:.0f} ms"
+    most = ordered[-1] * 1000
+    return f"{len(ordered)} writes, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {most:.0f} ms"
 
 
 def ledger_check(url: str, runs: dict[str, int]) -> list[str]:
@@ -217,7 +218,8 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
     os.environ.update({**clean, "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db})
     began = time.monotonic()
     started = server.start(home, free_port(), timeout=900)
-    print(f"Prefect server on PostgreSQL: {started.api_url}, up in {time.monotonic() - began:.0f} s")
+    up = time.monotonic() - began
+    print(f"Prefect server on PostgreSQL: {started.api_url}, up in {up:.0f} s")
     env = {
         **clean,
         **server.server_environment(home),
@@ -255,12 +257,13 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
     print(f"  throughput {args.count / alone.wall:.0f} indexes/s")
     print(f"  ledger writes: {percentiles(alone.latencies)}")
     print(
-        f"\nshared: {args.sweeps} sweeps x {args.count:,} indexes + a {axis ** 3:,}-chunk ingest "
+        f"\nshared: {args.sweeps} sweeps x {args.count:,} indexes + a {axis**3:,}-chunk ingest "
         f"at once (at most {args.sweeps * args.parallelism + args.workers} job processes):"
     )
     report([*sweeps, ingest])
     total = args.sweeps * args.count
-    print(f"  all done in {shared_wall:.1f} s; sweeps: {total / shared_wall:.0f} indexes/s together")
+    rate = total / shared_wall
+    print(f"  all done in {shared_wall:.1f} s; sweeps: {rate:.0f} indexes/s together")
     print(
         f"  per sweep: {args.count / max(r.wall for r in sweeps):.0f}-"
         f"{args.count / min(r.wall for r in sweeps):.0f} indexes/s"
