@@ -107,10 +107,16 @@ def run_all(runs: list[Run], log_dir: Path) -> None:
     for run in runs:
         run.start(log_dir)
     running = {run.process.pid: run for run in runs if run.process is not None}
-    while running:
-        pid, status, usage = os.wait4(-1, 0)
-        if pid in running:
-            running.pop(pid).reaped(status, usage)
+    try:
+        while running:
+            pid, status, usage = os.wait4(-1, 0)
+            if pid in running:
+                running.pop(pid).reaped(status, usage)
+    finally:  # interrupted: stop the runs still going (each stops its own jobs)
+        for run in running.values():
+            assert run.process is not None
+            run.process.terminate()
+            run.process.wait()
 
 
 def percentiles(latencies: list[float]) -> str:
