@@ -199,10 +199,18 @@ def kill_and_resume(args: argparse.Namespace, home: Path) -> None:
         f"{sum(done_before.done_count.values()):,} recorded done"
     )
     began = time.perf_counter()
-    second = subprocess.run(argv, env=env, capture_output=True, text=True)
-    print(f"resumed run: exit {second.returncode} in {time.perf_counter() - began:.1f} s")
-    if second.returncode != 0:
-        print(second.stderr[-2000:])
+    with (home / "resumed.log").open("w+") as log:
+        second = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(second.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        second.returncode = code
+        print(
+            f"resumed run: exit {code} in {time.perf_counter() - began:.1f} s, peak RSS of its "
+            f"largest process {usage.ru_maxrss / 1024:.0f} MiB (`sluice` CLI, flow and workers)"
+        )
+        if code != 0:
+            log.seek(0)
+            print(log.read()[-2000:])
 
     rows = np.fromfile(record, dtype=np.uint16)[: (record.stat().st_size // 8) * 4]
     rows = rows.reshape(-1, 4).astype(np.int64)
