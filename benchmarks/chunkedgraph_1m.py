@@ -186,7 +186,10 @@ def kill_and_resume(args: argparse.Namespace, home: Path) -> None:
 
     print(f"\nkill and resume: {total:,} chunks in all layers, SIGKILL after {args.kill_at:.0%}")
     began = time.perf_counter()
-    first = subprocess.Popen(argv, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
+    with (home / "killed.log").open("w") as log:
+        first = subprocess.Popen(
+            argv, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
     while first.poll() is None and (not record.exists() or record.stat().st_size < kill_bytes):
         time.sleep(0.05)  # polling the record's size, not synchronising on a guess
     os.killpg(first.pid, signal.SIGKILL)  # the CLI, its flow and its worker processes
