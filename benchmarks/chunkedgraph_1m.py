@@ -167,6 +167,7 @@ def kill_and_resume(args: argparse.Namespace, home: Path) -> None:
     """SIGKILL ``sluice chunkedgraph ingest`` at a fraction of its chunks, resume, count."""
     import numpy as np
 
+    from sluice.chunkedgraph.chunks import ChunkGrid
     from sluice.chunkedgraph.tracker import open_table
 
     dataset = write_dataset(home / "killed-dataset", (args.axis,) * 3)
@@ -177,8 +178,6 @@ def kill_and_resume(args: argparse.Namespace, home: Path) -> None:
     argv += ["--atomic", f"{work}:record_chunk", "--workers", str(args.workers)]
     argv += ["--batch-size", str(args.batch_size)]
     env = {**os.environ, "CG_BENCH_RECORD": str(record)}
-    from sluice.chunkedgraph.chunks import ChunkGrid
-
     grid = ChunkGrid((args.axis,) * 3)
     counts = {layer: grid.count(layer) for layer in grid.layers}
     total = sum(counts.values())
