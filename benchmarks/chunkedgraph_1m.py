@@ -1,14 +1,23 @@
 """ChunkedGraph ingest at 1,000,000 layer-2 chunks (100 x 100 x 100) with no-op work.
 
-End to end through the flow on local worker processes and a real Prefect server:
-wall time, Prefect task runs (counted on the server), the flow process's peak RSS, and
-the size of the tracker's data structures (bitsets + scheduler, tracemalloc, built apart
-from the run at 1M and 10M chunks). ``--axis 216`` runs the 10,077,696-chunk ingest.
+End to end through the flow on local worker processes and a real Prefect server: wall
+time, Prefect task runs (counted on the server), the flow process's peak RSS (read right
+after the flow, nothing else built in the process) and its workers' peak RSS.
+``--axis 216`` runs the real 10,077,696-chunk ingest.
+
+``--kill-at F`` then checks resume after SIGKILL on a fresh table of the same size: it
+starts ``sluice chunkedgraph ingest`` (callable work that appends each chunk it ran to a
+file), SIGKILLs the whole process group once a fraction F of the chunks ran, runs the
+same command again to the end, and counts from that file and the tracker: every chunk
+ran, none the tracker had recorded done ran again, and how many ran twice (at most the
+chunks running at the kill, whose records were lost with them).
 
     python benchmarks/chunkedgraph_1m.py [--axis 100] [--workers 2] [--batch-size 4096]
+        [--kill-at 0.5]
 
 Starts its own private embedded Prefect server (free port, temporary SLUICE_HOME).
-Targets (issue 7): < 2 min, tracker < 200 MB, task runs in the hundreds.
+Targets (issue 16): 10M chunks in < 3 min, flow RSS < 300 MB, resume exactly-once.
+Anchor: the 1M run (``--axis 100``), 39 s and 249 MiB on 2026-11-29.
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ import json
 import os
 import resource
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,22 +50,6 @@ def write_dataset(folder: Path, bounds: tuple[int, int, int]) -> Path:
         f"graph_config:\n  CHUNK_SIZE: {list(chunk)}\n  FANOUT: 2\n"
     )
     return dataset
-
-
-def tracker_bytes(atomic_bounds: tuple[int, int, int], batch_size: int) -> int:
-    """Peak bytes allocated building the tracker state and scheduler, plus one batch plan."""
-    from sluice.chunkedgraph.chunks import ChunkGrid
-    from sluice.chunkedgraph.schedule import Scheduler
-    from sluice.chunkedgraph.tracker import TableState
-
-    tracemalloc.start()
-    state = TableState(Path(tempfile.mkdtemp()), ChunkGrid(atomic_bounds))
-    scheduler = Scheduler(state, batch_size=batch_size)
-    batch = scheduler.next_batch()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    del batch
-    return peak
 
 
 @contextlib.contextmanager
@@ -110,11 +105,20 @@ def main() -> None:
     parser.add_argument("--axis", type=int, default=100, help="layer-2 chunks per axis")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument(
+        "--kill-at", type=float, metavar="F", help="then SIGKILL a run at this fraction, resume"
+    )
+    parser.add_argument("--no-run", action="store_true", help="only the --kill-at check")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="cg-bench-"))
+    print(f"load average at start: {os.getloadavg()}")
     with prefect_api(home):
-        run(args, home)
+        if not args.no_run:
+            run(args, home)
+        if args.kill_at is not None:
+            kill_and_resume(args, home)
+    print(f"load average at end: {os.getloadavg()}")
 
 
 def run(args: argparse.Namespace, home: Path) -> None:
@@ -125,6 +129,7 @@ def run(args: argparse.Namespace, home: Path) -> None:
 
     dataset = write_dataset(home / "dataset", (args.axis,) * 3)
     table = f"bench-{args.axis}"
+    print(f"ingest of {args.axis**3:,} layer-2 chunks (flow call, {args.workers} workers) ...")
     started = time.perf_counter()
     state = chunkedgraph_ingest(
         table=table,
@@ -136,13 +141,12 @@ def run(args: argparse.Namespace, home: Path) -> None:
         return_state=True,
     )
     wall = time.perf_counter() - started
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     summary = state.result()
     chunks = args.axis**3
     final = open_table(table)
     task_runs = count_task_runs(state.state_details.flow_run_id)
-    at_1m = tracker_bytes((args.axis,) * 3, args.batch_size)
-    at_10m = tracker_bytes((216, 216, 216), args.batch_size)
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     print(f"layer-2 chunks          : {chunks:,} ({args.axis}^3), {final.grid.layer_count} layers")
     print(f"all layers done         : {all(d == c for d, c in summary.values())}")
@@ -155,15 +159,90 @@ def run(args: argparse.Namespace, home: Path) -> None:
     )
     print(f"Prefect task runs       : {task_runs}")
     print(f"tracker bitsets on disk : {(final.directory / 'state.bin').stat().st_size:,} B")
-    print(
-        f"tracker data structures, {chunks:,}: {at_1m / 2**20:.2f} MiB "
-        "(tracemalloc peak of bitsets + scheduler + one batch plan, built apart from the run)"
-    )
-    print(
-        f"tracker data structures, 10,077,696 (216^3): {at_10m / 2**20:.2f} MiB "
-        "(same, structures only: no 10M ingest ran)"
-    )
     print(f"flow process peak RSS   : {peak_rss / 2**20:.0f} MiB (whole process, Prefect included)")
+    print(f"worker processes' peak  : {workers_rss / 2**20:.0f} MiB (the largest one)")
+
+
+def kill_and_resume(args: argparse.Namespace, home: Path) -> None:
+    """SIGKILL ``sluice chunkedgraph ingest`` at a fraction of its chunks, resume, count."""
+    import numpy as np
+
+    from sluice.chunkedgraph.chunks import ChunkGrid
+    from sluice.chunkedgraph.tracker import open_table
+
+    dataset = write_dataset(home / "killed-dataset", (args.axis,) * 3)
+    table = f"killed-{args.axis}"
+    record = home / "ran.bin"
+    work = Path(__file__).with_name("cg_record_work.py")
+    argv = [sys.executable, "-m", "sluice.cli", "chunkedgraph", "ingest", table, str(dataset)]
+    argv += ["--atomic", f"{work}:record_chunk", "--workers", str(args.workers)]
+    argv += ["--batch-size", str(args.batch_size)]
+    env = {**os.environ, "CG_BENCH_RECORD": str(record)}
+    grid = ChunkGrid((args.axis,) * 3)
+    counts = {layer: grid.count(layer) for layer in grid.layers}
+    total = sum(counts.values())
+    kill_bytes = int(args.kill_at * total) * 8
+
+    print(f"\nkill and resume: {total:,} chunks in all layers, SIGKILL after {args.kill_at:.0%}")
+    began = time.perf_counter()
+    with (home / "killed.log").open("w") as log:
+        first = subprocess.Popen(
+            argv, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
+    while first.poll() is None and (not record.exists() or record.stat().st_size < kill_bytes):
+        time.sleep(0.05)  # polling the record's size, not synchronising on a guess
+    os.killpg(first.pid, signal.SIGKILL)  # the CLI, its flow and its worker processes
+    first.wait()
+    killed_after = time.perf_counter() - began
+    ran_before = record.stat().st_size // 8
+    done_before = open_table(table)
+    print(
+        f"killed after {killed_after:.1f} s: {ran_before:,} chunks had run, the tracker had "
+        f"{sum(done_before.done_count.values()):,} recorded done"
+    )
+    began = time.perf_counter()
+    with (home / "resumed.log").open("w+") as log:
+        second = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(second.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        second.returncode = code
+        print(
+            f"resumed run: exit {code} in {time.perf_counter() - began:.1f} s, peak RSS of its "
+            f"largest process {usage.ru_maxrss / 1024:.0f} MiB (`sluice` CLI, flow and workers)"
+        )
+        if code != 0:
+            log.seek(0)
+            print(log.read()[-2000:])
+
+    rows = np.fromfile(record, dtype=np.uint16)[: (record.stat().st_size // 8) * 4]
+    rows = rows.reshape(-1, 4).astype(np.int64)
+    offsets = dict(zip(counts, np.cumsum([0, *counts.values()])[:-1], strict=True))
+    keys = np.empty(len(rows), dtype=np.int64)
+    for layer in counts:
+        mask = rows[:, 0] == layer
+        _, by, bz = grid.bounds(layer)
+        x, y, z = rows[mask, 1], rows[mask, 2], rows[mask, 3]
+        keys[mask] = offsets[layer] + (x * by + y) * bz + z
+    ran = np.bincount(keys, minlength=total)
+    bits = [np.frombuffer(bytes(done_before.done[layer]), np.uint8) for layer in counts]
+    recorded = np.concatenate(
+        [
+            np.unpackbits(b, bitorder="little")[:n]
+            for b, n in zip(bits, counts.values(), strict=True)
+        ]
+    ).astype(bool)
+    rerun_done = int(recorded[keys[ran_before:]].sum())
+    final = open_table(table)
+    all_done = all(final.done_count[layer] == count for layer, count in counts.items())
+    print(f"tracker after resume: every chunk of every layer done: {all_done}")
+    print(
+        f"chunks run: {int((ran > 0).sum()):,} of {total:,} at least once, "
+        f"{int((ran == 0).sum())} never, {int((ran > 1).sum())} twice or more "
+        f"(running at the kill, their records lost), {rerun_done} recorded done before the "
+        "kill and run again"
+    )
+    exact = all_done and (ran > 0).all() and rerun_done == 0 and (ran > 1).sum() <= args.workers
+    print(f"exactly once (done chunks never rerun, <= workers in flight redone): {exact}")
 
 
 if __name__ == "__main__":
