@@ -45,11 +45,12 @@ from sluice.stac.batch import (
     StacBackend,
     home_dir,
     job_kinds,
+    job_memory,
     log_tree,
     make_backend,
     run_name,
 )
-from sluice.stac.execution import STAGES, BatchContext
+from sluice.stac.execution import STAGES, BatchContext, MemoryTiers
 from sluice.stac.outputs import job_credentials, secret_values
 from sluice.stac.pictures import write_stac_page
 from sluice.stac.prepare import PreparedBatch, prepare_batch
@@ -88,7 +89,7 @@ def prepare(parameters: Mapping[str, Any]) -> PreparedBatch:
         aws_credentials=s3_settings(aws) if aws else None,
         stage_mode=parameters["mode"] is Mode.STAGE,
         stop_on_missing=parameters["on_missing"] is OnMissing.STOP,
-        memory=parameters["memory"],
+        max_tier=parameters["max_tier"],
         temp_dir=parameters["temp_dir"],
         use_local_output=parameters["use_local_output"],
     )
@@ -121,7 +122,7 @@ def stac_batch(
     entries_per_job: int = 20,
     stage_retries: int = 2,
     hand_overlap_percent: float = 40.0,
-    memory: dict[str, str] | None = None,
+    max_tier: int = 1,
     pipeline_command: list[str] | None = None,
     stage_command: list[str] | None = None,
     rate_limit_name: str | None = None,
@@ -168,7 +169,10 @@ def stac_batch(
         entries_per_job: Stage mode: mosaic/agreement entries per job.
         stage_retries: Stage mode: re-runs of a failed stage job (one entry per job).
         hand_overlap_percent: Keep a catchment with at least this % of its area in the AOI.
-        memory: Memory per job kind (pipeline, inundate, mosaic, agreement), e.g. ``3Gi``.
+        max_tier: A job killed for memory runs again with twice the memory, up to this many
+            times (0: an OOM is final). Jobs first run with the memory their job definition
+            gives (Nomad: the registered job's, dispatched as it is); only a retry registers
+            a sized variant (``pipeline-<MiB>mib``). Local jobs have no limit to raise.
         pipeline_command: Pipeline mode command on non-Nomad backends (default: stand-in).
         stage_command: Stage mode command prefix (default: the stand-in stage jobs).
         rate_limit_name: Pace through this Prefect global concurrency limit, shared with
@@ -248,10 +252,10 @@ def stac_batch(
             catchments_per_job=catchments_per_job,
             entries_per_job=entries_per_job,
             stage_retries=stage_retries,
-            memory_bytes=prepared.memory_bytes,
+            tiers=MemoryTiers(job_memory(runner, job_kinds(mode)[0]), max_tier),
             on_item=lambda item, result: progress.advance(outcome=result.outcome.value),
         )
-        ctx.logs.supersede({i.id for i in todo}, home_dir(batch_name) / "superseded-logs")
+        ctx.supersede({i.id for i in todo})
         ctx.aois = write_aoi_files(ctx, batch_name, todo, Path(temp_dir), use_local_output)
         chunks = {
             f"chunk-{n:04d}": todo[s : s + chunk_size]

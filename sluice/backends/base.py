@@ -60,3 +60,13 @@ class CountsActive(Protocol):
     def active_count(self, prefix: str = "") -> int:
         """Jobs whose name starts with ``prefix`` that are queued or running."""
         ...
+
+
+@runtime_checkable
+class SizesJobs(Protocol):
+    """Optional: a backend whose kinds of job carry their own memory (Nomad's registered
+    parameterized jobs), which a ``JobSpec`` without ``memory_bytes`` runs with."""
+
+    def job_memory_bytes(self, kind: str) -> int | None:
+        """The memory a job of ``kind`` gets when its JobSpec asks for none (None: no limit)."""
+        ...

@@ -41,6 +41,7 @@ SEED_SPELLINGS = {
         "chunk_size",
         "catchments_per_job",
         "stage_retries",
+        "max_tier",
         "report_dir",
         "nomad_block",
         "nomad_spec_dir",
@@ -48,7 +49,7 @@ SEED_SPELLINGS = {
 }
 
 
-@flow_command(*FLOW, exclude={"memory"}, aliases=SEED_SPELLINGS, aliases_first=True)
+@flow_command(*FLOW, aliases=SEED_SPELLINGS, aliases_first=True)
 def stac_batch(
     arguments: FlowArguments,
     nomad_addr: Annotated[
@@ -93,7 +94,7 @@ def stac_batch(
         arguments = replace(arguments, values=values)
     blocked = values["aws_credentials_block"] or values["nomad_block"]
     parameters = arguments.for_the_flow() if blocked else dict(values)  # from the API
-    prepared = prepare({**parameters, "memory": None})  # memory per job kind: a deployment's
+    prepared = prepare(parameters)
     if prepared.missing:
         print(f"warning: {prepared.missing_message(values['collection'])}")
     nomad = parameters["nomad_block"].settings() if values["nomad_block"] else None

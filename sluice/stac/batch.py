@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BeforeValidator
 
-from sluice.backends.base import Backend
+from sluice.backends.base import Backend, SizesJobs
 from sluice.backends.factory import create_backend
 from sluice.names import BATCH_NAME
 from sluice.settings import sluice_home
@@ -69,6 +69,12 @@ def job_kinds(mode: Mode) -> list[str]:
     """The kinds of job a mode submits (Nomad's parameterized jobs): ``pipeline``, or the
     generic ``sluice-job`` for stages."""
     return ["pipeline"] if mode is Mode.PIPELINE else ["sluice-job"]
+
+
+def job_memory(backend: Backend, kind: str) -> int | None:
+    """The memory a job of ``kind`` first runs with, where the backend knows it (Nomad: the
+    registered job's); None: no limit (local processes)."""
+    return backend.job_memory_bytes(kind) if isinstance(backend, SizesJobs) else None
 
 
 def check_backend(

@@ -17,8 +17,8 @@ from pystac_client.exceptions import APIError
 
 from sluice.errors import SluiceInputError
 from sluice.locations import check_directory
-from sluice.quantity import parse_memory
 from sluice.stac.admission import check_thresholds
+from sluice.stac.execution import MAX_TIER
 from sluice.stac.inputs import lookup_items, open_catalog, read_item_list, search_items
 from sluice.stac.outputs import StorageRoot, resolve_credentials
 from sluice.stac.reports import FAILED_ITEMS
@@ -27,9 +27,6 @@ from sluice.storage import S3Settings
 
 if TYPE_CHECKING:  # a flow hands the credentials down; this module never loads Prefect
     pass
-
-# The seed's job sizing for 10 m HAND (docs/job_sizing_guide.md).
-DEFAULT_MEMORY = {"pipeline": "3Gi", "inundate": "2Gi", "mosaic": "10Gi", "agreement": "12Gi"}
 
 
 @dataclass
@@ -41,7 +38,6 @@ class PreparedBatch:
     credentials: S3Settings
     outputs: StorageRoot
     index: list[Catchment]
-    memory_bytes: dict[str, int]
     inputs_key: str = ""  # the inputs it was prepared from (hand_to_flow)
 
     def missing_message(self, collection: str | None) -> str:
@@ -110,7 +106,7 @@ def prepare_batch(
     aws_credentials: S3Settings | None,
     stage_mode: bool,
     stop_on_missing: bool,
-    memory: dict[str, str] | None,
+    max_tier: int = 0,
     temp_dir: str = "/tmp/stac_batch",
     use_local_output: bool = False,
 ) -> PreparedBatch:
@@ -129,9 +125,10 @@ def prepare_batch(
         raise SluiceInputError(f"--wait_seconds {wait_seconds}: must not be negative")
     if chunk_size < 1:
         raise SluiceInputError(f"--chunk_size {chunk_size}: must be at least 1")
+    if not 0 <= max_tier <= MAX_TIER:
+        raise SluiceInputError(f"--max_tier {max_tier}: must be 0 to {MAX_TIER}")
     check_temp_dir(temp_dir)
     check_local_output(use_local_output, output_root)
-    memory_bytes = {k: parse_memory(v) for k, v in {**DEFAULT_MEMORY, **(memory or {})}.items()}
     ids = requested_ids(item_list, resubmit_failed, search_bbox, search_datetime)
     credentials = resolve_credentials(use_local_creds, aws_credentials)
     outputs = StorageRoot(output_root, credentials)
@@ -152,9 +149,7 @@ def prepare_batch(
     else:
         found = lookup_items(catalog, ids, collection)
         items, missing = found.items, found.missing
-    prepared = PreparedBatch(
-        items, missing, credentials, outputs, index, memory_bytes, inputs_key=_key(inputs)
-    )
+    prepared = PreparedBatch(items, missing, credentials, outputs, index, inputs_key=_key(inputs))
     if missing and stop_on_missing:
         raise SluiceInputError(prepared.missing_message(collection))
     return prepared

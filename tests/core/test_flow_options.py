@@ -30,7 +30,7 @@ FLOW_COMMANDS = [
     (("watersheds", "create"), "sluice.flows.watersheds", "create_watershed_batch", set()),
     (("watersheds", "run"), "sluice.flows.watersheds", "run_watershed_batch", set()),
     (("karabo", "run"), "sluice.flows.karabo", "karabo_simulation", set()),
-    (("stac-batch",), "sluice.flows.stac_batch", "stac_batch", {"memory"}),
+    (("stac-batch",), "sluice.flows.stac_batch", "stac_batch", set()),
     (
         ("chunkedgraph", "ingest"),
         "sluice.flows.chunkedgraph",

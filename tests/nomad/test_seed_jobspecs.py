@@ -118,3 +118,28 @@ def test_the_registered_job_is_dispatched_as_it_is_and_never_given_the_token(cli
     assert client.job.get_job(child)["Meta"] == meta  # as asked: no token, no extra key
     assert sorted(j["ID"] for j in client.jobs.get_jobs()) == ["pipeline", child]  # no variant
     backend.close()
+
+
+@pytest.mark.skipif(not SEED_FILES, reason="AUTOEVAL_COORDINATOR_REPO not set")
+def test_the_seeds_pipeline_is_dispatched_by_name_and_its_token_demand_refused(client, nomad_api):
+    meta = {"aoi": "a.gpkg", "outputs_path": "s3://b/o/", "hand_index_path": "h/", "tags": "t=1"}
+    spec = JobSpec(
+        name="seed-aoi", command=["pipeline"], template={"nomad": {"job": "pipeline", "meta": meta}}
+    )
+    cluster = parse(client, SEED / "test" / "pipeline.nomad")
+    client.job.register_job("pipeline", {"Job": cluster})
+    backend = NomadBackend(nomad_api.settings(), min_interval=0)
+    with pytest.raises(SluiceInputError, match="requires meta nomad_token.*never sends one"):
+        backend.preflight(["pipeline"], meta={"pipeline": list(meta)})
+    backend.close()
+
+    local = parse(client, SEED / "local" / "pipeline.nomad")
+    client.job.register_job("pipeline", {"Job": local})  # what the seed's local guide runs
+    backend = NomadBackend(nomad_api.settings(), min_interval=0)
+    backend.preflight(["pipeline"], meta={"pipeline": list(meta)})
+    assert backend.job_memory_bytes("pipeline") == 3000 * 2**20  # its coordinator's
+    backend.submit([spec])
+    [child] = [j["ID"] for j in client.jobs.get_jobs() if j["ParentID"] == "pipeline"]
+    assert client.job.get_job(child)["Meta"] == meta
+    assert sorted(j["ID"] for j in client.jobs.get_jobs()) == ["pipeline", child]  # no variant
+    backend.close()

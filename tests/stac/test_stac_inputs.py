@@ -105,7 +105,7 @@ def test_a_batch_prepared_by_the_cli_is_not_prepared_again(stac_api, stac_fixtur
         aws_credentials=None,
         stage_mode=False,
         stop_on_missing=False,
-        memory=None,
+        max_tier=1,
         temp_dir=str(tmp_path / "aois"),
     )
     prepared = prepare_batch(**inputs)

@@ -12,8 +12,9 @@
   ``nomad/jobs/<job>`` that the job spec's template turns into task environment. A job
   that requires a credential in meta (the seed's cluster ``pipeline`` and its
   ``nomad_token``) is refused at preflight, saying how to give it otherwise.
-- The user's registered parameterized job is dispatched as it is; a sized variant
-  ``<job>-<MiB>mib`` is registered only when a JobSpec asks for memory.
+- The user's registered parameterized job is dispatched as it is, by name; a sized
+  variant ``<job>-<MiB>mib`` is registered only when a JobSpec asks for memory (the STAC
+  batch asks only to escalate after an OOM: ``job_memory_bytes`` is where it starts).
 """
 
 from __future__ import annotations
@@ -155,6 +156,12 @@ class NomadBackend:
                 f"{self.spec_dir}/{job_id}.nomad*: its job ID is {job.get('ID')!r}, not {job_id!r}"
             )
         return job
+
+    def job_memory_bytes(self, kind: str) -> int | None:
+        """The memory a dispatch of parameterized job ``kind`` gets when its JobSpec asks for
+        none: the registered job's largest task's (``sluice-job``: the generic job in use)."""
+        job_id = self.generic_job if kind == specs.GENERIC_JOB else kind
+        return specs.job_memory_mib(self._base_job(job_id)) * 2**20
 
     def register(self, job: dict[str, Any]) -> None:
         """Register (or update) a job document; Nomad keeps the version if nothing changed."""

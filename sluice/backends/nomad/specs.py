@@ -13,8 +13,10 @@ A ``JobSpec`` becomes a dispatch of a parameterized job:
   (on Nomad a template whose Variable is missing blocks the task, so the plain job has none).
 
 Nomad cannot change resources per dispatch, so ``memory_bytes`` (and ``backoff_limit``)
-dispatch a variant ``<job>-<MiB>mib[-r<N>]``: the same spec with every task's
-``MemoryMB`` set (and N in-place restarts of a failed task), registered on first use.
+dispatch a variant ``<job>-<MiB>mib[-r<N>]``: the same spec with its largest task's
+``MemoryMB`` set (sidecars such as the seed's ``persist-logs`` keep theirs; and N in-place
+restarts of a failed task), registered on first use. A JobSpec without them dispatches
+the registered job itself.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sluice.resources import shipped
 SPEC_DIR = shipped("sluice.infra", "nomad")
 GENERIC_JOB = "sluice-job"
 GENERIC_SECRETS_JOB = "sluice-job-secrets"
+DEFAULT_TASK_MEMORY_MIB = 300  # Nomad's, for a task without a memory figure
 _SERVER_FIELDS = (
     "Status",
     "StatusDescription",
@@ -113,21 +116,33 @@ def strip_server_fields(job: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in job.items() if k not in _SERVER_FIELDS}
 
 
+def task_memory_mib(task: dict[str, Any]) -> int:
+    """A task's memory as Nomad gives it (300 MiB when its spec says none)."""
+    return (task.get("Resources") or {}).get("MemoryMB") or DEFAULT_TASK_MEMORY_MIB
+
+
+def job_memory_mib(job: dict[str, Any]) -> int:
+    """A job's memory: its largest task's (the work; sidecars are smaller)."""
+    return max(task_memory_mib(t) for g in job["TaskGroups"] for t in g["Tasks"])
+
+
 def variant(base: dict[str, Any], memory_mib: int | None, restarts: int) -> dict[str, Any]:
-    """``base`` with task memory ``memory_mib`` and ``restarts`` in-place restarts of a failure.
+    """``base`` with ``memory_mib`` for its largest task(s) and ``restarts`` in-place
+    restarts of a failure.
 
     The Variable path its templates read is renamed along with the job.
     """
     job = copy.deepcopy(base)
     variant = variant_id(job["ID"], memory_mib, restarts)
     job["ID"] = job["Name"] = variant
+    largest = job_memory_mib(job)
     for group in job["TaskGroups"]:
         if restarts:
             group["RestartPolicy"] = {**(group.get("RestartPolicy") or {}), "Attempts": restarts}
             group["RestartPolicy"].setdefault("Mode", "fail")
         for task in group["Tasks"]:
             resources = task.setdefault("Resources", {})
-            if memory_mib:
+            if memory_mib and task_memory_mib(task) == largest:
                 resources["MemoryMB"] = memory_mib
                 resources.pop("MemoryMaxMB", None)
             for template in task.get("Templates") or []:
