@@ -2,9 +2,10 @@
 
 Every successful call appends ``<layer> <x> <y> <z>`` to ``$CG_COUNT`` (an append-only
 record of what ran, in order). ``$CG_FAIL`` names a file of ``<layer> <x> <y> <z>``
-lines that must fail while it exists. ``$CG_KILL_AT=N`` with ``$CG_KILL_FIFO``: the call
-that finds N lines already counted announces itself on the FIFO (once) and then hangs
-until the test kills the run.
+lines that must fail while it exists. ``$CG_KILL_AT=N`` with ``$CG_KILL_FIFO``: the first
+call that finds at least N lines already counted announces itself on the FIFO (once, across
+worker processes) and then hangs until the test kills the run. "At least", not "exactly":
+two worker processes may both read N-1 and append, so no call would ever read exactly N.
 """
 
 import os
@@ -15,12 +16,12 @@ from pathlib import Path
 def _hang_here(count: Path) -> None:
     fifo = os.environ.get("CG_KILL_FIFO")
     at = int(os.environ.get("CG_KILL_AT", "0"))
-    fired = Path(f"{fifo}.fired")
-    if not fifo or fired.exists() or not count.exists():
+    if not fifo or not count.exists() or len(count.read_text().splitlines()) < at:
         return
-    if len(count.read_text().splitlines()) != at:
+    try:  # one announcer, even when two worker processes get here at once
+        os.close(os.open(f"{fifo}.fired", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
         return
-    fired.touch()
     with open(fifo, "w") as announce:
         announce.write("about to hang\n")
     time.sleep(3600)  # not synchronisation: this work never finishes; the test kills it
