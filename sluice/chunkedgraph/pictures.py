@@ -16,7 +16,7 @@ def write_table_page(directory: Path, table: str, state: TableState, history: Hi
     done = sum(state.done_count.values())
     total = sum(grid.count(layer) for layer in grid.layers)
     facts = [
-        f"{done:,} of {total:,} chunks done over {grid.layer_count} layers, "
+        f"{done:,} of {total:,} chunks done in layers {grid.layers[0]}-{grid.layers[-1]}, "
         f"{len(state.failures):,} failed",
         *(
             f"layer {layer}: {state.done_count[layer]:,} / {grid.count(layer):,}"
@@ -27,7 +27,8 @@ def write_table_page(directory: Path, table: str, state: TableState, history: Hi
         first, last = history.samples[0].at, history.samples[-1].at
         facts.append(
             f"{len(history.runs)} runs from {_utc(first)} to {_utc(last)}; "
-            f"{len(history.samples)} samples, at least {history.every:g} s apart"
+            f"{len(history.samples)} samples (one per {history.every:g} s at most, and each run's "
+            "start and end)"
         )
     facts.append("Beside this page: report.md (the failed chunks), table.json, state.bin")
     charts: list[Chart] = []
@@ -52,7 +53,9 @@ def _done_over_time(state: TableState, history: History, charts: list[Chart]) ->
         for position, layer in enumerate(history.layers):
             count = state.grid.count(layer)
             shares = [100.0 * s.done[position] / count for s in history.samples]
-            axes.step(times, shares, where="post", label=f"layer {layer} ({count:,})")
+            width = max(3.0 - 0.4 * position, 1.0)  # lower layers wider: lines that coincide
+            label = f"layer {layer} ({count:,})"  # stay visible
+            axes.step(times, shares, where="post", linewidth=width, label=label)
         for start in history.runs:
             if start >= origin:
                 axes.axvline((start - origin) / seconds, color="#999", linestyle=":")
@@ -60,4 +63,4 @@ def _done_over_time(state: TableState, history: History, charts: list[Chart]) ->
         axes.set_xlabel(f"{unit} since the first run")
         axes.set_ylabel("% of the layer done")
         if history.samples:
-            axes.legend(loc="lower right", fontsize="small")
+            axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
