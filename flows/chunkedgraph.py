@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from pathlib import Path
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_table_artifact,
-)
 from prefect.futures import PrefectFuture
 from prefect_aws import AwsCredentials
 from prefect_gcp import GcpCredentials
 from sluice.blocks.storage import storage_for
-from sluice.tasks.chunkedgraph import batch_runner, run_chunk_batch
-from sluice.tasks.reports import ProgressReporter, Terminal, artifact_key
+from sluice.tasks.chunkedgraph import batch_runner, publish_report, run_chunk_batch
+from sluice.tasks.reports import ProgressReporter, Terminal
 
 from sluice.backends.factory import create_backend
 from sluice.chunkedgraph.batch import Batch, settled_outcome
 from sluice.chunkedgraph.config import load_grid, with_ingest_flags
+from sluice.chunkedgraph.history import History
 from sluice.chunkedgraph.inputs import (
     DEFAULT_PARALLELISM,
     BatchSize,
@@ -59,26 +55,6 @@ from sluice.jobs import nothing_to_submit
 from sluice.names import TableName
 
 SAVE_INTERVAL_SECONDS = 5.0
-
-
-def publish_report(table: str, state: TableState, directory: Path) -> None:
-    """Layer counts and failures as Prefect artifacts and as ``report.md``."""
-    grid = state.grid
-    rows = [
-        {"layer": layer, "done": state.done_count[layer], "count": grid.count(layer)}
-        for layer in grid.layers
-    ]
-    failures = [
-        {"layer": layer, "coords": list(grid.coords(layer, index)), "error": error}
-        for (layer, index), error in sorted(state.failures.items())
-    ]
-    create_table_artifact(rows, key=artifact_key("chunkedgraph", table, "layers"))
-    lines = [f"# ChunkedGraph ingest `{table}`", "", "```", *status_lines(state), "```", ""]
-    lines += [f"{len(failures)} failed chunks (`sluice chunkedgraph requeue {table}`)", ""]
-    lines += [f"- layer {f['layer']} {f['coords']}: {f['error']}" for f in failures[:200]]
-    markdown = "\n".join(lines) + "\n"
-    create_markdown_artifact(markdown, description=f"ChunkedGraph ingest {table}")
-    (directory / "report.md").write_text(markdown)
 
 
 @flow(name="chunkedgraph-ingest")
@@ -151,9 +127,13 @@ def chunkedgraph_ingest(
             state = TableState.open(directory, grid)
         if requeue:
             state.clear_failures()
+        history = History.load(directory, grid.layers)  # done per layer since the first run
+        history.start_run(time.time(), state.done_count)
 
-        def save() -> None:
+        def save(*, last: bool = False) -> None:
             state.save()
+            history.record(time.time(), state.done_count, force=last)
+            history.save(directory)
             if mirror:
                 mirror.push(directory)
 
@@ -219,10 +199,10 @@ def chunkedgraph_ingest(
         if not submitted and not state.failures:
             chunks = sum(state.done_count.values())
             logger.info("%s: %s", table, nothing_to_submit(chunks, chunks, "chunks", "done"))
-        save()
+        save(last=True)
         for reporter in progress.values():
             reporter.finish()  # the final counts, before the report
-        publish_report(table, state, directory)
+        publish_report(table, state, history, directory)
     for line in status_lines(state):
         logger.info(line.replace("\t", " "))
     if state.failures:

@@ -176,7 +176,15 @@ def karabo_simulation(
             contextlib.closing(open_flow_ledger(ledger_url, ledger_block)) as ledger,
             hold_run(ledger, run_name(settings.obs_id)),
         ):
-            simulate(runner, ledger, run_name(settings.obs_id), job, workdir)
+            simulate(
+                runner,
+                ledger,
+                run_name(settings.obs_id),
+                job,
+                workdir,
+                prepared.report_dir,
+                settings.obs_id,
+            )
         for item in todo:
             failed_area.remove(item.meta_rel)
             failed_area.remove(item.rel)

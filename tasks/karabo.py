@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from sluice.backends.base import Backend
 from sluice.backends.factory import BackendKind
+from sluice.errors import WorkIncomplete
 from sluice.execute import Planned, run_jobs
 from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.karabo.areas import Area
@@ -30,9 +31,14 @@ STANDIN_SIMULATION = shipped("sluice.examples", "karabo", "standin_simulation.py
 JOB_TEMPLATE = shipped("sluice.infra", "kubernetes", "karabo", "job-template.yaml")
 WORKLOAD = "karabo-ska-mid-aastar"
 POD_TMP = "/tmp"
+LOG_TAIL_CHARS = 20_000  # of a failed simulation's log, kept in the report directory
 
 
-class IngestFailed(RuntimeError):
+class SimulationFailed(WorkIncomplete):
+    """The simulation job did not succeed; its log says why."""
+
+
+class IngestFailed(WorkIncomplete):
     """The ingestor failed some products, or did not handle them in time."""
 
 
@@ -109,16 +115,30 @@ def with_temporary_volume(template: dict[str, Any], found: Estimate) -> dict[str
 
 
 @task(cache_policy=NO_CACHE)
-def simulate(backend: Backend, ledger: Ledger, run: str, job: JobSpec, workdir: Path) -> JobResult:
-    """Run the simulation job (recorded in the ledger) and fail the step unless it succeeded."""
+def simulate(
+    backend: Backend,
+    ledger: Ledger,
+    run: str,
+    job: JobSpec,
+    workdir: Path,
+    report_dir: Path,
+    obs_id: str,
+) -> JobResult:
+    """Run the simulation job (recorded in the ledger) and fail the step unless it succeeded;
+    then the end of the job's log is kept in ``report_dir`` and the one-line reason names it."""
     (workdir / ".tmp").mkdir(parents=True, exist_ok=True)
     planned = [Planned(item="simulation", job=job)]
     result = run_jobs(
         backend, ledger, run, WORKLOAD, planned, timeout=job.timeout_seconds, replace=True
     )["simulation"]
     if result.outcome is not Outcome.SUCCEEDED:
-        tail = backend.logs(job.name)[-2000:]
-        raise RuntimeError(f"simulation job {job.name} ended {result.reason}:\n{tail}")
+        report_dir.mkdir(parents=True, exist_ok=True)
+        tail = report_dir / f"{obs_id}-simulation.log"
+        tail.write_text(backend.logs(job.name)[-LOG_TAIL_CHARS:])
+        raise SimulationFailed(
+            f"simulation job {job.name} did not succeed ({result.reason}); "
+            f"the end of its log: {tail}"
+        )
     return result
 
 
@@ -158,6 +178,7 @@ def verify_ingest(
         raise IngestFailed(
             f"{len(bad)} of {len(rows)} product(s) not ingested: "
             + ", ".join(f"{r['product']} ({r['fate']})" for r in bad)
+            + f"; see {report_dir / f'{obs_id}-ingest.json'}"
         )
     return {row["product"]: Fate(row["fate"]) for row in rows}
 

@@ -2,7 +2,8 @@
 
 With ``state_url`` (``s3://bucket/prefix``, ``gs://...``, ``file://...``) every snapshot the
 tracker saves (every few seconds and at the end) is also put, atomically, at
-``<state_url>/<table>/state.bin`` beside ``table.json``, through ``sluice.storage``. A flow
+``<state_url>/<table>/state.bin`` beside ``table.json`` and ``history.json`` (the done
+counts over time), through ``sluice.storage``. A flow
 pod rescheduled onto an empty ``$SLUICE_HOME`` restores both before it opens the table, and
 resumes from there: at most the chunks finished since the last snapshot (a few seconds of
 work) run again. The per-chunk journal stays on local disk.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sluice.chunkedgraph.history import FILE_NAME as HISTORY
 from sluice.errors import SluiceInputError
 from sluice.storage import REMOTE_SCHEMES, Storage, StorageError, scheme_of
 
-FILES = ("table.json", "state.bin")
+# the snapshot last: a mirror with a snapshot has the files before it too
+FILES = ("table.json", HISTORY, "state.bin")
 
 
 def check_state_url(url: str) -> None:

@@ -40,6 +40,7 @@ FAILED = 2
 _RECORD = struct.Struct("<BBIH")  # kind, layer, index, error length; error bytes follow
 _MAGIC = b"SLUICE-CG1\n"
 _MAX_ERROR = 2000
+REPORT_NAME = "report.md"  # the failed chunks, beside report.html
 
 ChunkKey = tuple[int, int]  # (layer, index in layer)
 
@@ -320,7 +321,8 @@ class ChunksFailed(WorkIncomplete):
 
 def failed_message(table: str, failures: int) -> str:
     """The one line the flow run and the CLI both end with when chunks failed."""
-    return f"{failures} chunks failed; `sluice chunkedgraph requeue {table}` reruns"
+    report = table_dir(table) / REPORT_NAME
+    return f"{failures} chunks failed (see {report}); `sluice chunkedgraph requeue {table}` reruns"
 
 
 def status_lines(state: TableState) -> list[str]:

@@ -9,14 +9,9 @@ import typer
 
 from sluice.cli.common import fail_on_input_errors
 from sluice.cli.flow_options import FlowArguments, flow_command
-from sluice.errors import SluiceInputError
+from sluice.errors import SluiceInputError, WorkIncomplete
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-
-
-def _fail(error: SluiceInputError) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(2)
 
 
 def _print_status(table: str) -> None:
@@ -65,7 +60,7 @@ def ingest(
         if value
     ]
     if len(chosen) != 1:
-        _fail(SluiceInputError("choose exactly one of --noop, --atomic, --command"))
+        raise SluiceInputError("choose exactly one of --noop, --atomic, --command")
     if noop:
         work = ChunkWork(kind=WorkKind.NOOP)
     elif atomic:
@@ -74,12 +69,12 @@ def ingest(
         try:
             argv = shlex.split(command or "")
         except ValueError as error:
-            _fail(SluiceInputError(f"--command {command!r}: {error}"))
+            raise SluiceInputError(f"--command {command!r}: {error}") from None
         if not argv:
-            _fail(SluiceInputError("--command: empty command"))
+            raise SluiceInputError("--command: empty command")
         work = ChunkWork(kind=WorkKind.COMMAND, command=argv, backend=backend)
     if "parallelism" in arguments.given and work.kind is not WorkKind.COMMAND:
-        _fail(SluiceInputError("--parallelism: only --command work runs as jobs"))
+        raise SluiceInputError("--parallelism: only --command work runs as jobs")
     _run(**arguments.values, work=work, workers=workers)
 
 
@@ -108,27 +103,26 @@ def _check_dataset(dataset: str, options: dict, storage=None) -> None:
 
 
 def _run(table: str, dataset: str, **options) -> None:
-    """Check every input, start the API, run the flow; print the status and exit 0/1/2."""
+    """Check every input, start the API, run the flow; print the status. Bad input and
+    failed chunks end as one line each (``fail_on_input_errors``)."""
     from sluice.chunkedgraph import inputs
     from sluice.chunkedgraph.config import load_dataset
-    from sluice.chunkedgraph.tracker import ChunksFailed, table_dir
+    from sluice.chunkedgraph.tracker import table_dir
 
     blocks = options.get("aws_credentials_block") or options.get("gcp_credentials_block")
-    try:  # every input problem is reported here, before a server starts or a chunk runs
-        table_dir(table)
-        inputs.check_sizes(workers=(inputs.Workers, options.get("workers")))  # CLI-only
-        inputs.check_ingest(
-            options["work"],
-            dask_address=options.get("dask_address"),
-            dask_workers=options.get("dask_workers"),
-            state_url=options.get("state_url"),
-        )
-        if blocks:  # the watershed is read once the blocks can be loaded
-            load_dataset(dataset)
-        else:
-            _check_dataset(dataset, options)
-    except SluiceInputError as error:
-        _fail(error)
+    # every input problem is reported here, before a server starts or a chunk runs
+    table_dir(table)
+    inputs.check_sizes(workers=(inputs.Workers, options.get("workers")))  # CLI-only
+    inputs.check_ingest(
+        options["work"],
+        dask_address=options.get("dask_address"),
+        dask_workers=options.get("dask_workers"),
+        state_url=options.get("state_url"),
+    )
+    if blocks:  # the watershed is read once the blocks can be loaded
+        load_dataset(dataset)
+    else:
+        _check_dataset(dataset, options)
 
     from sluice.server import ensure_api
 
@@ -153,16 +147,14 @@ def _run(table: str, dataset: str, **options) -> None:
             )
             _check_dataset(dataset, options, storage)
         run_ingest(table, dataset, **options)
-    except SluiceInputError as error:
-        _fail(error)
-    except ChunksFailed as error:
-        _print_status(table)
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from None
+    except WorkIncomplete:
+        _print_status(table)  # the layers first; the summary line last
+        raise
     _print_status(table)
 
 
 @app.command()
+@fail_on_input_errors
 def status(
     table: Annotated[str, typer.Argument(help="Graph table name.")],
     json_output: Annotated[
@@ -172,10 +164,7 @@ def status(
     """Print `{layer}\\t: {done} / {count}` per layer, as `ingest status` does."""
     from sluice.chunkedgraph.tracker import open_table, status_lines
 
-    try:
-        state = open_table(table)
-    except SluiceInputError as error:
-        _fail(error)
+    state = open_table(table)
     if json_output:
         layers = [
             {"layer": layer, "done": state.done_count[layer], "count": state.grid.count(layer)}
@@ -197,10 +186,7 @@ def requeue(arguments: FlowArguments, workers: Workers = 2) -> None:
     from sluice.chunkedgraph.tracker import read_table
     from sluice.chunkedgraph.work import ChunkWork
 
-    try:
-        known = read_table(arguments.values["table"])
-    except SluiceInputError as error:
-        _fail(error)
+    known = read_table(arguments.values["table"])
     _run(
         **arguments.values,
         dataset=known["dataset"],
@@ -212,14 +198,12 @@ def requeue(arguments: FlowArguments, workers: Workers = 2) -> None:
 
 
 @app.command()
+@fail_on_input_errors
 def reset(table: Annotated[str, typer.Argument(help="Graph table name.")]) -> None:
     """Forget one table's tracker state (`flush_redis`, for this table only)."""
     from sluice.chunkedgraph.tracker import reset_table
 
-    try:
-        reset_table(table)
-    except SluiceInputError as error:
-        _fail(error)
+    reset_table(table)
     typer.echo(f"table {table!r}: state cleared")
 
 
