@@ -311,9 +311,14 @@ def refresh_prefect_settings() -> None:
     before the API URL was set would otherwise start Prefect's temporary server.
     """
     if "prefect.context" in sys.modules:
-        from prefect.context import refresh_global_settings_context
+        from prefect.context import SettingsContext, get_settings_context
+        from prefect.context import refresh_global_settings_context as refresh
+        from prefect.settings import Settings
 
-        refresh_global_settings_context()
+        # Prefect finds the active profile through the current settings' profiles path: give
+        # it the new one, or it warns that ``sluice-embedded`` is in no profiles file.
+        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+            refresh()
 
 
 def _drain_prefect_queues() -> None:

@@ -251,3 +251,28 @@ def test_stopping_the_server_sends_queued_logs_first(tmp_path):
     assert "stopped the embedded Prefect server" in done.stdout, done.stdout
     assert "Error logging to API" not in done.stderr, done.stderr
     assert "All connection attempts failed" not in done.stderr, done.stderr
+
+
+SELECT_SCRIPT = """
+import sys
+from pathlib import Path
+
+import prefect.context  # imported before the API is known, as some commands do
+
+from sluice import server
+
+home = Path(sys.argv[1])
+server._ensure_credential(home)
+server.use(server.EmbeddedServer(home=home, port=int(sys.argv[2])))
+print(prefect.context.get_settings_context().profile.name)
+"""
+
+
+def test_a_command_that_imported_prefect_first_selects_the_profile_silently(tmp_path):
+    """Prefect, imported before Sluice points it at the embedded server, used to warn
+    "Active profile 'sluice-embedded' ... not found" on every such command."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    script = [sys.executable, "-c", SELECT_SCRIPT, str(tmp_path / "home"), str(free_port())]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip() == server.PROFILE
