@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -311,22 +312,42 @@ def refresh_prefect_settings() -> None:
     before the API URL was set would otherwise start Prefect's temporary server.
     """
     if "prefect.context" in sys.modules:
-        from prefect.context import refresh_global_settings_context
+        from prefect.context import SettingsContext, get_settings_context
+        from prefect.context import refresh_global_settings_context as refresh
+        from prefect.settings import Settings
 
-        refresh_global_settings_context()
+        # Prefect finds the active profile through the current settings' profiles path: give
+        # it the new one, or it warns that ``sluice-embedded`` is in no profiles file.
+        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+            refresh()
 
 
-def _drain_prefect_queues() -> None:
-    """Send this process's queued Prefect logs and events while the server still answers,
-    so the interpreter does not spend a minute retrying them at exit."""
+def settle_prefect_queues(timeout: float = 30.0) -> None:
+    """Let this process's queued Prefect logs and events reach the server, then stop their
+    workers, all while the server still answers.
+
+    In this order Prefect's own exit hook finds nothing left: it would otherwise print
+    "Still processing items: N items remaining..." while it sends them, or, with the server
+    already stopped, retry it for about a minute. Waits at most ``timeout`` seconds.
+    """
+    services = []
     if "prefect.logging.handlers" in sys.modules:
         from prefect.logging.handlers import APILogWorker
 
-        APILogWorker.drain_all(timeout=10)
+        services.append(APILogWorker)
     if "prefect.events.worker" in sys.modules:
         from prefect.events.worker import EventsWorker
 
-        EventsWorker.drain_all(timeout=10)
+        services.append(EventsWorker)
+    deadline = time.monotonic() + timeout
+    for service in services:
+        # Prefect 3's registry of running workers (a pinned version); `instance()` would
+        # start a new worker where none runs.
+        for instance in tuple(service._instances.values()):
+            emptied = threading.Thread(target=instance.wait_until_empty, daemon=True)
+            emptied.start()
+            emptied.join(max(0.0, deadline - time.monotonic()))
+        service.drain_all(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _terminate(pid: int) -> None:
@@ -355,7 +376,7 @@ def stop(home: Path) -> str:
         )
     pid = record.pid
     assert pid is not None
-    _drain_prefect_queues()
+    settle_prefect_queues()
     _terminate(pid)
     pid_path(home).unlink(missing_ok=True)
     return f"stopped the embedded Prefect server of {home} (pid {pid}, port {record.port})"

@@ -96,4 +96,10 @@ def main() -> None:
     # A Prefect client used before the embedded server's URL is set must fail loudly,
     # never start Prefect's per-process temporary server (a second database, seconds).
     os.environ["PREFECT_SERVER_ALLOW_EPHEMERAL_MODE"] = "false"
-    app()
+    try:
+        app()
+    finally:  # a command that used Prefect ends with its logs and events sent, quietly
+        if "prefect" in sys.modules:
+            from sluice.server import settle_prefect_queues
+
+            settle_prefect_queues()

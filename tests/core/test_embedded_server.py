@@ -190,6 +190,7 @@ def test_no_command_starts_a_temporary_prefect_server(tmp_path, request):
             shown = f"{name}: exit {result.returncode}\n{result.stdout}\n{result.stderr}"
             assert result.returncode == 0, shown
             assert "temporary server" not in result.stdout + result.stderr, shown
+            assert "Still processing items" not in result.stderr, shown
             assert f"View at http://127.0.0.1:{port}/runs/flow-run/" in result.stderr, shown
     finally:
         _sluice(env, "server", "stop")
@@ -251,3 +252,59 @@ def test_stopping_the_server_sends_queued_logs_first(tmp_path):
     assert "stopped the embedded Prefect server" in done.stdout, done.stdout
     assert "Error logging to API" not in done.stderr, done.stderr
     assert "All connection attempts failed" not in done.stderr, done.stderr
+
+
+SELECT_SCRIPT = """
+import sys
+from pathlib import Path
+
+import prefect.context  # imported before the API is known, as some commands do
+
+from sluice import server
+
+home = Path(sys.argv[1])
+server._ensure_credential(home)
+server.use(server.EmbeddedServer(home=home, port=int(sys.argv[2])))
+print(prefect.context.get_settings_context().profile.name)
+"""
+
+
+def test_a_command_that_imported_prefect_first_selects_the_profile_silently(tmp_path):
+    """Prefect, imported before Sluice points it at the embedded server, used to warn
+    "Active profile 'sluice-embedded' ... not found" on every such command."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    script = [sys.executable, "-c", SELECT_SCRIPT, str(tmp_path / "home"), str(free_port())]
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.strip() == server.PROFILE
+
+
+EVENTS_SCRIPT = """
+import sys
+from pathlib import Path
+
+from sluice import server
+from sluice.cli import main
+
+server.use(server.start(Path(sys.argv[1]), int(sys.argv[2])))
+from prefect.events import emit_event
+
+for item in range(300):  # still queued when the command ends
+    emit_event(event="sluice.test", resource={"prefect.resource.id": f"sluice.item.{item}"})
+sys.argv = ["sluice", "--help"]
+main()
+"""
+
+
+def test_a_command_ends_with_its_events_sent_and_says_nothing_of_them(tmp_path):
+    """Prefect's exit hook printed "Still processing items: 300 items remaining..." when a
+    command ended with events queued; `sluice` sends them first, then stops the worker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    home = tmp_path / "home"
+    script = [sys.executable, "-c", EVENTS_SCRIPT, str(home), str(free_port())]
+    try:
+        done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        server.stop(home)
+    assert done.returncode == 0, done.stderr
+    assert "Still processing items" not in done.stderr, done.stderr
