@@ -33,6 +33,12 @@ import pytest
 import yaml
 from kubernetes import config, utils
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterKey,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 from prefect.deployments import run_deployment
 from sluice.blocks import LedgerSettings
 
@@ -118,6 +124,17 @@ async def _states(run_id: str) -> tuple[str, list[str]]:
     return run.state.name, [s.name for s in history]
 
 
+async def _report(run_id: str) -> str:
+    """The sweep's summary artifact of this flow run: what lasts on the Prefect server."""
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["sweep-report-k"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(run_id)])),
+        )
+    (report,) = artifacts
+    return str(report.data)
+
+
 def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
     deployed, cluster: K8sDouble, ledger_block: str, tmp_path: Path
 ) -> None:
@@ -163,15 +180,18 @@ def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
     (flow_pod,) = cluster.pods_of(first["metadata"]["name"])
     assert flow_pod["status"]["phase"] == "Running"
     kubectl = subprocess.run(
-        ["kubectl", "delete", "pod", flow_pod["metadata"]["name"]],
+        ["kubectl", "-n", cluster.namespace, "delete", "pod", "-l", f"{FLOW_RUN}={run_id}"],
         env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig)},
         capture_output=True,
         text=True,
         timeout=120,
     )  # returns once the pod is gone: SIGTERM, then the reschedule, then exit
     assert kubectl.returncode == 0, kubectl.stderr
+    assert f'pod "{flow_pod["metadata"]["name"]}" deleted' in kubectl.stdout
     state, _ = asyncio.run(_states(run_id))
     assert state == "AwaitingRetry"
+    with psycopg.connect(ledger_block) as db:  # the stopped flow gave its ledger lease back
+        assert db.execute("SELECT count(*) FROM leases").fetchone() == (0,)
     failed = cluster.wait_for(lambda: _condition(cluster.job(first["metadata"]["name"])))
     assert failed == "Failed:BackoffLimitExceeded"  # backoffLimit 0: no second pod
     assert len(cluster.pods_of(first["metadata"]["name"])) == 0
@@ -202,3 +222,5 @@ def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
     assert sorted(a.item for a in attempts) == ["0", "1", "2", "3"]  # each recorded once
     assert {a.outcome.value for a in attempts} == {"succeeded"}
     assert ("create", "jobs") in cluster.rbac.used  # as the pod's ServiceAccount
+    report = asyncio.run(_report(run_id))  # where the Jobs' logs are (issue 12.3)
+    assert "`sluice logs sweep/biodiversity/k INDEX`" in report and "3600 s" in report
