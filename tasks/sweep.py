@@ -74,14 +74,14 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
     )
     publish_markdown.fn(
         artifact_key("sweep-report", config.job_name_prefix),
-        _summary_markdown(summary, failures, report_dir, page),
+        _summary_markdown(summary, failures, report_dir, page, config.ttl),
         f"{config.run}: summary",
     )
     return summary
 
 
 def _summary_markdown(
-    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path, page: Path
+    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path, page: Path, ttl: int
 ) -> str:
     lines = [
         f"# Sweep `{summary.run}`",
@@ -92,5 +92,9 @@ def _summary_markdown(
         f"- Reports in `{report_dir}`: items.jsonl, summary.json"
         + "".join(f", tier{t}-failures.txt ({len(v)})" for t, v in failures.items()),
         f"- Pictures: `{page}` (open with `sluice report {report_dir}`)",
+        f"- Job logs: `sluice logs {summary.run} INDEX` (this machine's log files); on "
+        "Kubernetes add `--backend kubernetes`: the pods' logs, kept "
+        + ("until the Jobs are deleted" if ttl < 0 else f"{ttl} s after each Job ends")
+        + ", then only in the cluster's own log collection",
     ]
     return "\n".join(lines) + "\n"

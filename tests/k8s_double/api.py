@@ -218,8 +218,36 @@ class Api:
         return listing
 
     # pods
-    def delete_pod(self, namespace: str, name: str) -> Obj:
-        return self._typed("pods", self.store.remove("pods", namespace, name))
+    def delete_pod(
+        self, namespace: str, name: str, options: Obj | None = None, query: Query | None = None
+    ) -> Obj:
+        """Graceful deletion as the API server does it: a pod running on the node gets
+        ``deletionTimestamp`` (now + the grace period: ``gracePeriodSeconds`` or the pod's
+        ``terminationGracePeriodSeconds``) and stays until the kubelet has stopped its
+        container (SIGTERM, SIGKILL after the grace period); a pod not on a node, one
+        that already ended, or a grace period of 0 is removed at once."""
+        pod = self.store.require("pods", namespace, name)
+        grace = (query or {}).get("gracePeriodSeconds")
+        if grace is None:
+            grace = (options or {}).get("gracePeriodSeconds")
+        if grace is None:
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        grace = int(grace)
+        on_node = pod["spec"].get("nodeName") and pod["status"].get("phase") not in (
+            "Succeeded",
+            "Failed",
+        )
+        if not on_node or grace <= 0:
+            return self._typed("pods", self.store.remove("pods", namespace, name))
+        if pod["metadata"].get("deletionTimestamp"):
+            return self._typed("pods", pod)
+        deadline = clock.now(after=grace)
+
+        def mark(current: Obj) -> None:
+            current["metadata"]["deletionTimestamp"] = deadline
+            current["metadata"]["deletionGracePeriodSeconds"] = grace
+
+        return self._typed("pods", self.store.update("pods", namespace, name, mark))
 
     def pod_log(self, namespace: str, name: str, query: Query) -> str:
         pod = self.store.require("pods", namespace, name)

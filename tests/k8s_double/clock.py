@@ -12,9 +12,10 @@ _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _random = random.Random()
 
 
-def now() -> str:
-    """RFC 3339 UTC with second precision, like ``metadata.creationTimestamp``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def now(after: float = 0) -> str:
+    """RFC 3339 UTC with second precision, like ``metadata.creationTimestamp`` (``after``
+    seconds from now: ``deletionTimestamp``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + after))
 
 
 def parse(stamp: str) -> float:

@@ -47,7 +47,7 @@ class _Tracking:
         self.counted: set[str] = set()
         self.index_failures: dict[int, int] = {}
         self.deadline_timer: threading.Timer | None = None
-        self.vanished: list[Obj] = []  # pods deleted before they ended: they count as failed
+        self.vanished: list[Obj] = []  # pods removed since the last reconcile (not yet counted)
 
 
 class JobController:
@@ -75,7 +75,8 @@ class JobController:
         elif event.resource == "pods":
             ref = controller_ref(event.obj)
             if ref and ref.get("kind") == "Job":
-                if event.type == "DELETED" and event.obj["status"].get("phase") not in TERMINAL:
+                # the Job's tracking finalizer: a pod is counted before it can be gone
+                if event.type == "DELETED":
                     with self.cond:
                         tracking = self.tracking.get(ref["uid"])
                         if tracking is not None:
@@ -201,7 +202,7 @@ class JobController:
             status["ready"] = sum(1 for pod in plan.active if _ready(pod))
             _set_count(status, "succeeded", plan.succeeded)
             _set_count(status, "failed", plan.failed)
-            status["terminating"] = 0
+            status["terminating"] = plan.terminating
             status["uncountedTerminatedPods"] = {}
             if plan.indexed:
                 if plan.completed_indexes:
@@ -308,13 +309,19 @@ class _Plan:
         self.failed = status.get("failed", 0)
         self.completed_indexes = parse_indexes(status.get("completedIndexes"))
         self.failed_indexes = parse_indexes(status.get("failedIndexes"))
-        self.active = [pod for pod in pods if pod["status"].get("phase") not in TERMINAL]
+        running = [pod for pod in pods if pod["status"].get("phase") not in TERMINAL]
+        self.active = [pod for pod in running if not pod["metadata"].get("deletionTimestamp")]
+        self.terminating = len(running) - len(self.active)
+        # podReplacementPolicy TerminatingOrFailed (the default without a podFailurePolicy):
+        # a pod being deleted counts as failed and is replaced at once, as isPodFailed does
+        self.deleting_fails = self.spec.get("podReplacementPolicy") != "Failed"
         self.fail_job: tuple[str, str] | None = None
 
     def count_ends(self, vanished: list[Obj]) -> None:
-        """Count pods that ended since the last reconcile; ``vanished`` ones failed."""
-        ended = [(pod, pod["status"].get("phase")) for pod in self.pods]
-        ended += [(pod, "Failed") for pod in vanished]
+        """Count pods that ended since the last reconcile; ``vanished`` ones that were
+        removed before they ended failed."""
+        ended = [(pod, _phase(pod, self.deleting_fails)) for pod in self.pods]
+        ended += [(pod, _phase(pod, True) if _ended(pod) else "Failed") for pod in vanished]
         for pod, phase in sorted(ended, key=lambda e: int(e[0]["metadata"]["resourceVersion"])):
             uid = pod["metadata"]["uid"]
             if phase not in TERMINAL or uid in self.tracking.counted:
@@ -451,6 +458,19 @@ class _Plan:
             "spec": spec,
             "status": {"phase": "Pending", "qosClass": _qos(spec)},
         }
+
+
+def _ended(pod: Obj) -> bool:
+    return pod["status"].get("phase") in TERMINAL
+
+
+def _phase(pod: Obj, deleting_fails: bool) -> str | None:
+    """The phase the controller counts: a pod being deleted that has not succeeded is a
+    failure when its Job replaces terminating pods."""
+    phase = pod["status"].get("phase")
+    if deleting_fails and pod["metadata"].get("deletionTimestamp") and phase != "Succeeded":
+        return "Failed"
+    return phase
 
 
 def _qos(spec: Obj) -> str:

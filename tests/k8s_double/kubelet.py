@@ -8,6 +8,12 @@ Modes:
   ``(exit_code, reason)`` to end one otherwise (default: success).
 - ``hold``: pods start and keep running until a test ends them with ``finish``/``evict``.
 
+Deleting a running pod is graceful, as on a node: the API marks it (``deletionTimestamp``)
+and the kubelet sends its container's process SIGTERM, then SIGKILL once the grace period
+(``deletionGracePeriodSeconds``) is over. The container's exit decides the pod's last phase
+(exit code 0: Succeeded, else Failed; 143 for SIGTERM, 137 for SIGKILL), then the pod is
+removed. A held or instant pod has no process: it ends at once as one SIGTERM killed (143).
+
 Images (process mode): ``add_image(name, entrypoint, path)`` maps an image to what its
 container would run: the ``entrypoint`` (Docker's ENTRYPOINT) when the container sets no
 ``command``, and ``path`` directories first on ``PATH`` (say, a venv's ``bin`` holding the
@@ -22,12 +28,14 @@ pod's namespace (a real kubelet mounts the token under
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import queue
 import re
 import shutil
+import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +95,7 @@ class Kubelet:
         self.running: dict[str, str] = {}  # pod uid -> local job name, while it runs
         self.log_names: dict[str, str] = {}  # pod uid -> local job name, for its log
         self.logs: dict[str, str] = {}  # pod uid -> text given by finish()
+        self.kills: dict[str, threading.Timer] = {}  # pod uid -> SIGKILL when its grace ends
         self.images: dict[str, Image] = {}
         self.api_url: str | None = None  # set by the double once its server listens
         self.issue_token: Callable[[str, str], str | None] = lambda namespace, account: None
@@ -116,6 +125,10 @@ class Kubelet:
             self.work.put(("start", meta["namespace"], meta["name"]))
         elif event.type == "DELETED":
             self.work.put(("kill", meta["uid"], ""))
+        elif meta.get("deletionTimestamp") and not (event.old or {}).get("metadata", {}).get(
+            "deletionTimestamp"
+        ):
+            self.work.put(("stop", meta["namespace"], meta["name"]))
 
     def _run(self) -> None:
         while (item := self.work.get()) is not None:
@@ -123,6 +136,8 @@ class Kubelet:
             try:
                 if action == "start":
                     self._start(first, second)
+                elif action == "stop":
+                    self._stop(first, second)
                 else:
                     self._kill(first)
             except Exception:  # a kubelet bug must not stop the kubelet
@@ -131,6 +146,8 @@ class Kubelet:
     def close(self) -> None:
         self.work.put(None)
         self.thread.join(timeout=5)
+        for timer in list(self.kills.values()):
+            timer.cancel()
         if self.backend is not None:
             self.backend.close()
 
@@ -198,13 +215,17 @@ class Kubelet:
                 expand(str(var["value"]), declared) if "value" in var else _env_value(pod, var)
             )
         name = f"pod{next(self.names)}"
+        pid_file = self.log_dir.parent / "pod-pids" / name
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
         system = {"HOSTNAME": pod["spec"].get("hostname") or pod["metadata"]["name"]}
         if image is not None and image.path:
             system["PATH"] = search
         system.update(self._cluster_env(pod, name))
         spec = JobSpec(
             name=name,
-            command=expand_command(argv, declared),
+            # the container's process keeps the shell's pid (exec): the one SIGTERM goes to
+            command=["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(pid_file)]
+            + expand_command(argv, declared),
             env={**system, **declared},
             memory_bytes=parse_memory(limit) if limit else None,
             workdir=workdir,
@@ -260,6 +281,39 @@ class Kubelet:
             name = self.running.get(uid)
         if name is not None and self.backend is not None:
             self.backend.delete([name])
+
+    # graceful deletion
+    def _stop(self, namespace: str, name: str) -> None:
+        """SIGTERM the deleted pod's container; SIGKILL it when the grace period ends."""
+        pod = self.store.get("pods", namespace, name)
+        if pod is None:
+            return
+        uid = pod["metadata"]["uid"]
+        with self.lock:
+            local = self.running.get(uid)
+        if local is None:  # held, instant, or never started: no process to signal
+            self._terminate(pod, 143, "Error")
+            return
+        try:
+            pid = int((self.log_dir.parent / "pod-pids" / local).read_text())
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):  # not started yet, or already gone
+            pass
+        grace = pod["metadata"].get("deletionGracePeriodSeconds", 30)
+        timer = threading.Timer(grace, self._grace_over, args=(pod,))
+        timer.daemon = True
+        with self.lock:
+            self.kills[uid] = timer
+        timer.start()
+
+    def _grace_over(self, pod: Obj) -> None:
+        uid = pod["metadata"]["uid"]
+        with self.lock:
+            local = self.running.get(uid)
+        if local is None:  # it exited within its grace period
+            return
+        self._kill(uid)
+        self._terminate(pod, 137, "Error")
 
     # ending pods
     def finish(
@@ -318,8 +372,13 @@ class Kubelet:
         phase = phase or ("Succeeded" if exit_code == 0 else "Failed")
         with self.lock:
             self.running.pop(pod["metadata"]["uid"], None)
+            timer = self.kills.pop(pod["metadata"]["uid"], None)
+        if timer is not None:
+            timer.cancel()
 
         def ended(current: Obj) -> None:
+            if current["status"].get("phase") in ("Succeeded", "Failed"):
+                return  # it ended already (its process exited as its grace period ran out)
             current["spec"]["nodeName"] = NODE
             previous = current["status"]
             started_at = previous.get("startTime") or now
@@ -359,7 +418,12 @@ class Kubelet:
                 status["message"] = message
             current["status"] = status
 
-        return self._update(pod, ended)
+        ended_pod = self._update(pod, ended)
+        meta = ended_pod["metadata"]
+        if meta.get("deletionTimestamp"):  # deleted while it ran: gone once it stopped
+            with contextlib.suppress(ApiError):
+                self.store.remove("pods", meta["namespace"], meta["name"])
+        return ended_pod
 
     def _update(self, pod: Obj, mutate: Callable[[Obj], None]) -> Obj:
         meta = pod["metadata"]

@@ -306,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
             options = _json_body(body) if body else {}
             if resource == "jobs":
                 return self._json(200, api.delete_job(namespace, name, options, query))
-            return self._json(200, api.delete_pod(namespace, name))
+            return self._json(200, api.delete_pod(namespace, name, options, query))
         raise ApiError.not_allowed(
             f"the server does not allow this method on the requested "
             f"resource ({method} {route.kind})"

@@ -423,6 +423,46 @@ def test_a_running_pod_deleted_counts_as_failed_and_is_replaced(k8s_api, batch, 
     k8s_api.wait_for(lambda: k8s_api.job("victim")["status"].get("failed") == 1)
 
 
+def test_deleting_a_running_pod_is_graceful_and_kubectl_waits_for_it(k8s_api, batch, core):
+    """SIGTERM first: ``sleep`` dies of it (143); the Job (backoffLimit 0) fails, no new pod."""
+    batch.create_namespaced_job(NS, job_manifest("term", ["sleep", "300"]))
+    (pod,) = _running(k8s_api, "term")
+    deleted = subprocess.run(
+        ["kubectl", "delete", "pod", pod["metadata"]["name"], "--kubeconfig", k8s_api.kubeconfig],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # waits until the pod is gone
+    assert deleted.returncode == 0, deleted.stderr
+    assert k8s_api.pods_of("term") == []
+    job = k8s_api.wait_for(lambda: _finished(k8s_api.job("term")))
+    assert _conditions(job)["Failed"]["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 1 and "succeeded" not in job["status"]
+
+
+def test_a_pod_that_ignores_sigterm_is_killed_when_its_grace_period_ends(k8s_api, batch, core):
+    ignoring = ["sh", "-c", "trap '' TERM; sleep 300"]
+    batch.create_namespaced_job(NS, job_manifest("stubborn", ignoring, backoffLimit=1))
+    (pod,) = _running(k8s_api, "stubborn")
+    name = pod["metadata"]["name"]
+    answer = core.delete_namespaced_pod(name, NS, grace_period_seconds=1)
+    assert answer.metadata.deletion_timestamp is not None
+    assert answer.metadata.deletion_grace_period_seconds == 1
+    # TerminatingOrFailed: the replacement starts while the first pod is still terminating
+    k8s_api.wait_for(lambda: k8s_api.job("stubborn")["status"].get("terminating") == 1)
+    events = watch.Watch().stream(
+        core.list_namespaced_pod,
+        NS,
+        field_selector=f"metadata.name={name}",
+        resource_version=pod["metadata"]["resourceVersion"],
+        timeout_seconds=60,
+    )
+    gone = next(e["object"] for e in events if e["type"] == "DELETED")
+    terminated = gone.status.container_statuses[0].state.terminated
+    assert (gone.status.phase, terminated.exit_code) == ("Failed", 137)  # SIGKILL
+    assert k8s_api.job("stubborn")["status"]["failed"] == 1
+
+
 def test_pod_failure_policy_fail_job_and_ignore_disruption(k8s_api, batch, core):
     k8s_api.set_kubelet("hold")
     policy = {
