@@ -172,6 +172,10 @@ def main() -> None:
     parser.add_argument(
         "--prefect-map", type=int, metavar="N", help="also run plain Prefect .map on N items"
     )
+    parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run print")
+    parser.add_argument(
+        "--progress", action="store_true", help="log the flow's progress line every 30 s"
+    )
     parser.add_argument("--dry-run-child", metavar="TEMPLATE", help=argparse.SUPPRESS)
     parser.add_argument("--map-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -191,13 +195,14 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     template = work / "noop.yaml"
     template.write_text(yaml.safe_dump(NOOP_JOB))
-    child = [sys.executable, __file__, "--dry-run-child", str(template)]
-    child += ["--count", str(args.count), "--chunk-size", str(args.chunk_size)]
-    printed = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
-    print(
-        f"dry-run print (own process): {args.count} manifests, {printed['mib']:.1f} MiB of "
-        f"JSON in {printed['seconds']:.1f} s, peak RSS {printed['rss']:.0f} MiB"
-    )
+    if not args.no_dry_run:
+        child = [sys.executable, __file__, "--dry-run-child", str(template)]
+        child += ["--count", str(args.count), "--chunk-size", str(args.chunk_size)]
+        printed = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
+        print(
+            f"dry-run print (own process): {args.count} manifests, {printed['mib']:.1f} MiB of "
+            f"JSON in {printed['seconds']:.1f} s, peak RSS {printed['rss']:.0f} MiB"
+        )
 
     memory = 64 << 20
     floor_jobs = args.floor_count or args.count
@@ -215,7 +220,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         state = tiered_index_sweep(
             **{k: v for k, v in options.items() if k in tiered_index_sweep.parameters.properties},
             parallelism=args.parallelism,
-            quiet=True,
+            quiet=not args.progress,
             report_dir=str(work / "reports"),
             ledger_url=f"sqlite:///{work / 'ledger.db'}",
             return_state=True,
@@ -235,6 +240,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
             command = [sys.executable, __file__, "--map-child", "--count", str(args.prefect_map)]
             command += ["--parallelism", str(args.parallelism)]
             anchor = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+    shutil.rmtree(home, ignore_errors=True)  # its job logs: one file per index
     print(
         f"sweep flow: {summary.succeeded}/{summary.total} succeeded in {wall:.1f} s "
         f"({1000 * wall / args.count:.2f} ms per index, parallelism {args.parallelism})"
