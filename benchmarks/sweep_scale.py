@@ -1,29 +1,39 @@
-"""18,587 no-op indexes through the whole sweep flow on the local backend, against floors.
+"""No-op indexes (18,587 by default) through the whole sweep flow on the local backend,
+against floors and plain Prefect, all measured in the same run.
 
-In one run, on a private embedded Prefect server: the dry-run print (in a child process,
-so its memory is not counted in the flow's peak RSS), the full sweep flow, and the spawn
-floors over the same count and parallelism (a Python ``Popen``-into-cgroup runner before
-and after the flow, and, with gcc, a C vfork+exec runner; see ``benchmarks/common.py``).
-Prints the flow's wall time and its ratio to each floor, the flow process's peak RSS,
-and the task runs the server holds for the flow run (counted there, against the chunks
-+ 1 the flow submits).
-Target (issue 16): the flow at most 1.5x the Popen floor.
+On a private embedded Prefect server: the dry-run print (in a child process, so its
+memory is not counted in the flow's peak RSS; its JSON is counted, not kept), the full
+sweep flow, and the spawn floors over the same parallelism (a Python
+``Popen``-into-cgroup runner before and after the flow and, with gcc, a C vfork+exec
+runner; see ``benchmarks/common.py``). ``--prefect-map N`` adds the anchor of plain
+Prefect: a flow that ``.map``s a task running the same no-op over N items (in its own
+process, after the sweep). Prints the flow's wall time and its ratio to each floor, the
+CPU the flow process, the supervisor with its jobs, and the Prefect server spent, the
+flow process's peak RSS, and the task runs the server holds for the flow run (counted
+there) against those the flow created.
+
+Targets (issue 16): at 18,587 the flow at most 1.5x the Popen floor; at 1,000,000
+(``--count 1000000``) the flow completes with a peak RSS under 1 GB and hundreds to low
+thousands of task runs, all recorded.
 
     python benchmarks/sweep_scale.py [--count 18587] [--chunk-size 400] [--parallelism 2]
+        [--floor-count N] [--prefect-map 100000] [--no-floors]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
+import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -78,19 +88,76 @@ def sweep_options(template: Path, count: int, chunk_size: int) -> dict:
     )
 
 
+class _Counted:
+    """A text sink that only counts what is written to it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def dry_run_print(template: Path, count: int, chunk_size: int) -> None:
     """In a child process: time the dry-run print and report it as one JSON line."""
+    import contextlib
+
     from sluice.flows.sweep import print_manifests
 
     from sluice.sweep.config import resolve_config
 
     began = time.perf_counter()
     config, start_tier, _ = resolve_config(sweep_options(template, count, chunk_size))
-    with contextlib.redirect_stdout(io.StringIO()) as printed:
+    with contextlib.redirect_stdout(_Counted()) as printed:  # type: ignore[type-var]
         print_manifests(config, start_tier)
     seconds = time.perf_counter() - began
-    size = len(printed.getvalue())
-    print(json.dumps({"seconds": seconds, "mib": size / 2**20, "rss": peak_rss_mib()}))
+    result = {"seconds": seconds, "mib": printed.size / 2**20, "rss": peak_rss_mib()}
+    print(json.dumps(result), file=sys.__stdout__)
+
+
+def prefect_map(count: int, parallelism: int) -> None:
+    """In a child process: plain Prefect, one task run per item, each running the no-op
+    in a process; report wall, peak RSS, task runs created and recorded as one JSON line."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    @task(cache_policy=NO_CACHE)
+    def noop(index: int) -> int:
+        subprocess.run(["true"], check=True)
+        return index
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=parallelism))  # type: ignore[arg-type]
+    def plain_map(count: int) -> int:
+        return len(noop.map(range(count)).result())
+
+    began = time.perf_counter()
+    state = plain_map(count, return_state=True)
+    wall = time.perf_counter() - began
+    rss = peak_rss_mib()
+    done = state.result()
+    recorded = task_runs_recorded(state.state_details.flow_run_id, count)
+    result = {"wall": wall, "rss": rss, "done": done, "recorded": recorded}
+    print(json.dumps(result), file=sys.__stdout__)
+
+
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_seconds(home: Path) -> float:
+    """CPU the embedded Prefect server (with its children) has used so far."""
+    server = psutil.Process(int((home / "server.pid").read_text()))
+    total = 0.0
+    for process in (server, *server.children(recursive=True)):
+        times = process.cpu_times()
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 def main() -> None:
@@ -99,62 +166,120 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=400)
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--no-floors", action="store_true", help="skip the floor runners")
+    parser.add_argument(
+        "--floor-count", type=int, help="jobs per floor run (default: --count); ratios per job"
+    )
+    parser.add_argument(
+        "--prefect-map", type=int, metavar="N", help="also run plain Prefect .map on N items"
+    )
+    parser.add_argument("--no-dry-run", action="store_true", help="skip the dry-run print")
+    parser.add_argument(
+        "--progress", action="store_true", help="log the flow's progress line every 30 s"
+    )
     parser.add_argument("--dry-run-child", metavar="TEMPLATE", help=argparse.SUPPRESS)
+    parser.add_argument("--map-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dry_run_child:
         return dry_run_print(Path(args.dry_run_child), args.count, args.chunk_size)
+    if args.map_child:
+        return prefect_map(args.count, args.parallelism)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     work = Path(tempfile.mkdtemp(prefix="sluice-sweep-bench-"))
+    try:
+        run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def run(args: argparse.Namespace, work: Path) -> None:
     template = work / "noop.yaml"
     template.write_text(yaml.safe_dump(NOOP_JOB))
-
-    child = [sys.executable, __file__, "--dry-run-child", str(template)]
-    child += ["--count", str(args.count), "--chunk-size", str(args.chunk_size)]
-    printed = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
-    print(
-        f"dry-run print (own process): {args.count} manifests, {printed['mib']:.1f} MiB of "
-        f"JSON in {printed['seconds']:.1f} s, peak RSS {printed['rss']:.0f} MiB"
-    )
+    if not args.no_dry_run:
+        child = [sys.executable, __file__, "--dry-run-child", str(template)]
+        child += ["--count", str(args.count), "--chunk-size", str(args.chunk_size)]
+        printed = json.loads(subprocess.run(child, check=True, capture_output=True).stdout)
+        print(
+            f"dry-run print (own process): {args.count} manifests, {printed['mib']:.1f} MiB of "
+            f"JSON in {printed['seconds']:.1f} s, peak RSS {printed['rss']:.0f} MiB"
+        )
 
     memory = 64 << 20
+    floor_jobs = args.floor_count or args.count
     popen_before = None
     if not args.no_floors:
-        popen_before = popen_floor(args.count, args.parallelism, work, memory)
-    with embedded_server():
+        popen_before = popen_floor(floor_jobs, args.parallelism, work, memory)
+    with embedded_server() as home:
         from sluice.flows.sweep import tiered_index_sweep
 
         options = sweep_options(template, args.count, args.chunk_size)
+        server_before = server_cpu_seconds(home)
+        own_before = cpu_seconds(resource.RUSAGE_SELF)
+        children_before = cpu_seconds(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
         state = tiered_index_sweep(
             **{k: v for k, v in options.items() if k in tiered_index_sweep.parameters.properties},
             parallelism=args.parallelism,
-            quiet=True,
+            quiet=not args.progress,
             report_dir=str(work / "reports"),
             ledger_url=f"sqlite:///{work / 'ledger.db'}",
             return_state=True,
         )
         wall = time.perf_counter() - began
+        own = cpu_seconds(resource.RUSAGE_SELF) - own_before
+        children = cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
+        server_cpu = server_cpu_seconds(home) - server_before
         rss = peak_rss_mib()
         summary = state.result()
         assert summary is not None  # the flow returns its summary
         chunks = -(-args.count // args.chunk_size)
         recorded = task_runs_recorded(state.state_details.flow_run_id, chunks + 1)
+        report_mib = sum(f.stat().st_size for f in (work / "reports").iterdir()) / 2**20
+        anchor = None
+        if args.prefect_map:
+            command = [sys.executable, __file__, "--map-child", "--count", str(args.prefect_map)]
+            command += ["--parallelism", str(args.parallelism)]
+            anchor = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+    shutil.rmtree(home, ignore_errors=True)  # its job logs: one file per index
     print(
         f"sweep flow: {summary.succeeded}/{summary.total} succeeded in {wall:.1f} s "
         f"({1000 * wall / args.count:.2f} ms per index, parallelism {args.parallelism})"
     )
-    print(f"flow process peak RSS (no dry run in it): {rss:.0f} MiB")
-    print(f"Prefect task runs counted on the server: {recorded} (the flow submits {chunks + 1})")
+    per = 1000 / args.count
+    print(
+        f"CPU during the flow: flow process {own:.1f} s ({own * per:.2f} ms per index), "
+        f"supervisor + jobs {children:.1f} s ({children * per:.2f} ms), "
+        f"Prefect server {server_cpu:.1f} s ({server_cpu * per:.2f} ms)"
+    )
+    print(f"flow process peak RSS (no dry run in it): {rss:.0f} MiB; reports {report_mib:.1f} MiB")
+    print(
+        f"Prefect task runs counted on the server: {recorded} of the {chunks + 1} the flow"
+        f" creates (one per chunk, its OOM retries included, and the report)"
+    )
+    if anchor is not None:
+        print(
+            f"plain Prefect .map over {args.prefect_map} items (own process): "
+            f"{anchor['done']} done in {anchor['wall']:.1f} s "
+            f"({1000 * anchor['wall'] / args.prefect_map:.2f} ms per item), peak RSS "
+            f"{anchor['rss']:.0f} MiB, task runs recorded {anchor['recorded']} of "
+            f"{args.prefect_map}"
+        )
     if popen_before is None:
         return
-    popen_after = popen_floor(args.count, args.parallelism, work, memory)
+    popen_after = popen_floor(floor_jobs, args.parallelism, work, memory)
+    scale = args.count / floor_jobs  # 1 unless --floor-count: then the ratio is per job
     popen = (popen_before + popen_after) / 2
+    what = "" if scale == 1 else f" ({floor_jobs} jobs; ratio per job)"
     print(
-        f"Python Popen-into-cgroup floor: {popen_before:.1f} s before the flow, "
-        f"{popen_after:.1f} s after; the flow is {wall / popen:.2f}x their mean"
+        f"Python Popen-into-cgroup floor{what}: {popen_before:.1f} s before the flow, "
+        f"{popen_after:.1f} s after; the flow is {wall / (popen * scale):.2f}x their mean"
     )
-    c_wall = c_floor(args.count, args.parallelism, work, memory)
+    c_wall = c_floor(floor_jobs, args.parallelism, work, memory)
     if c_wall is not None:
-        print(f"C vfork+exec floor: {c_wall:.1f} s; the flow is {wall / c_wall:.2f}x it")
+        print(
+            f"C vfork+exec floor{what}: {c_wall:.1f} s; "
+            f"the flow is {wall / (c_wall * scale):.2f}x it"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from prefect import task
@@ -12,8 +13,8 @@ from sluice.tasks.retry import retry_on
 
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
-from sluice.sweep.pictures import write_sweep_page
-from sluice.sweep.report import SweepSummary, build_reports, write_reports
+from sluice.sweep.pictures import SweepTally, write_sweep_page
+from sluice.sweep.report import SweepReportWriter, SweepSummary
 
 
 @task(
@@ -54,15 +55,16 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
 
 @task(cache_policy=NO_CACHE)
 def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSummary:
-    """Report files from the ledger, plus table and markdown artifacts."""
+    """Report files from the ledger (read and written a chunk at a time), plus table and
+    markdown artifacts."""
     config = execution.config
-    by_item: dict[str, list] = {}
-    for attempt in execution.ledger.attempts(config.run):
-        if attempt.id > execution.baseline_id:
-            by_item.setdefault(attempt.item, []).append(attempt)
-    items, summary, failures = build_reports(config.run, config.indexes, by_item)
-    write_reports(report_dir, items, summary, failures)
-    page = write_sweep_page(report_dir, summary, items, by_item)
+    writer = SweepReportWriter(report_dir, config.run)
+    tally = SweepTally(config.indexes[0], config.indexes[-1])
+    for index, attempts in execution.reported():
+        writer.add(index, attempts)
+        tally.add(index, attempts)
+    summary = writer.close()
+    page = write_sweep_page(report_dir, summary, tally)
     publish_table.fn(
         artifact_key("sweep-summary", config.job_name_prefix),
         [{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
@@ -74,14 +76,14 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
     )
     publish_markdown.fn(
         artifact_key("sweep-report", config.job_name_prefix),
-        _summary_markdown(summary, failures, report_dir, page, config.ttl),
+        _summary_markdown(summary, writer.failures_by_tier, report_dir, page, config.ttl),
         f"{config.run}: summary",
     )
     return summary
 
 
 def _summary_markdown(
-    summary: SweepSummary, failures: dict[int, list[int]], report_dir: Path, page: Path, ttl: int
+    summary: SweepSummary, failures: Mapping[int, int], report_dir: Path, page: Path, ttl: int
 ) -> str:
     lines = [
         f"# Sweep `{summary.run}`",
@@ -90,7 +92,7 @@ def _summary_markdown(
         f"- GiB-hours requested: {summary.gib_hours_succeeded:.4f} by succeeded attempts, "
         f"{summary.gib_hours_failed:.4f} by failed attempts",
         f"- Reports in `{report_dir}`: items.jsonl, summary.json"
-        + "".join(f", tier{t}-failures.txt ({len(v)})" for t, v in failures.items()),
+        + "".join(f", tier{t}-failures.txt ({n})" for t, n in sorted(failures.items())),
         f"- Pictures: `{page}` (open with `sluice report {report_dir}`)",
         f"- Job logs: `sluice logs {summary.run} INDEX` (this machine's log files); on "
         "Kubernetes add `--backend kubernetes`: the pods' logs, kept "

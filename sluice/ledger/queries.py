@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sluice.jobs import Outcome
 from sluice.ledger.base import Holder, Ledger
 from sluice.ledger.schema import attempts, leases
-from sluice.ledger.store import SqlLedger
+from sluice.ledger.store import SqlLedger, of_run
 
 _c = attempts.c
 RUNNING = "running"  # the outcome shown for an attempt that has not ended
@@ -106,5 +106,14 @@ def _store(ledger: Ledger) -> SqlLedger:
 
 
 def succeeded_count(ledger: Ledger, run: str, items: Iterable[str]) -> int:
-    """How many of ``items`` have a newest attempt in ``run`` that succeeded."""
-    return sum(a.outcome is Outcome.SUCCEEDED for a in ledger.latest(run, items).values())
+    """How many of ``items`` have a newest attempt in ``run`` that succeeded (counted in
+    the database, a bounded group of items per query)."""
+    rows = _store(ledger)._rows
+    total = 0
+    for where in of_run(run, items):
+        newest = sa.select(sa.func.max(_c.id)).where(*where).group_by(_c.item)
+        query = sa.select(sa.func.count()).where(
+            _c.id.in_(newest), _c.outcome == Outcome.SUCCEEDED.value
+        )
+        total += rows(query)[0][0]
+    return total

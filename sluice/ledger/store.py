@@ -140,14 +140,14 @@ class SqlLedger:
     def attempts(self, run: str, items: Iterable[str] | None = None) -> list[Attempt]:
         found = [
             _attempt(row)
-            for where in _of_run(run, items)
+            for where in of_run(run, items)
             for row in self._rows(sa.select(table).where(*where).order_by(_c.id))
         ]
         return sorted(found, key=lambda a: a.id) if items is not None else found
 
     def latest(self, run: str, items: Iterable[str] | None = None) -> dict[str, Attempt]:
         latest: dict[str, Attempt] = {}
-        for where in _of_run(run, items):
+        for where in of_run(run, items):
             newest = sa.select(sa.func.max(_c.id)).where(*where).group_by(_c.item)
             for row in self._rows(sa.select(table).where(_c.id.in_(newest))):
                 latest[row.item] = _attempt(row)
@@ -169,7 +169,7 @@ class SqlLedger:
         def delete(where: tuple[sa.ColumnElement, ...]) -> int:
             return self._transaction(lambda db: db.execute(table.delete().where(*where)).rowcount)
 
-        return sum(delete(where) for where in _of_run(run, items))
+        return sum(delete(where) for where in of_run(run, items))
 
     def runs(self) -> list[str]:
         query = sa.select(_c.run).distinct().order_by(_c.run)
@@ -236,8 +236,9 @@ _UPSERT: dict[str, Callable[[sa.Table], sqlite.Insert | postgresql.Insert]] = {
 }
 
 
-def _of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnElement, ...]]:
-    """WHERE clauses selecting a run's rows, or its items' rows a bounded group at a time."""
+def of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnElement, ...]]:
+    """WHERE clauses selecting a run's rows, or its items' rows a bounded group at a time
+    (so a query's parameters, and its answer, stay bounded however many items there are)."""
     if items is None:
         yield (_c.run == run,)
         return

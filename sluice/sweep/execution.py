@@ -137,10 +137,24 @@ class SweepExecution:
         """Whether ``attempt`` ran (or was re-attached and finished) in this flow run."""
         return attempt.id > self.flow_start_id or attempt.id in self.continued
 
-    def plan(self, chunk: Chunk) -> list[IndexPlan]:
-        history: dict[str, list] = {}
+    def history(self, chunk: Chunk) -> dict[str, list[Attempt]]:
+        """The recorded attempts of the chunk's indexes, by index, oldest first."""
+        history: dict[str, list[Attempt]] = {}
         for attempt in self.ledger.attempts(self.config.run, map(str, chunk.indexes)):
             history.setdefault(attempt.item, []).append(attempt)
+        return history
+
+    def reported(self) -> Iterator[tuple[int, list[Attempt]]]:
+        """Every index with its attempts of this sweep (since the baseline), in order,
+        read from the ledger a chunk at a time."""
+        for chunk in self.config.chunks:
+            history = self.history(chunk)
+            for index in chunk.indexes:
+                tried = history.get(str(index), [])
+                yield index, [a for a in tried if a.id > self.baseline_id]
+
+    def plan(self, chunk: Chunk) -> list[IndexPlan]:
+        history = self.history(chunk)
         return [
             plan_index(
                 i,

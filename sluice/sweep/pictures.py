@@ -1,9 +1,15 @@
-"""The sweep's pictures: where indexes finished, and where the requested memory went."""
+"""The sweep's pictures: where indexes finished, and where the requested memory went.
+
+The figures are drawn from ``SweepTally``, which is fed one index at a time as the
+report is written and holds O(bins + tiers): a sweep of a million indexes draws its
+peak-memory chart over at most ``MAX_BINS`` bins of neighbouring indexes.
+"""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
@@ -13,26 +19,71 @@ from sluice.jobs import Outcome
 from sluice.ledger.base import Attempt
 from sluice.quantity import GIB
 from sluice.report_page import Chart, drawing, write_page
-from sluice.sweep.report import IndexReport, SweepSummary
+from sluice.sweep.report import SweepSummary
 
-_DENSE = 2000  # more points than this are drawn as pixels inside the SVG
+MAX_BINS = 1000  # past this many indexes, the peak chart shows each bin's range and mean
 
 
-def sweep_charts(
-    items: Sequence[IndexReport], attempts_by_item: Mapping[str, Sequence[Attempt]]
-) -> list[Chart]:
-    """Indexes per final tier; peak against requested memory; GiB-hours used and wasted.
-    ``attempts_by_item``: each index's attempts of this sweep, oldest first."""
+@dataclass
+class _Bin:
+    """Last attempts of neighbouring indexes: requested memory and peak range, in GiB."""
+
+    requested: float = 0.0
+    low: float = float("inf")
+    high: float = 0.0
+    total: float = 0.0
+    count: int = 0
+
+    def add(self, requested: float, peak: float) -> None:
+        self.requested = max(self.requested, requested)
+        self.low, self.high = min(self.low, peak), max(self.high, peak)
+        self.total += peak
+        self.count += 1
+
+
+class SweepTally:
+    """What the charts need, accumulated index by index (``add``, ascending indexes)."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first = first
+        self.width = max(1, -(-(last - first + 1) // MAX_BINS))  # indexes per bin
+        self.bins: dict[int, _Bin] = {}
+        self.used: dict[int, float] = defaultdict(float)
+        self.idle: dict[int, float] = defaultdict(float)
+        self.failed: dict[int, float] = defaultdict(float)
+
+    def add(self, index: int, attempts: Sequence[Attempt]) -> None:
+        """One index's attempts of this sweep, oldest first."""
+        last = attempts[-1] if attempts else None
+        if last is not None and last.peak_memory_bytes and last.memory_bytes:
+            number = (index - self.first) // self.width
+            slot = self.bins.setdefault(number, _Bin())
+            slot.add(last.memory_bytes / GIB, last.peak_memory_bytes / GIB)
+        for attempt in attempts:
+            if attempt.tier is None or attempt.outcome is None:
+                continue
+            if attempt.outcome is Outcome.SUCCEEDED and attempt.peak_memory_bytes:
+                peak = min(attempt.peak_memory_bytes, attempt.memory_bytes or 0) / GIB
+                self.used[attempt.tier] += peak * hours_held(attempt)
+                self.idle[attempt.tier] += gib_hours(attempt) - peak * hours_held(attempt)
+            elif attempt.outcome is Outcome.SUCCEEDED:
+                self.used[attempt.tier] += gib_hours(attempt)
+            else:
+                self.failed[attempt.tier] += gib_hours(attempt)
+
+
+def sweep_charts(summary: SweepSummary, tally: SweepTally) -> list[Chart]:
+    """Indexes per final tier; peak against requested memory; GiB-hours used and wasted."""
     charts: list[Chart] = []
-    _final_tiers(items, charts)
-    _peak_against_request([tried[-1] for tried in attempts_by_item.values() if tried], charts)
-    _gib_hours_by_tier([a for tried in attempts_by_item.values() for a in tried], charts)
+    _final_tiers(summary, charts)
+    _peak_against_request(tally, charts)
+    _gib_hours_by_tier(tally, charts)
     return charts
 
 
-def _final_tiers(items: Sequence[IndexReport], charts: list[Chart]) -> None:
-    succeeded = Counter(i.tier for i in items if i.outcome == "succeeded" and i.tier is not None)
-    failed = sum(i.outcome != "succeeded" for i in items)
+def _final_tiers(summary: SweepSummary, charts: list[Chart]) -> None:
+    succeeded = {int(t): n for t, n in summary.succeeded_by_tier.items() if t != "None"}
+    failed = summary.failed
     labels = [f"tier {t}" for t in sorted(succeeded)] + (["failed"] if failed else [])
     counts = [succeeded[t] for t in sorted(succeeded)] + ([failed] if failed else [])
     caption = "Where each index ended: the tier it succeeded at, or failed."
@@ -45,46 +96,50 @@ def _final_tiers(items: Sequence[IndexReport], charts: list[Chart]) -> None:
         axes.set_ylabel("indexes")
 
 
-def _peak_against_request(last: Sequence[Attempt], charts: list[Chart]) -> None:
-    measured = sorted(
-        (a for a in last if a.peak_memory_bytes and a.memory_bytes),
-        key=lambda a: int(a.item),
-    )
+def _peak_against_request(tally: SweepTally, charts: list[Chart]) -> None:
+    binned = tally.width > 1
     caption = (
         "Each index's last attempt: memory requested (line) and the peak it used (dots); "
         "the gap is memory held and never touched."
     )
+    if binned:
+        caption = (
+            f"Each index's last attempt, in bins of {tally.width:,} neighbouring indexes: the "
+            "most memory requested (line), the range of peaks used (band) and their mean; "
+            "the gap is memory held and never touched."
+        )
     with drawing("Peak against requested memory", caption, charts) as axes:
-        indexes = [int(a.item) for a in measured]
-        requested = [(a.memory_bytes or 0) / GIB for a in measured]
-        peaks = [(a.peak_memory_bytes or 0) / GIB for a in measured]
-        axes.step(indexes, requested, where="mid", color="#4c78a8", label="requested")
-        dense = len(measured) > _DENSE
-        axes.scatter(indexes, peaks, s=6, color="#f58518", label="peak", rasterized=dense)
+        numbers = sorted(tally.bins)
+        slots = [tally.bins[n] for n in numbers]
+        starts = [tally.first + n * tally.width for n in numbers]
+        axes.step(
+            starts, [s.requested for s in slots], where="mid", color="#4c78a8", label="requested"
+        )
+        if binned:
+            axes.fill_between(
+                starts,
+                [s.low for s in slots],
+                [s.high for s in slots],
+                step="mid",
+                color="#f58518",
+                alpha=0.3,
+                label="peak range",
+            )
+            axes.plot(
+                starts, [s.total / s.count for s in slots], color="#f58518", label="mean peak"
+            )
+        else:
+            axes.scatter(starts, [s.high for s in slots], s=6, color="#f58518", label="peak")
         axes.set_xlabel("index")
         axes.set_ylabel("GiB")
-        if measured:
+        if slots:
             axes.legend(loc="upper left")
         else:
             axes.text(0.5, 0.5, "no peak memory reported", ha="center", transform=axes.transAxes)
 
 
-def _gib_hours_by_tier(attempts: Sequence[Attempt], charts: list[Chart]) -> None:
-    used: dict[int, float] = defaultdict(float)
-    idle: dict[int, float] = defaultdict(float)
-    failed: dict[int, float] = defaultdict(float)
-    for attempt in attempts:
-        if attempt.tier is None or attempt.outcome is None:
-            continue
-        if attempt.outcome is Outcome.SUCCEEDED and attempt.peak_memory_bytes:
-            peak = min(attempt.peak_memory_bytes, attempt.memory_bytes or 0) / GIB
-            used[attempt.tier] += peak * hours_held(attempt)
-            idle[attempt.tier] += gib_hours(attempt) - peak * hours_held(attempt)
-        elif attempt.outcome is Outcome.SUCCEEDED:
-            used[attempt.tier] += gib_hours(attempt)
-        else:
-            failed[attempt.tier] += gib_hours(attempt)
-    tiers = sorted({*used, *idle, *failed})
+def _gib_hours_by_tier(tally: SweepTally, charts: list[Chart]) -> None:
+    tiers = sorted({*tally.used, *tally.idle, *tally.failed})
     labels = [f"tier {t}" for t in tiers]
     caption = (
         "Requested GiB x hours held, per tier: used at peak by attempts that succeeded, "
@@ -93,9 +148,9 @@ def _gib_hours_by_tier(attempts: Sequence[Attempt], charts: list[Chart]) -> None
     with drawing("GiB-hours used and wasted, per tier", caption, charts) as axes:
         bottom = [0.0] * len(tiers)
         for name, values, colour in (
-            ("used", used, "#54a24b"),
-            ("idle above peak", idle, "#bab0ac"),
-            ("failed attempts", failed, "#e45756"),
+            ("used", tally.used, "#54a24b"),
+            ("idle above peak", tally.idle, "#bab0ac"),
+            ("failed attempts", tally.failed, "#e45756"),
         ):
             heights = [values.get(t, 0.0) for t in tiers]
             axes.bar(labels, heights, bottom=bottom, label=name, color=colour)
@@ -104,12 +159,7 @@ def _gib_hours_by_tier(attempts: Sequence[Attempt], charts: list[Chart]) -> None
         axes.legend(loc="upper right")
 
 
-def write_sweep_page(
-    report_dir: Path,
-    summary: SweepSummary,
-    items: Sequence[IndexReport],
-    attempts_by_item: Mapping[str, Sequence[Attempt]],
-) -> Path:
+def write_sweep_page(report_dir: Path, summary: SweepSummary, tally: SweepTally) -> Path:
     """``report.html`` for the sweep: the summary's headline and its three charts."""
     facts = [
         f"{summary.succeeded} of {summary.total} indexes succeeded, {summary.failed} failed, "
@@ -118,5 +168,4 @@ def write_sweep_page(
         f"{summary.gib_hours_failed:.4f} by failed ones",
         "Files beside this page: items.jsonl, summary.json, tier<N>-failures.txt",
     ]
-    charts = sweep_charts(items, attempts_by_item)
-    return write_page(report_dir, f"Sweep {summary.run}", facts, charts)
+    return write_page(report_dir, f"Sweep {summary.run}", facts, sweep_charts(summary, tally))

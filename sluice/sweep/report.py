@@ -1,15 +1,20 @@
-"""The sweep's report files: items.jsonl, tier<N>-failures.txt, summary.json."""
+"""The sweep's report files: items.jsonl, tier<N>-failures.txt, summary.json.
+
+Written as the ledger is read, one chunk of indexes at a time (``SweepReportWriter``):
+memory stays O(chunk + tiers) however many indexes the sweep has.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from pydantic import BaseModel
 
-from sluice.accounting import total_gib_hours
+from sluice.accounting import gib_hours
 from sluice.jobs import Outcome
 from sluice.ledger.base import Attempt
 from sluice.quantity import format_memory
@@ -42,7 +47,7 @@ class SweepSummary(BaseModel):
     gib_hours_failed: float
 
 
-def index_report(index: int, attempts: list[Attempt]) -> IndexReport:
+def index_report(index: int, attempts: Sequence[Attempt]) -> IndexReport:
     last = attempts[-1] if attempts else None
     succeeded = last is not None and last.outcome is Outcome.SUCCEEDED
     reason: str | None
@@ -64,46 +69,64 @@ def index_report(index: int, attempts: list[Attempt]) -> IndexReport:
     )
 
 
-def build_reports(
-    run: str, indexes: Sequence[int], attempts_by_item: dict[str, list[Attempt]]
-) -> tuple[list[IndexReport], SweepSummary, dict[int, list[int]]]:
-    """Per-index lines, the summary, and each tier's failed indexes."""
-    items = [index_report(i, attempts_by_item.get(str(i), [])) for i in indexes]
-    failures_by_tier: dict[int, set[int]] = defaultdict(set)
-    every_attempt = [a for i in indexes for a in attempts_by_item.get(str(i), [])]
-    for attempt in every_attempt:
-        if attempt.outcome not in (None, Outcome.SUCCEEDED) and attempt.tier is not None:
-            failures_by_tier[attempt.tier].add(int(attempt.item))
-    succeeded = [a for a in every_attempt if a.outcome is Outcome.SUCCEEDED]
-    failed = [a for a in every_attempt if a.outcome not in (None, Outcome.SUCCEEDED)]
-    summary = SweepSummary(
-        run=run,
-        total=len(items),
-        succeeded=sum(r.outcome == "succeeded" for r in items),
-        failed=sum(r.outcome == "failed" for r in items),
-        by_reason=dict(Counter(r.reason or "succeeded" for r in items)),
-        succeeded_by_tier=dict(Counter(str(r.tier) for r in items if r.outcome == "succeeded")),
-        attempts=len(every_attempt),
-        gib_hours_succeeded=round(total_gib_hours(succeeded), 6),
-        gib_hours_failed=round(total_gib_hours(failed), 6),
-    )
-    return items, summary, {t: sorted(s) for t, s in sorted(failures_by_tier.items())}
+class SweepReportWriter:
+    """Streams the report files: ``add`` each index in ascending order with its attempts
+    (oldest first), then ``close`` writes summary.json and returns the summary."""
 
+    def __init__(self, report_dir: Path, run: str) -> None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for stale in report_dir.glob("tier*-failures.txt"):
+            stale.unlink()
+        self.report_dir, self.run = report_dir, run
+        self._items = (report_dir / "items.jsonl").open("w")
+        self._failures: dict[int, IO[str]] = {}
+        self._reasons: Counter[str] = Counter()
+        self._succeeded_tiers: Counter[str] = Counter()
+        self.failures_by_tier: Counter[int] = Counter()  # lines of each tier<N>-failures.txt
+        self._total = self._attempts = 0
+        self._gib_hours = {True: 0.0, False: 0.0}  # by succeeded
 
-def write_reports(
-    report_dir: Path,
-    items: list[IndexReport],
-    summary: SweepSummary,
-    failures_by_tier: dict[int, list[int]],
-) -> Path:
-    """Write the three kinds of report file; returns the directory."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    with (report_dir / "items.jsonl").open("w") as out:
-        for item in items:
-            out.write(item.model_dump_json() + "\n")
-    for stale in report_dir.glob("tier*-failures.txt"):
-        stale.unlink()
-    for tier, failed in failures_by_tier.items():
-        (report_dir / f"tier{tier}-failures.txt").write_text("".join(f"{i}\n" for i in failed))
-    (report_dir / "summary.json").write_text(json.dumps(summary.model_dump(), indent=2) + "\n")
-    return report_dir
+    def add(self, index: int, attempts: Sequence[Attempt]) -> IndexReport:
+        """One index's line, its failed tiers and its share of the totals."""
+        report = index_report(index, attempts)
+        self._items.write(report.model_dump_json() + "\n")
+        self._total += 1
+        self._attempts += len(attempts)
+        self._reasons[report.reason or "succeeded"] += 1
+        if report.outcome == "succeeded":
+            self._succeeded_tiers[str(report.tier)] += 1
+        failed_tiers = set()
+        for attempt in attempts:
+            if attempt.outcome is None:
+                continue
+            succeeded = attempt.outcome is Outcome.SUCCEEDED
+            self._gib_hours[succeeded] += gib_hours(attempt)
+            if not succeeded and attempt.tier is not None:
+                failed_tiers.add(attempt.tier)
+        for tier in sorted(failed_tiers):
+            if tier not in self._failures:
+                self._failures[tier] = (self.report_dir / f"tier{tier}-failures.txt").open("w")
+            self._failures[tier].write(f"{index}\n")
+            self.failures_by_tier[tier] += 1
+        return report
+
+    def close(self) -> SweepSummary:
+        """Close the files and write summary.json; the summary."""
+        for out in (self._items, *self._failures.values()):
+            out.close()
+        succeeded = sum(self._succeeded_tiers.values())
+        summary = SweepSummary(
+            run=self.run,
+            total=self._total,
+            succeeded=succeeded,
+            failed=self._total - succeeded,
+            by_reason=dict(self._reasons),
+            succeeded_by_tier=dict(self._succeeded_tiers),
+            attempts=self._attempts,
+            gib_hours_succeeded=round(self._gib_hours[True], 6),
+            gib_hours_failed=round(self._gib_hours[False], 6),
+        )
+        (self.report_dir / "summary.json").write_text(
+            json.dumps(summary.model_dump(), indent=2) + "\n"
+        )
+        return summary
