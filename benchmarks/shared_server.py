@@ -28,6 +28,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the runs' logs and homes")
     args = parser.parse_args()
     axis = round(args.chunks ** (1 / 3))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the runs and servers too
 
     work = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-"))
     (work / "probes").mkdir()
