@@ -141,8 +141,10 @@ def run(args: argparse.Namespace, home: Path) -> None:
         return_state=True,
     )
     wall = time.perf_counter() - started
-    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    workers_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    own, children = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    peak_rss, workers_rss = own.ru_maxrss * 1024, children.ru_maxrss * 1024
     summary = state.result()
     chunks = args.axis**3
     final = open_table(table)
@@ -161,6 +163,11 @@ def run(args: argparse.Namespace, home: Path) -> None:
     print(f"tracker bitsets on disk : {(final.directory / 'state.bin').stat().st_size:,} B")
     print(f"flow process peak RSS   : {peak_rss / 2**20:.0f} MiB (whole process, Prefect included)")
     print(f"worker processes' peak  : {workers_rss / 2**20:.0f} MiB (the largest one)")
+    print(
+        f"CPU seconds             : flow process {own.ru_utime + own.ru_stime:.0f} s, worker "
+        f"processes {children.ru_utime + children.ru_stime:.0f} s (the server's not counted), "
+        f"{os.cpu_count()} cores"
+    )
 
 
 def kill_and_resume(args: argparse.Namespace, home: Path) -> None:

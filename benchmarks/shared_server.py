@@ -28,12 +28,14 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -128,6 +130,20 @@ def percentiles(latencies: list[float]) -> str:
     return f"{len(ordered)} writes, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {most:.0f} ms"
 
 
+def ledger_spans(url: str, runs: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    """Per run, its first attempt's start and its last ending, as the ledger recorded them
+    (the runs' own work, without each process's start)."""
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT run, min(started_at), max(finished_at) FROM attempts"
+            " WHERE run = ANY(%s) GROUP BY run",
+            (runs,),
+        ).fetchall()
+    return {run: (first, last) for run, first, last in rows}
+
+
 def ledger_check(url: str, runs: dict[str, int]) -> list[str]:
     """Per sweep run: rows, distinct items, succeeded; a line saying whether each is exact."""
     import psycopg
@@ -187,6 +203,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the runs' logs and homes")
     args = parser.parse_args()
     axis = round(args.chunks ** (1 / 3))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the runs and servers too
 
     work = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-"))
     (work / "probes").mkdir()
@@ -233,6 +250,7 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
         "SLUICE_LEDGER_URL": ledger,  # the ingest's table lease
         "PYTHONPATH": str(REPO),
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # users' runs import from cached bytecode
     try:
         alone = sweep_run("alone", work, env, ledger, args)
         run_all([alone], work / "logs")
@@ -275,6 +293,19 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
         f"{args.count / min(r.wall for r in sweeps):.0f} indexes/s"
         f" (alone: {args.count / alone.wall:.0f})"
     )
+    spans = ledger_spans(ledger, [f"sweep/{r.name}/noop" for r in [alone, *sweeps]])
+    if len(spans) == len(sweeps) + 1:
+        first, last = spans.pop("sweep/alone/noop")
+        alone_rate = args.count / (last - first).total_seconds()
+        began = min(first for first, _ in spans.values())
+        ended = max(last for _, last in spans.values())
+        rates = sorted(args.count / (b - a).total_seconds() for a, b in spans.values())
+        together = total / (ended - began).total_seconds()
+        print(
+            f"  ledger spans (first attempt's start to last ending, process starts excluded):"
+            f" alone {alone_rate:.0f} indexes/s; shared {together:.0f}"
+            f" indexes/s together, {rates[0]:.0f}-{rates[-1]:.0f} per sweep"
+        )
     shared_latencies = [s for r in sweeps for s in r.latencies]
     print(f"  sweeps' ledger writes: {percentiles(shared_latencies)}")
     print(f"  ingest's ledger writes (its table lease): {percentiles(ingest.latencies)}")
