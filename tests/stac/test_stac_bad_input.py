@@ -53,6 +53,12 @@ def test_resume_not_below_stop(base_args, sluice_home):
     nothing_ran(sluice_home)
 
 
+@pytest.mark.parametrize("tier", ["-1", "6"])
+def test_max_tier_out_of_range(base_args, sluice_home, tier):
+    one_line_error(invoke(base_args, "--max_tier", tier), f"--max_tier {tier}: must be 0 to 5")
+    nothing_ran(sluice_home)
+
+
 def test_malformed_item_list(base_args, sluice_home, tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text("ahps-aaa1-nws\nnot an id\n")

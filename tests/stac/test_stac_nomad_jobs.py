@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nomad
@@ -17,6 +18,8 @@ import pytest
 from sluice.flows.stac_batch import StacBatchIncomplete
 
 from sluice.ledger import open_ledger
+from sluice.ledger.base import Attempt
+from sluice.stac.execution import MemoryTiers
 from tests.nomad.test_nomad_backend import needs_cgroups
 from tests.stac.conftest import EXAMPLES
 from tests.stac.test_stac_batch_local import run_batch
@@ -159,3 +162,31 @@ def test_with_max_tier_0_an_oom_is_final_and_registers_nothing(on_nomad):
     assert [j["ID"] for j in on_nomad.jobs() if not j.get("ParentID")] == ["pipeline"]
     [attempt] = open_ledger().attempts("stac/final")
     assert attempt.outcome == "oom"
+
+
+def attempt(tier: int | None, outcome: str | None) -> Attempt:
+    return Attempt(
+        id=1, run="r", item="i", workload="w", job_name="j", tier=tier, memory_bytes=None,
+        outcome=outcome, exit_code=None, reason=None, started_at=datetime.now(UTC),
+        finished_at=None, peak_memory_bytes=None, message=None,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("base", "max_tier", "last", "resume", "memory"),
+    [
+        (256 * MIB, 2, None, 0, None),  # first run: the registered job's own memory
+        (256 * MIB, 2, attempt(0, "oom"), 1, 512 * MIB),  # killed for memory: a tier up
+        (256 * MIB, 2, attempt(1, "oom"), 2, 1024 * MIB),
+        (256 * MIB, 2, attempt(2, "oom"), 2, 1024 * MIB),  # no higher tier: stays
+        (256 * MIB, 2, attempt(1, "failed"), 1, 512 * MIB),  # needed the memory: keeps it
+        (256 * MIB, 0, attempt(0, "oom"), 0, None),  # max_tier 0: an OOM is final
+        (256 * MIB, 1, attempt(3, "failed"), 1, 512 * MIB),  # max_tier lowered since
+        (None, 2, attempt(0, "oom"), 0, None),  # no limit to raise (local processes)
+        (256 * MIB, 2, attempt(None, "oom"), 1, 512 * MIB),  # a row without a tier: 0
+    ],
+)
+def test_memory_tiers(base, max_tier, last, resume, memory):
+    tiers = MemoryTiers(base, max_tier)
+    assert tiers.resume(last) == resume
+    assert tiers.memory_bytes(resume) == memory
