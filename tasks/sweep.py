@@ -47,7 +47,8 @@ def run_sweep_chunk(execution: SweepExecution, chunk: Chunk) -> ChunkResult:
         )
     if result.next_tier is not None:
         raise OOMEscalation(
-            f"{result.escalating} indexes ran out of memory: retrying them at tier "
+            f"{result.escalating} index{'es' if result.escalating != 1 else ''} ran out of "
+            f"memory: retrying {'them' if result.escalating != 1 else 'it'} at tier "
             f"{result.next_tier}"
         )
     return result

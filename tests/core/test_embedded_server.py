@@ -49,7 +49,8 @@ def _cli(*argv: str):
 def test_started_on_demand_private_reused_and_stopped(private, capsys):
     assert _cli("server", "status").exit_code == 1
     api_url = server.ensure_api()
-    assert "Starting the embedded Prefect server" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "Starting the embedded Prefect server" in said and "Started it in " in said, said
     port = int(os.environ["SLUICE_SERVER_PORT"])
     assert api_url == f"http://127.0.0.1:{port}/api" and server.is_healthy(api_url)
 
@@ -191,6 +192,7 @@ def test_no_command_starts_a_temporary_prefect_server(tmp_path, request):
             assert result.returncode == 0, shown
             assert "temporary server" not in result.stdout + result.stderr, shown
             assert "Still processing items" not in result.stderr, shown
+            assert "WARNING" not in result.stderr, shown  # e.g. Prefect's profile warning
             assert f"View at http://127.0.0.1:{port}/runs/flow-run/" in result.stderr, shown
     finally:
         _sluice(env, "server", "stop")
