@@ -219,10 +219,10 @@ def test_stage_mode_on_the_nomad_double(
     rows = manifest.decode().splitlines()
     assert len(rows) >= 5 and all(any(i in r for r in rows) for i in ("aaa1", "ddd4", "fail"))
     names = [j["ID"] for j in NomadApi(nomad_api.settings()).client.jobs.get_jobs()]
-    # the batch shared its credentials, so stage jobs ran from the job with the template
-    assert any(
-        n.startswith("sluice-job-secrets-") and f"/dispatch-{first[0].job_name}" in n for n in names
-    )
+    # the batch shared its credentials, so stage jobs ran from the job with the template,
+    # as registered (no memory asked, no OOM: no sized variant)
+    assert f"sluice-job-secrets/dispatch-{first[0].job_name}" in "\n".join(names)
+    assert not [n for n in names if "mib" in n]
 
 
 def test_a_batch_with_nothing_to_run_on_nomad_still_reports(

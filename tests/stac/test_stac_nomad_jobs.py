@@ -17,6 +17,7 @@ import nomad
 import pytest
 from sluice.flows.stac_batch import StacBatchIncomplete
 
+from sluice.backends.nomad.specs import SPEC_DIR
 from sluice.ledger import open_ledger
 from sluice.ledger.base import Attempt
 from sluice.stac.execution import MemoryTiers
@@ -26,6 +27,7 @@ from tests.stac.test_stac_batch_local import run_batch
 from tests.stac.test_stac_batch_nomad import KEY_ID, SECRET, distinctive_creds, nomad_env  # noqa: F401
 
 JOB_FILE = Path(__file__).parent / "jobspecs" / "pipeline.nomad"
+STANDINS = EXAMPLES / "standins.py"
 MIB = 2**20
 ITEM = "ahps-aaa1-nws"
 SEED_META = {"aoi", "outputs_path", "hand_index_path", "benchmark_sources", "tags"}
@@ -36,7 +38,7 @@ def register_pipeline(nomad_api, stac_api: str, s3_endpoint: str, **variables: o
     client = nomad.Nomad(address=nomad_api.url, token=nomad_api.token, timeout=60)
     values = {
         "python": sys.executable,
-        "standins": str(EXAMPLES / "standins.py"),
+        "standins": str(STANDINS),
         "stac_api_url": stac_api,
         "s3_endpoint": s3_endpoint,
         **variables,
@@ -190,3 +192,35 @@ def test_memory_tiers(base, max_tier, last, resume, memory):
     tiers = MemoryTiers(base, max_tier)
     assert tiers.resume(last) == resume
     assert tiers.memory_bytes(resume) == memory
+
+
+@pytest.mark.slow
+@needs_cgroups
+def test_stage_jobs_killed_for_memory_run_again_a_tier_up(on_nomad, tmp_path):
+    """Stage mode: Sluice's generic job (here registered with 128 MiB) is dispatched as it
+    is; a stage job that touches 160 MiB is killed there and its entries run again at 256."""
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    for name in ("sluice-job", "sluice-job-secrets"):
+        spec = json.loads((SPEC_DIR / f"{name}.nomad.json").read_text())
+        spec["Job"]["TaskGroups"][0]["Tasks"][0]["Resources"]["MemoryMB"] = 128
+        (specs / f"{name}.nomad.json").write_text(json.dumps(spec))
+    hog = (
+        "import runpy, sys; hog = bytearray(160 * 2**20); del hog; "
+        f"sys.argv = ['standins', *sys.argv[1:]]; runpy.run_path({str(STANDINS)!r}, "
+        "run_name='__main__')"
+    )
+    summary = on_nomad.run(
+        "stage-oom",
+        mode="stage",
+        nomad_spec_dir=str(specs),
+        stage_command=[sys.executable, "-c", hog],
+        stage_retries=1,
+    )
+    assert summary["success"] == 1
+    parents = sorted(j["ID"] for j in on_nomad.jobs() if not j.get("ParentID"))
+    assert parents == ["sluice-job", "sluice-job-secrets", "sluice-job-secrets-256mib"]
+    ledger = open_ledger()
+    for stage in ("inundate", "mosaic", "agreement"):
+        attempts = ledger.attempts(f"stac/stage-oom/{stage}")
+        assert {(a.tier, a.outcome) for a in attempts} == {(0, "oom"), (1, "succeeded")}, stage
