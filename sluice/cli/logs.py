@@ -62,7 +62,10 @@ def logs(
         with path.open("rb") as log:
             while chunk := log.read(1 << 20):
                 sys.stdout.buffer.write(chunk)
+            empty = log.tell() == 0
         sys.stdout.flush()
+        if empty:  # e.g. a job killed before it printed: say so rather than print nothing
+            print(f"job {job!r}: its log {path} is empty", file=sys.stderr)
         return
     from sluice.backends.factory import create_backend
 

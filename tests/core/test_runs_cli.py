@@ -121,6 +121,20 @@ def test_logs_prints_the_job_log_of_an_attempt(swept):
     assert rows[0]["log_path"] != rows[1]["log_path"]
 
 
+def test_an_empty_job_log_is_said_not_left_blank(swept):
+    rows = json.loads(
+        _sluice("runs", "show", RUN, "--item", "2", "--ledger-url", swept["url"], "--json").stdout
+    )["rows"]
+    Path(rows[-1]["log_path"]).write_text("")  # as a job killed before it printed leaves it
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLUICE_HOME", str(swept["home"]))
+        empty = _sluice("logs", RUN, "2", "--ledger-url", swept["url"])
+    assert empty.exit_code == 0 and empty.stdout == "", empty.output
+    assert (
+        empty.stderr == f"job {rows[-1]['job_name']!r}: its log {rows[-1]['log_path']} is empty\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [
