@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 
@@ -52,6 +53,36 @@ def work_one_round(env: dict[str, str]) -> str:
         "never",
         env=env,
     )
+
+
+def kubernetes_worker(kubeconfig: Path, queue: str) -> str:
+    """One poll of the ``sluice-kubernetes`` pool's ``queue`` by a real prefect-kubernetes
+    worker: the due runs' flow-run Jobs are created (its kopf observer off: see
+    test_flow_pod_on_double.py)."""
+    return prefect(
+        "worker",
+        "start",
+        "--pool",
+        "sluice-kubernetes",
+        "--work-queue",
+        queue,
+        "--run-once",
+        "--install-policy",
+        "never",
+        env={
+            "KUBECONFIG": str(kubeconfig),
+            "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_ENABLED": "false",
+        },
+    )
+
+
+@pytest.fixture
+def kubernetes_queue(deployed: str) -> str:
+    """A work queue of ``sluice-kubernetes`` for one test, so its worker takes the test's
+    runs only, not the hourly Karabo run when one is due."""
+    name = f"test-{uuid4().hex[:8]}"
+    prefect("work-queue", "create", name, "--pool", "sluice-kubernetes")
+    return name
 
 
 IMAGE_NAME = "registry.example/sluice"

@@ -26,7 +26,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -45,11 +45,10 @@ from sluice.blocks import LedgerSettings
 from sluice.ledger import open_ledger
 from tests.core.sweep_workload import write_template
 from tests.core.test_ledger import postgres_server  # noqa: F401  (the session fixture)
-from tests.deployments.conftest import IMAGE_NAME, IMAGE_TAG, REPO, prefect
+from tests.deployments.conftest import IMAGE_NAME, IMAGE_TAG, REPO, kubernetes_worker
 from tests.k8s_double import K8sDouble, start_double
 
-# a flow pod starts Prefect and imports Sluice twice (once per pod): minutes on a busy machine
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]  # two flow pods start
 FLOW_RUN = "prefect.io/flow-run-id"
 FLOW_POD_TIMEOUT = 600  # a flow pod starts Prefect and imports Sluice: slow on a busy machine
 
@@ -85,26 +84,6 @@ def ledger_block(prefect_api: str, postgres_server: str) -> str:  # noqa: F811
     return url
 
 
-def _worker(cluster: K8sDouble, queue: str) -> None:
-    """One poll of the ``sluice-kubernetes`` pool (the test's own queue: not the hourly
-    Karabo run, which may be due): the due run's flow-run Job is created."""
-    prefect(
-        "worker",
-        "start",
-        "--pool",
-        "sluice-kubernetes",
-        "--work-queue",
-        queue,
-        "--run-once",
-        "--install-policy",
-        "never",
-        env={
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_ENABLED": "false",
-        },
-    )
-
-
 def _flow_run_jobs(cluster: K8sDouble, run_id: str) -> list[dict]:
     jobs = [j for j in cluster.jobs() if j["metadata"]["labels"].get(FLOW_RUN) == run_id]
     return sorted(jobs, key=lambda j: int(j["metadata"]["resourceVersion"]))
@@ -136,7 +115,7 @@ async def _report(run_id: str) -> str:
 
 
 def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
-    deployed, cluster: K8sDouble, ledger_block: str, tmp_path: Path
+    kubernetes_queue: str, cluster: K8sDouble, ledger_block: str, tmp_path: Path
 ) -> None:
     marker, release, done_log = tmp_path / "marker", tmp_path / "release", tmp_path / "done"
     done_log.touch()
@@ -147,8 +126,6 @@ def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
         RELEASE=str(release),
         DONE_LOG=str(done_log),
     )
-    queue = f"e2e-{uuid4().hex[:8]}"
-    prefect("work-queue", "create", queue, "--pool", "sluice-kubernetes")
     run = run_deployment(
         "tiered-index-sweep/cluster",
         parameters={
@@ -162,12 +139,12 @@ def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
         },
         # SLUICE_HOME: the pod's scratch (its emptyDir volume in a cluster)
         job_variables={"env": {"SLUICE_HOME": str(tmp_path / "pod-home")}},
-        work_queue_name=queue,
+        work_queue_name=kubernetes_queue,
         timeout=0,
     )
     run_id = str(run.id)
 
-    _worker(cluster, queue)
+    kubernetes_worker(cluster.kubeconfig, kubernetes_queue)
     (first,) = _flow_run_jobs(cluster, run_id)
     # mid-run: the sweep's Jobs exist on the same double, index 2 is held running
     cluster.wait_for(
@@ -197,8 +174,8 @@ def test_a_killed_flow_pod_is_rescheduled_and_the_sweep_resumes_from_the_ledger(
     assert len(cluster.pods_of(first["metadata"]["name"])) == 0
     release.touch()
 
-    _worker(cluster, queue)  # the worker's next poll takes the rescheduled run
-    first_job, second = _flow_run_jobs(cluster, run_id)
+    kubernetes_worker(cluster.kubeconfig, kubernetes_queue)  # takes the rescheduled run
+    _, second = _flow_run_jobs(cluster, run_id)
     assert second["metadata"]["name"] != first["metadata"]["name"]
     ended = cluster.wait_for(
         lambda: _condition(cluster.job(second["metadata"]["name"])), timeout=FLOW_POD_TIMEOUT

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.deployments import run_deployment
 
-from tests.deployments.conftest import IMAGE_NAME, IMAGE_TAG, prefect, run_deployment
+from tests.deployments.conftest import IMAGE_NAME, IMAGE_TAG, kubernetes_worker
 from tests.k8s_double import K8sDouble, start_double
 
 pytestmark = pytest.mark.slow
@@ -29,27 +30,16 @@ def held_cluster(tmp_path: Path) -> Iterator[K8sDouble]:
 
 
 def test_the_kubernetes_worker_creates_the_flow_run_job_on_the_double(
-    deployed, held_cluster: K8sDouble, tmp_path: Path
+    kubernetes_queue: str, held_cluster: K8sDouble, tmp_path: Path
 ) -> None:
-    run_id = run_deployment(
+    run = run_deployment(
         "tiered-index-sweep/cluster",
-        f"template_path={tmp_path / 'job.yaml'}",
-        "indexes=[0]",
-        "tier=0",
+        parameters={"template_path": str(tmp_path / "job.yaml"), "indexes": [0], "tier": 0},
+        work_queue_name=kubernetes_queue,
+        timeout=0,
     )
-    prefect(
-        "worker",
-        "start",
-        "--pool",
-        "sluice-kubernetes",
-        "--run-once",
-        "--install-policy",
-        "never",
-        env={
-            "KUBECONFIG": str(held_cluster.kubeconfig),
-            "PREFECT_INTEGRATIONS_KUBERNETES_OBSERVER_ENABLED": "false",
-        },
-    )
+    run_id = str(run.id)
+    kubernetes_worker(held_cluster.kubeconfig, kubernetes_queue)
 
     (job,) = held_cluster.jobs()
     assert job["metadata"]["labels"]["prefect.io/flow-run-id"] == run_id
