@@ -17,7 +17,8 @@ Targets (issue 16): at 18,587 the flow at most 1.5x the Popen floor; at 1,000,00
 thousands of task runs, all recorded.
 
     python benchmarks/sweep_scale.py [--count 18587] [--chunk-size 400] [--parallelism 2]
-        [--floor-count N] [--prefect-map 100000] [--no-floors]
+        [--floor-count N] [--prefect-map 100000] [--no-floors] [--no-dry-run] [--progress]
+    python benchmarks/sweep_scale.py --reports-only --count 1000000
 """
 
 from __future__ import annotations
@@ -145,6 +146,59 @@ def prefect_map(count: int, parallelism: int) -> None:
     print(json.dumps(result), file=sys.__stdout__)
 
 
+def reports_only(template: Path, count: int, chunk_size: int, work: Path) -> None:
+    """The report step alone over ``count`` recorded indexes (no jobs run): a ledger is
+    filled with one succeeded attempt per index, and one OOM before it for every tenth,
+    then the sweep's report files and page are written from it; time and peak RSS."""
+    from datetime import UTC, datetime
+
+    from sluice.jobs import JobResult, Outcome
+    from sluice.ledger import open_ledger
+    from sluice.ledger.base import PlannedAttempt
+    from sluice.sweep.config import resolve_config
+    from sluice.sweep.execution import SweepExecution
+    from sluice.sweep.pictures import write_sweep_reports
+    from sluice.sweep.plan import TierPolicy
+
+    config, start_tier, _ = resolve_config(sweep_options(template, count, chunk_size))
+    ledger = open_ledger(f"sqlite:///{work / 'ledger.db'}")
+    now = datetime.now(UTC)
+    for chunk in config.chunks:
+        for tier, outcome, indexes in (
+            (0, Outcome.OOM, [i for i in chunk.indexes if i % 10 == 0]),
+            (0, Outcome.SUCCEEDED, [i for i in chunk.indexes if i % 10]),
+            (1, Outcome.SUCCEEDED, [i for i in chunk.indexes if i % 10 == 0]),
+        ):
+            planned = [
+                PlannedAttempt(item=str(i), job_name=f"noop-{i}", tier=tier, memory_bytes=64 << 20)
+                for i in indexes
+            ]
+            ended = JobResult(
+                name="-",
+                outcome=outcome,
+                exit_code=0,
+                started_at=now,
+                finished_at=now,
+                peak_memory_bytes=40 << 20,
+            )
+            ids = ledger.begin(config.run, config.workload, planned)
+            ledger.finish_many([(attempt_id, ended) for attempt_id in ids])
+    filled = peak_rss_mib()
+    policy = TierPolicy(start=start_tier, max_tier=2, history={})
+    execution = SweepExecution(config, None, ledger, policy)  # type: ignore[arg-type]
+    began, cpu_began = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
+    summary, failures, _ = write_sweep_reports(execution, work / "reports")
+    seconds = time.perf_counter() - began
+    cpu = cpu_seconds(resource.RUSAGE_SELF) - cpu_began
+    sizes = sum(f.stat().st_size for f in (work / "reports").iterdir()) / 2**20
+    print(
+        f"reports alone over {count} recorded indexes ({summary.attempts} attempts, "
+        f"{sum(failures.values())} tier-failure lines): {seconds:.1f} s ({cpu:.1f} s CPU), "
+        f"{sizes:.1f} MiB of "
+        f"files; peak RSS {peak_rss_mib():.0f} MiB ({filled:.0f} MiB before the reports)"
+    )
+
+
 def cpu_seconds(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
@@ -176,6 +230,11 @@ def main() -> None:
     parser.add_argument(
         "--progress", action="store_true", help="log the flow's progress line every 30 s"
     )
+    parser.add_argument(
+        "--reports-only",
+        action="store_true",
+        help="only the report step, over a ledger filled with --count indexes (no jobs run)",
+    )
     parser.add_argument("--dry-run-child", metavar="TEMPLATE", help=argparse.SUPPRESS)
     parser.add_argument("--map-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,6 +254,8 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     template = work / "noop.yaml"
     template.write_text(yaml.safe_dump(NOOP_JOB))
+    if args.reports_only:
+        return reports_only(template, args.count, args.chunk_size, work)
     if not args.no_dry_run:
         child = [sys.executable, __file__, "--dry-run-child", str(template)]
         child += ["--count", str(args.count), "--chunk-size", str(args.chunk_size)]

@@ -13,8 +13,8 @@ from sluice.tasks.retry import retry_on
 
 from sluice.sweep.chunks import Chunk
 from sluice.sweep.execution import ChunkResult, OOMEscalation, SweepExecution
-from sluice.sweep.pictures import SweepTally, write_sweep_page
-from sluice.sweep.report import SweepReportWriter, SweepSummary
+from sluice.sweep.pictures import write_sweep_reports
+from sluice.sweep.report import SweepSummary
 
 
 @task(
@@ -59,13 +59,7 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
     """Report files from the ledger (read and written a chunk at a time), plus table and
     markdown artifacts."""
     config = execution.config
-    writer = SweepReportWriter(report_dir, config.run)
-    tally = SweepTally(config.indexes[0], config.indexes[-1])
-    for index, attempts in execution.reported():
-        writer.add(index, attempts)
-        tally.add(index, attempts)
-    summary = writer.close()
-    page = write_sweep_page(report_dir, summary, tally)
+    summary, failures, page = write_sweep_reports(execution, report_dir)
     publish_table.fn(
         artifact_key("sweep-summary", config.job_name_prefix),
         [{"outcome": k, "indexes": v} for k, v in sorted(summary.by_reason.items())]
@@ -77,7 +71,7 @@ def publish_sweep_report(execution: SweepExecution, report_dir: Path) -> SweepSu
     )
     publish_markdown.fn(
         artifact_key("sweep-report", config.job_name_prefix),
-        _summary_markdown(summary, writer.failures_by_tier, report_dir, page, config.ttl),
+        _summary_markdown(summary, failures, report_dir, page, config.ttl),
         f"{config.run}: summary",
     )
     return summary

@@ -11,8 +11,9 @@ through a pidfd, and records each ending with ``<log dir>/<name>.log`` (see
 ``supervisor.record_ending``) before telling this process. A later backend over
 the same log directory adopts those endings, so a job that finished just
 before its orchestrator was killed never runs again. Here, a queue holds jobs
-until one of ``parallelism`` slots is free, and one reader thread hands each
-ending to the one waiter that asked for it.
+until the supervisor has fewer than ``parallelism + LOOKAHEAD`` of them (it runs
+``parallelism`` at once and starts the next as one ends, with no round trip to this
+process), and one reader thread hands each ending to the one waiter that asked for it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from sluice.jobs import JobResult, JobSpec, Outcome
 from sluice.settings import sluice_home, sluice_settings
 
 log = logging.getLogger(__name__)
+LOOKAHEAD = 64  # jobs handed to the supervisor beyond those it runs: the next ones ready
 
 
 def _now() -> datetime:
@@ -255,7 +257,7 @@ class LocalBackend:
         try:
             return subprocess.Popen(
                 [sys.executable, "-I", supervisor.__file__, str(self.log_dir), str(parent)]
-                + [str(version), prefix],
+                + [str(version), prefix, str(self.parallelism)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 process_group=0,
@@ -278,18 +280,18 @@ class LocalBackend:
             if "warning" in message:
                 log.warning("local backend: %s", message["warning"])
                 continue
-            result = JobResult(
-                name="-",
-                outcome=Outcome(message["outcome"]),
-                exit_code=message["exit_code"],
-                started_at=_time(message["started_at"]),
-                finished_at=_time(message["finished_at"]),
-                peak_memory_bytes=message["peak"],
-                message=message["message"],
-            )
             with self._lock:
                 job = self._running.pop(message["id"])
-                self._ended(job, result.model_copy(update={"name": job.name}))
+                result = JobResult(
+                    name=job.name,
+                    outcome=Outcome(message["outcome"]),
+                    exit_code=message["exit_code"],
+                    started_at=_time(message["started_at"]),
+                    finished_at=_time(message["finished_at"]),
+                    peak_memory_bytes=message["peak"],
+                    message=message["message"],
+                )
+                self._ended(job, result)
                 self._dispatch()
         if self._cgroups is not None:  # the supervisor was killed: end what it left
             for path in self._cgroups.path.glob(f"{self._cgroup_prefix}*"):
@@ -311,8 +313,9 @@ class LocalBackend:
             self._queue.clear()
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to the supervisor while slots are free (lock held)."""
-        while self._queue and len(self._running) < self.parallelism:
+        """Hand queued jobs to the supervisor while it has fewer than ``parallelism +
+        LOOKAHEAD`` (lock held): it starts each as a slot frees."""
+        while self._queue and len(self._running) < self.parallelism + LOOKAHEAD:
             job = self._queue.popleft()
             if job.ended:
                 continue

@@ -1,13 +1,17 @@
 """The local backend's supervisor: the parent of every local job, and its recorder.
 
 ``LocalBackend`` starts this file once (``python -I supervisor.py <log dir>
-<cgroup parent or -> <cgroup version> <cgroup prefix>``) and talks to it over
-its stdin and stdout, one JSON object per line:
+<cgroup parent or -> <cgroup version> <cgroup prefix> <parallelism>``) and talks to it
+over its stdin and stdout, one JSON object per line:
 
 - in: ``{"op": "start", "id", "name", "argv", "env", "cwd", "memory", "timeout",
   "backoff"}`` and ``{"op": "stop", "id", "reason"}``;
 - out: ``{"id", "outcome", "exit_code", "peak", "message", "started_at",
   "finished_at"}`` once per started job, and ``{"warning": text}``.
+
+Started jobs wait here, first in first out, until one of ``parallelism`` slots is free:
+the next job starts the moment one ends, without a round trip to the orchestrator. A
+stop for a job still waiting ends it at once (never started, nothing recorded).
 
 It is single-threaded and standard library only. Each attempt is one
 ``posix_spawn`` (vfork + exec: nothing of this process is copied) in its own
@@ -42,6 +46,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,8 +269,8 @@ class _Job:
                     self.env[key] = value
         self.cwd: str | None = request["cwd"]
         self.memory: int | None = request["memory"]
-        timeout = request["timeout"]
-        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.timeout: float | None = request["timeout"]
+        self.deadline: float | None = None  # set when it starts
         self.backoff: int = request["backoff"]
         self.log = f"{log_dir}/{self.name}.log"
         self.attempt = 0
@@ -282,8 +287,18 @@ class _Job:
 class Supervisor:
     """Forks, watches, classifies and records local jobs (see the module docstring)."""
 
-    def __init__(self, log_dir: Path, cgroup_parent: Path | None, version: int, prefix: str):
+    def __init__(
+        self,
+        log_dir: Path,
+        cgroup_parent: Path | None,
+        version: int,
+        prefix: str,
+        parallelism: int = 1,
+    ) -> None:
         self.log_dir = str(log_dir)
+        self.parallelism = parallelism
+        self.waiting: deque[_Job] = deque()  # started by the orchestrator, not yet run
+        self.slots: set[int] = set()  # ids of the jobs running (retries in place included)
         self.cgroup_parent = cgroup_parent
         self.version = version
         self.prefix = prefix
@@ -320,6 +335,7 @@ class Supervisor:
                 elif fd in self.by_fd:
                     self._ended(self.by_fd[fd])
             self._enforce_deadlines()
+            self._start_waiting()
 
     # -- requests ----------------------------------------------------------------
 
@@ -330,7 +346,7 @@ class Supervisor:
             self.current[job.name] = job.id  # a replaced run of the name records nothing
             if request.get("fresh"):
                 forget_ending(self.log_dir, job.name)
-            self._spawn(job)
+            self.waiting.append(job)
             return
         number, name = request["id"], request.get("forget")
         if name and self.current.get(name, number) == number:
@@ -338,17 +354,32 @@ class Supervisor:
             forget_ending(self.log_dir, name)
         if (target := self.jobs.get(number)) is not None and target.stop is None:
             target.stop, target.record = request["reason"], False
-            self._kill(target)
+            if target.id in self.slots:
+                self._kill(target)
+            else:  # still waiting: it never runs
+                self._finish(target, target.stop, None, None)
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs while slots are free (one stopped meanwhile is skipped)."""
+        while self.waiting and len(self.slots) < self.parallelism:
+            job = self.waiting.popleft()
+            if self.jobs.get(job.id) is not job:
+                continue
+            self.slots.add(job.id)
+            if job.timeout is not None:
+                job.deadline = time.monotonic() + job.timeout
+            self._spawn(job)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
-        for job in list(self.jobs.values()):
+        for job in [self.jobs[number] for number in self.slots]:
             if job.stop is None and job.deadline is not None and now >= job.deadline:
                 job.stop = "timeout"  # the job's own deadline: recorded like any ending
                 self._kill(job)
 
     def _poll_ms(self) -> int | None:
-        deadlines = [j.deadline for j in self.jobs.values() if j.stop is None and j.deadline]
+        running = (self.jobs[number] for number in self.slots)
+        deadlines = [j.deadline for j in running if j.stop is None and j.deadline]
         if not deadlines:
             return None
         return max(0, int((min(deadlines) - time.monotonic()) * 1e3) + 1)
@@ -499,6 +530,7 @@ class Supervisor:
             "started_at": job.started_at,
             "finished_at": finished_at or time.time(),
         }
+        self.slots.discard(job.id)
         latest = self.current.get(job.name) == job.id
         if latest:
             del self.current[job.name]
@@ -546,10 +578,10 @@ class Supervisor:
                 MemoryCgroup(path, self.version).remove()
 
 
-def main(log_dir: str, cgroup_parent: str, version: str, prefix: str) -> None:
+def main(log_dir: str, cgroup_parent: str, version: str, prefix: str, parallelism: str) -> None:
     parent = None if cgroup_parent == "-" else Path(cgroup_parent)
-    Supervisor(Path(log_dir), parent, int(version), prefix).serve()
+    Supervisor(Path(log_dir), parent, int(version), prefix, int(parallelism)).serve()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

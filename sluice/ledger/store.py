@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sluice.errors import BackendUnavailable
-from sluice.jobs import JobResult
+from sluice.jobs import JobResult, Outcome
 from sluice.ledger import migrate
 from sluice.ledger.base import Attempt, Holder, PlannedAttempt, RunLeased
 from sluice.ledger.schema import attempts as table
@@ -248,7 +248,12 @@ def of_run(run: str, items: Iterable[str] | None) -> Iterator[tuple[sa.ColumnEle
 
 
 def _attempt(row: sa.Row) -> Attempt:
-    return Attempt.model_validate(row._mapping)
+    """An attempt from its row without re-validating it: the table's types (Timestamp
+    included) already give each column's Python type; only the outcome becomes its enum."""
+    values = dict(row._mapping)
+    if values["outcome"] is not None:
+        values["outcome"] = Outcome(values["outcome"])
+    return Attempt.model_construct(**values)
 
 
 def _finish_params(attempt_id: int, result: JobResult) -> dict:

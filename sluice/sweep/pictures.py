@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from matplotlib.ticker import MaxNLocator
 
@@ -19,7 +20,10 @@ from sluice.jobs import Outcome
 from sluice.ledger.base import Attempt
 from sluice.quantity import GIB
 from sluice.report_page import Chart, drawing, write_page
-from sluice.sweep.report import SweepSummary
+from sluice.sweep.report import SweepReportWriter, SweepSummary
+
+if TYPE_CHECKING:
+    from sluice.sweep.execution import SweepExecution
 
 MAX_BINS = 1000  # past this many indexes, the peak chart shows each bin's range and mean
 
@@ -169,3 +173,19 @@ def write_sweep_page(report_dir: Path, summary: SweepSummary, tally: SweepTally)
         "Files beside this page: items.jsonl, summary.json, tier<N>-failures.txt",
     ]
     return write_page(report_dir, f"Sweep {summary.run}", facts, sweep_charts(summary, tally))
+
+
+def write_sweep_reports(
+    execution: SweepExecution, report_dir: Path
+) -> tuple[SweepSummary, dict[int, int], Path]:
+    """Every report file of the sweep, from the ledger a chunk at a time: the summary,
+    how many indexes each tier<N>-failures.txt lists, and the page's path."""
+    config = execution.config
+    writer = SweepReportWriter(report_dir, config.run)
+    tally = SweepTally(config.indexes[0], config.indexes[-1])
+    for index, attempts in execution.reported():
+        writer.add(index, attempts)
+        tally.add(index, attempts)
+    summary = writer.close()
+    page = write_sweep_page(report_dir, summary, tally)
+    return summary, dict(writer.failures_by_tier), page
