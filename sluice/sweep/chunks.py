@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Sequence
-
-from pydantic import BaseModel
+from dataclasses import dataclass
 
 from sluice.errors import SluiceInputError
 from sluice.names import LABEL_VALUE
@@ -24,11 +23,15 @@ MAX_TEMPLATE = 253
 _SPEC_NUMBER = re.compile(r"[0-9]+")
 
 
-class Chunk(BaseModel):
-    """A slice of the sweep: one Prefect task run (retried a tier higher on OOM)."""
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of the sweep: one Prefect task run (retried a tier higher on OOM).
+
+    ``indexes`` is a slice of the selection: a ``range`` stays a ``range``, so a
+    million-index sweep holds no list of its indexes."""
 
     number: int
-    indexes: list[int]
+    indexes: Sequence[int]
     label: str | None = None  # a constant --batch-label
     label_template: str | None = None  # the per-chunk template when chunked
     label_tier: int | None = None  # {tier} of jobs without tiers (--tier with --memory)
@@ -116,12 +119,12 @@ def make_chunks(
     if chunk_size is not None and chunk_size < 0:
         raise SluiceInputError(f"--chunk-size {chunk_size}: must not be negative (0: no chunks)")
     if not chunk_size:
-        return [Chunk(number=0, indexes=list(indexes), label=batch_label)] if indexes else []
+        return [Chunk(number=0, indexes=indexes, label=batch_label)] if indexes else []
     template = None if batch_label is not None else check_label_template(label_template)
     chunks = [
         Chunk(
             number=number,
-            indexes=list(indexes[offset : offset + chunk_size]),
+            indexes=indexes[offset : offset + chunk_size],
             label=batch_label,
             label_template=template,
             label_tier=label_tier,

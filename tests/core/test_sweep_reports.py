@@ -11,6 +11,7 @@ from sluice.jobs import JobResult, Outcome
 from sluice.ledger import open_ledger
 from sluice.ledger.base import PlannedAttempt
 from sluice.ledger.queries import succeeded_count
+from sluice.sweep.chunks import make_chunks
 from sluice.sweep.config import resolve_config
 from sluice.sweep.execution import SweepExecution
 from sluice.sweep.pictures import MAX_BINS, SweepTally, write_sweep_reports
@@ -111,3 +112,14 @@ def test_succeeded_count_counts_newest_attempts_across_query_groups(tmp_path):
     assert succeeded_count(ledger, config.run, items) == len(range(0, count, 2))
     _record(ledger, config, [0], 2, Outcome.FAILED)  # its newest attempt no longer succeeded
     assert succeeded_count(ledger, config.run, items) == len(range(0, count, 2)) - 1
+
+
+def test_chunks_of_a_range_are_ranges_not_lists():
+    """A million-index range is planned as slices of itself: no list of its indexes."""
+    chunks = make_chunks(
+        range(10**6), chunk_size=400, batch_label=None, label_template="c{start}", tiers=(0,)
+    )
+    assert len(chunks) == 2500
+    assert all(isinstance(chunk.indexes, range) for chunk in chunks)
+    assert chunks[-1].indexes == range(999_600, 10**6)
+    assert chunks[-1].label_at(0) == "c999600"
