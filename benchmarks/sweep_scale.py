@@ -113,7 +113,7 @@ def dry_run_print(template: Path, count: int, chunk_size: int) -> None:
 
     began = time.perf_counter()
     config, start_tier, _ = resolve_config(sweep_options(template, count, chunk_size))
-    with contextlib.redirect_stdout(_Counted()) as printed:  # type: ignore[type-var]
+    with contextlib.redirect_stdout(_Counted()) as printed:
         print_manifests(config, start_tier)
     seconds = time.perf_counter() - began
     result = {"seconds": seconds, "mib": printed.size / 2**20, "rss": peak_rss_mib()}
