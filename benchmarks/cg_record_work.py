@@ -20,5 +20,6 @@ def record_chunk(coords: tuple[int, int, int], layer: int, config: object) -> No
     fd = getattr(_kept, "fd", None)
     if fd is None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        fd = _kept.fd = os.open(os.environ["CG_BENCH_RECORD"], flags, 0o600)
+        fd = os.open(os.environ["CG_BENCH_RECORD"], flags, 0o600)
+        setattr(_kept, "fd", fd)  # noqa: B010 - a plain module object, kept across reloads
     os.write(fd, struct.pack("=4H", layer, *coords))

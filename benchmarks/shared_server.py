@@ -151,7 +151,7 @@ def ledger_check(url: str, runs: dict[str, int]) -> list[str]:
     lines = []
     with psycopg.connect(url) as db:
         for run, count in runs.items():
-            rows, items, succeeded, dup = db.execute(
+            rows, items, succeeded, dup = db.execute(  # type: ignore[misc]
                 "SELECT count(*), count(DISTINCT item), count(*) FILTER"
                 " (WHERE outcome = 'succeeded'),"
                 " (SELECT count(*) FROM (SELECT item FROM attempts WHERE run = %(r)s"
@@ -176,7 +176,7 @@ def postgres_counts(base: str) -> tuple[dict[str, tuple[int, int]], Path]:
             "SELECT datname, deadlocks, xact_rollback FROM pg_stat_database"
             " WHERE datname IN ('prefect', 'ledger')"
         ).fetchall()
-        (data_dir,) = db.execute("SHOW data_directory").fetchone()
+        (data_dir,) = db.execute("SHOW data_directory").fetchone()  # type: ignore[misc]
     return {name: (dead, rollback) for name, dead, rollback in rows}, Path(data_dir).parent / "log"
 
 
@@ -297,10 +297,10 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
     if len(spans) == len(sweeps) + 1:
         first, last = spans.pop("sweep/alone/noop")
         alone_rate = args.count / (last - first).total_seconds()
-        began = min(first for first, _ in spans.values())
-        ended = max(last for _, last in spans.values())
+        earliest = min(first for first, _ in spans.values())
+        latest = max(last for _, last in spans.values())
         rates = sorted(args.count / (b - a).total_seconds() for a, b in spans.values())
-        together = total / (ended - began).total_seconds()
+        together = total / (latest - earliest).total_seconds()
         print(
             f"  ledger spans (first attempt's start to last ending, process starts excluded):"
             f" alone {alone_rate:.0f} indexes/s; shared {together:.0f}"
