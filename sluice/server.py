@@ -30,7 +30,7 @@ import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -330,7 +330,7 @@ def settle_prefect_queues(timeout: float = 30.0) -> None:
     "Still processing items: N items remaining..." while it sends them, or, with the server
     already stopped, retry it for about a minute. Waits at most ``timeout`` seconds.
     """
-    services = []
+    services: list[Any] = []  # Prefect queue-service classes
     if "prefect.logging.handlers" in sys.modules:
         from prefect.logging.handlers import APILogWorker
 
