@@ -44,6 +44,8 @@ class StateMirror:
             return False
         directory.mkdir(parents=True, exist_ok=True)
         for name in FILES:
+            if name == HISTORY and not self.storage.exists(f"{self.base}/{name}"):
+                continue  # mirrored before tables kept a history: the picture starts here
             self.storage.write_bytes(
                 str(directory / name), self.storage.read_bytes(f"{self.base}/{name}")
             )

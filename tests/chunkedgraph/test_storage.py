@@ -16,6 +16,7 @@ from prefect_aws import AwsClientParameters, AwsCredentials
 from prefect_gcp import GcpCredentials
 from sluice.blocks.storage import gcs_settings, s3_settings
 
+from sluice.chunkedgraph.mirror import StateMirror
 from sluice.storage import Storage, StorageError
 
 
@@ -180,3 +181,15 @@ def test_a_whole_bucket_or_a_copy_over_its_own_source_is_refused(moto_s3, s3_buc
     with pytest.raises(StorageError, match="would replace its own source"):
         storage.copy(f"{s3_bucket}/keep", s3_bucket)
     assert storage.read_text(f"{s3_bucket}/keep/info") == "{}"  # nothing was removed
+
+
+def test_a_mirror_from_before_tables_kept_a_history_still_restores(tmp_path):
+    mirrored = tmp_path / "bucket" / "table"
+    mirrored.mkdir(parents=True)
+    (mirrored / "table.json").write_text("{}")
+    (mirrored / "state.bin").write_bytes(b"snapshot")
+    home = tmp_path / "home"
+
+    assert StateMirror(Storage(), f"file://{tmp_path / 'bucket'}", "table").restore(home)
+    assert (home / "state.bin").read_bytes() == b"snapshot"
+    assert not (home / "history.json").exists()
