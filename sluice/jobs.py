@@ -79,6 +79,7 @@ class JobResult(BaseModel):
     finished_at: datetime | None = None
     peak_memory_bytes: int | None = None
     message: str | None = None
+    log_tail: str | None = None  # the end of a failed job's log, kept past its runtime's
 
     @property
     def reason(self) -> str | None:

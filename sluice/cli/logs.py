@@ -48,14 +48,21 @@ def logs(
     ledger_url: LedgerUrl = None,
 ) -> None:
     """Print a job's log: the local log file, the Kubernetes pod's log or the Nomad
-    allocation's stdout and stderr."""
+    allocation's stdout and stderr; once those are gone, the tail of a failed job's log
+    that the ledger kept (Kubernetes)."""
     with reading(ledger_url) as ledger:
         found = attempts_of(ledger, run, item)
-    if attempt is not None and not 1 <= attempt <= len(found):
-        raise SluiceInputError(f"--attempt {attempt}: item {item!r} has attempts 1-{len(found)}")
-    job = found[(attempt or len(found)) - 1].job_name
+        if attempt is not None and not 1 <= attempt <= len(found):
+            raise SluiceInputError(
+                f"--attempt {attempt}: item {item!r} has attempts 1-{len(found)}"
+            )
+        chosen = found[(attempt or len(found)) - 1]
+        kept = ledger.kept_log(chosen.id) if ledger else None
+    job = chosen.job_name
     if backend in (Where.AUTO, Where.LOCAL):
         path = local_log(run, job)
+        if path is None and kept and backend is Where.AUTO:
+            return _print_kept(job, kept)
         if path is None:
             hint = "" if backend is Where.LOCAL else "; if it ran on a cluster, give --backend"
             raise SluiceInputError(f"job {job!r}: no log file on this machine{hint}")
@@ -92,9 +99,17 @@ def logs(
         text = cluster.logs(job)
     finally:
         cluster.close()
+    if not text and kept:
+        return _print_kept(job, kept)
     if not text:
         raise SluiceInputError(f"job {job!r}: {backend.value} has no log of it (gone or pruned)")
     typer.echo(text, nl=not text.endswith("\n"))
+
+
+def _print_kept(job: str, kept: str) -> None:
+    """Print the tail of a failed job's log that the ledger kept, saying so."""
+    print(f"job {job!r}: its runtime's log is gone; the tail kept in the ledger:", file=sys.stderr)
+    typer.echo(kept, nl=not kept.endswith("\n"))
 
 
 def register(app: typer.Typer) -> None:

@@ -127,6 +127,10 @@ class Ledger(Protocol):
         """The newest attempt id of a run (0 if none): a baseline for 'since now'."""
         ...
 
+    def kept_log(self, attempt_id: int) -> str | None:
+        """The end of an attempt's log the backend kept when it failed (None if none)."""
+        ...
+
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         """For each item of a workload, the lowest tier at which it ever succeeded."""
         ...

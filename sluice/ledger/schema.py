@@ -54,6 +54,7 @@ attempts = sa.Table(
     sa.Column("message", sa.Text),
     sa.Column("runtime_started_at", Timestamp),  # the runtime's own start, if reported
     sa.Column("runtime_finished_at", Timestamp),  # and end
+    sa.Column("log_tail", sa.Text),  # the end of a failed job's log, if the backend kept it
     sa.Index("attempts_run_item", "run", "item", "id"),
     sa.Index("attempts_workload", "workload", "outcome"),
     sqlite_autoincrement=True,

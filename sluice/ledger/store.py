@@ -45,10 +45,13 @@ _FINISH = (
                 "message",
                 "runtime_started_at",
                 "runtime_finished_at",
+                "log_tail",
             )
         }
     )
 )
+#: An attempt's columns: all but its kept log (read alone, by ``kept_log``).
+_ATTEMPT = sa.select(*(c for c in table.c if c.name != "log_tail"))
 
 
 class SqlLedger:
@@ -141,7 +144,7 @@ class SqlLedger:
         found = [
             _attempt(row)
             for where in of_run(run, items)
-            for row in self._rows(sa.select(table).where(*where).order_by(_c.id))
+            for row in self._rows(_ATTEMPT.where(*where).order_by(_c.id))
         ]
         return sorted(found, key=lambda a: a.id) if items is not None else found
 
@@ -149,13 +152,17 @@ class SqlLedger:
         latest: dict[str, Attempt] = {}
         for where in of_run(run, items):
             newest = sa.select(sa.func.max(_c.id)).where(*where).group_by(_c.item)
-            for row in self._rows(sa.select(table).where(_c.id.in_(newest))):
+            for row in self._rows(_ATTEMPT.where(_c.id.in_(newest))):
                 latest[row.item] = _attempt(row)
         return latest
 
     def last_id(self, run: str) -> int:
         query = sa.select(sa.func.coalesce(sa.func.max(_c.id), 0)).where(_c.run == run)
         return self._transaction(lambda db: db.execute(query).scalar_one())
+
+    def kept_log(self, attempt_id: int) -> str | None:
+        query = sa.select(_c.log_tail).where(_c.id == attempt_id)
+        return self._transaction(lambda db: db.execute(query).scalar())
 
     def lowest_succeeded_tiers(self, workload: str) -> dict[str, int]:
         query = (
@@ -267,6 +274,7 @@ def _finish_params(attempt_id: int, result: JobResult) -> dict:
         "message": result.message,
         "runtime_started_at": result.started_at,
         "runtime_finished_at": result.finished_at,
+        "log_tail": result.log_tail,
     }
 
 

@@ -35,3 +35,40 @@ def test_logs_reads_the_pod_log_of_a_recorded_attempt(k8s_api, tmp_path, monkeyp
     assert local.stderr.strip().splitlines() == [
         "error: job 'k-7': no log file on this machine; if it ran on a cluster, give --backend"
     ]
+
+
+def test_a_failed_jobs_log_tail_outlives_its_pod(k8s_api, tmp_path, monkeypatch, sluice_home):
+    """One log read per failed job, none per succeeded one, kept bounded (its last 64 KiB);
+    `sluice logs` prints that tail once the Job and its pod are deleted."""
+    monkeypatch.setenv("KUBECONFIG", str(k8s_api.kubeconfig))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = f"sweep/{k8s_api.namespace}/t"
+    said = "import sys\nfor i in range(3000): print(i, 'x' * 100)\nsys.exit(int(sys.argv[1]))"
+    planned = [
+        Planned(
+            item=str(code),
+            job=JobSpec(name=f"t-{code}", command=["python3", "-c", said, str(code)]),
+        )
+        for code in (0, 3)
+    ]
+    backend = KubernetesBackend(
+        k8s_api.namespace, access=ClusterAccess(kubeconfig=str(k8s_api.kubeconfig))
+    )
+    ledger = open_ledger(url)
+    try:
+        results = run_jobs(backend, ledger, run, "w", planned, timeout=120)
+        assert ledger.kept_log(ledger.latest(run)["0"].id) is None
+        backend.delete(["t-0", "t-3"])
+    finally:
+        backend.close()
+        ledger.close()
+    assert (results["0"].outcome, results["3"].outcome) == (Outcome.SUCCEEDED, Outcome.FAILED)
+    assert k8s_api.requests.count("GET", "pods/{name}/log") == 1
+    k8s_api.wait_for(lambda: not k8s_api.pods())
+    tail = "".join(f"{i} {'x' * 100}\n" for i in range(3000))[-(64 << 10) :]
+    for where in (["--backend", "kubernetes"], []):
+        shown = CliRunner().invoke(app, ["logs", run, "3", *where, "--ledger-url", url])
+        assert (shown.exit_code, shown.stdout) == (0, tail), shown.stderr
+        assert (
+            shown.stderr == "job 't-3': its runtime's log is gone; the tail kept in the ledger:\n"
+        )

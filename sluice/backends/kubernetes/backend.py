@@ -37,6 +37,8 @@ from sluice.jobs import JobResult, JobSpec, Outcome
 Obj = dict[str, Any]
 MODE_LABEL = "sluice/mode"
 Mode = Literal["per-index", "indexed"]
+TAIL_LINES = 2000  # a failed attempt's log kept in the ledger: at most its last lines...
+TAIL_BYTES = 64 << 10  # ...and bytes
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class KubernetesBackend:
                 tracker = trackers.get(placement.job_name)
                 if tracker is None:
                     tracker = trackers[placement.job_name] = Tracker(
-                        placement.job_name, placement.uid, placement.indexed
+                        placement.job_name, placement.uid, placement.indexed, self._tail
                     )
                 tracker.add(placement.index, name)
         if not trackers:
@@ -307,7 +309,17 @@ class KubernetesBackend:
             pods = [p for p in pods if completion_index(p) == placement.index]
         if (pod := latest_pod(pods)) is None:
             return ""
+        return self._pod_log(pod, None).decode("utf-8", errors="replace")
+
+    def _tail(self, pod: Obj) -> str:
+        """The last ``TAIL_BYTES`` of a pod's log (of its last ``TAIL_LINES``): one GET."""
+        return self._pod_log(pod, TAIL_LINES)[-TAIL_BYTES:].decode("utf-8", errors="replace")
+
+    def _pod_log(self, pod: Obj, tail_lines: int | None) -> bytes:
+        """A pod's log (its job's container's): all of it, or of its last ``tail_lines``
+        at most ``TAIL_BYTES`` (the end); empty if it has none (yet, or any more)."""
         main = ((pod.get("spec") or {}).get("containers") or [{}])[0].get("name")
+        query = {} if tail_lines is None else {"tail_lines": tail_lines}
         try:
             # Not the model the client's annotation names: raw, as _preload_content=False asks.
             response = cast(
@@ -320,16 +332,23 @@ class KubernetesBackend:
                     self.namespace,
                     container=main,  # the job's container, also when the template adds sidecars
                     _preload_content=False,
+                    **query,
                 ),
             )
-            try:
-                return response.data.decode("utf-8", errors="replace")
-            finally:
-                response.release_conn()
         except ApiException as exc:
             if exc.status in (400, 404):  # container not started yet, or pod gone
-                return ""
+                return b""
             raise
+        try:
+            if tail_lines is None:
+                return response.data
+            kept = bytearray()
+            for chunk in response.stream(TAIL_BYTES):
+                kept += chunk
+                del kept[:-TAIL_BYTES]
+            return bytes(kept)
+        finally:
+            response.release_conn()
 
     def delete(self, names: Iterable[str]) -> None:
         wanted = set(names)

@@ -3,7 +3,8 @@
 A per-index Job carries one item; an Indexed Job carries one item per
 completion index. Trackers only read what the watch delivers, plus the pods of
 a Job when something failed: one pods list per failed per-index Job, and one per
-Indexed Job once nothing else of it is awaited. Never a poll.
+Indexed Job once nothing else of it is awaited, and one log read per item that did not
+succeed (its tail, kept in the ledger). Never a poll.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from sluice.jobs import JobResult, Outcome
 
 Obj = dict[str, Any]
 PodLister = Callable[[Obj], list[Obj]]
+LogTail = Callable[[Obj], str]
 
 
 class Tracker:
     """The items of one Kubernetes Job that the caller still waits for."""
 
-    def __init__(self, job_name: str, uid: str | None, indexed: bool):
+    def __init__(self, job_name: str, uid: str | None, indexed: bool, tail: LogTail):
         self.job_name = job_name
+        self.tail = tail  # reads the end of a failed pod's log
         self.uid = uid
         self.indexed = indexed
         self.items: dict[int, str] = {}  # completion index (0 if per-index) -> item (spec name)
@@ -61,7 +64,7 @@ class Tracker:
                 return self._report([succeeded(self.pending[0], job)])
             if reason == "DeadlineExceeded":
                 return self._report([timed_out(self.pending[0], job, reason)])
-            return self._report([classify_pod(self.pending[0], latest_pod(pods(job)))])
+            return self._report([self._failed(self.pending[0], latest_pod(pods(job)))])
         self.last = job
         status = job.get("status") or {}
         completed = parse_indexes(status.get("completedIndexes"))
@@ -92,8 +95,15 @@ class Tracker:
         for pod in pods(self.last):
             by_index.setdefault(completion_index(pod), []).append(pod)
         return [
-            classify_pod(self.pending[i], latest_pod(by_index.get(i, []))) for i in sorted(indexes)
+            self._failed(self.pending[i], latest_pod(by_index.get(i, []))) for i in sorted(indexes)
         ]
+
+    def _failed(self, name: str, pod: Obj | None) -> JobResult:
+        """A failed item's result from its last pod, with the tail of that pod's log."""
+        result = classify_pod(name, pod)
+        if pod is None:
+            return result
+        return result.model_copy(update={"log_tail": self.tail(pod) or None})
 
     def vanished(self, why: str) -> list[JobResult]:
         """The Job is gone before every item ended: the rest are lost."""
