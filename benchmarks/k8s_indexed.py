@@ -44,7 +44,8 @@ def main() -> None:
     print(f"indexed mode, {args.indexes} indexes, chunks of {args.chunk}, API double")
     print(
         f"{'tier':>4} {'indexes':>8} {'chunks':>6} {'Jobs':>5} {'requests':>8} "
-        f"{'creates':>7} {'lists':>5} {'watches':>7} {'pod lists':>9} {'per index':>9} "
+        f"{'creates':>7} {'lists':>5} {'watches':>7} {'pod lists':>9} {'log reads':>9} "
+        f"{'per index':>9} "
         f"{'oom':>5} {'s':>6}"
     )
     with double_process(kubelet="instant", outcome=oom_by_tier, capacity=64) as double:
@@ -81,7 +82,8 @@ def main() -> None:
                 f"{tier:>4} {len(pending):>8} {len(chunks):>6} "
                 f"{double.ask('jobs') - jobs_before:>5} {total:>8} {count('POST', 'jobs'):>7} "
                 f"{count('GET', 'jobs', False):>5} {count('GET', 'jobs', True):>7} "
-                f"{count('GET', 'pods'):>9} {total / len(pending):>9.3f} {len(oom):>5} "
+                f"{count('GET', 'pods'):>9} {count('GET', 'pods/{name}/log'):>9} "
+                f"{total / len(pending):>9.3f} {len(oom):>5} "
                 f"{seconds:>6.1f}"
             )
             pending, tier = sorted(oom), tier + 1

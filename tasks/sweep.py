@@ -92,6 +92,7 @@ def _summary_markdown(
         f"- Job logs: `sluice logs {summary.run} INDEX` (this machine's log files); on "
         "Kubernetes add `--backend kubernetes`: the pods' logs, kept "
         + ("until the Jobs are deleted" if ttl < 0 else f"{ttl} s after each Job ends")
-        + ", then only in the cluster's own log collection",
+        + "; the end of each failed attempt's log stays in the ledger, where `sluice logs` "
+        "finds it once the pod is gone",
     ]
     return "\n".join(lines) + "\n"

@@ -164,6 +164,19 @@ def test_finish_records_outcome_reason_and_times(ledger: Ledger) -> None:
     assert not any(a.running for a in by_item.values())
 
 
+def test_a_kept_log_tail_is_read_alone(ledger: Ledger) -> None:
+    (ok, bad) = ledger.begin("run-a", "wl", planned("0", "1"))
+    tail = "Traceback ...\nMemoryError: é\n"
+    ledger.finish_many(
+        [(ok, result("j", Outcome.SUCCEEDED)), (bad, result("j", Outcome.OOM, log_tail=tail))]
+    )
+    assert (ledger.kept_log(ok), ledger.kept_log(bad), ledger.kept_log(bad + 99)) == (
+        None,
+        tail,
+        None,
+    )
+
+
 def test_latest_is_the_newest_attempt_per_item(ledger: Ledger) -> None:
     (a0, a1) = ledger.begin("run-a", "wl", planned("0", "1", tier=0))
     ledger.finish_many([(a0, result("j", Outcome.OOM, 137)), (a1, result("j", Outcome.SUCCEEDED))])

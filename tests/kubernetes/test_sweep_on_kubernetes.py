@@ -45,6 +45,8 @@ def test_sweep_escalates_real_oom_kills_on_kubernetes(
         report_dir=str(report_dir),
     )
     assert summary.succeeded == 4
+    # one read of a pod's log per OOM kill (its tail, kept in the ledger), none per success
+    assert cluster.requests.count("GET", "pods/{name}/log") == 3
     items = {r["index"]: r for r in map(json.loads, (report_dir / "items.jsonl").open())}
     assert {i: r["tier"] for i, r in items.items()} == {0: 0, 1: 1, 2: 2, 3: 0}
     assert sorted(done_log.read_text().split()) == ["0", "1", "2", "3"]
