@@ -78,6 +78,8 @@ def run_jobs(
             for (item, _), result in zip(ended, batch, strict=True):
                 results[item] = classify(item, result) if classify else result
             ledger.finish_many([(attempt_id, results[item]) for item, attempt_id in ended])
+            for item, _ in ended:  # a failed job's log tail is in the ledger now: not held
+                results[item].log_tail = None
             if on_result is not None:
                 for item, _ in ended:
                     on_result(item, results[item])

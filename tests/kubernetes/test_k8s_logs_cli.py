@@ -72,3 +72,19 @@ def test_a_failed_jobs_log_tail_outlives_its_pod(k8s_api, tmp_path, monkeypatch,
         assert (
             shown.stderr == "job 't-3': its runtime's log is gone; the tail kept in the ledger:\n"
         )
+
+
+def test_without_get_pods_log_the_wait_goes_on_keeping_no_tail(k8s_api, tmp_path, caplog):
+    k8s_api.deny("get", "pods/log")
+    backend = KubernetesBackend(
+        k8s_api.namespace, access=ClusterAccess(kubeconfig=str(k8s_api.kubeconfig))
+    )
+    failing = [JobSpec(name=f"d-{i}", command=["python3", "-c", "exit(3)"]) for i in range(2)]
+    try:
+        backend.submit(failing)
+        results = list(backend.wait([j.name for j in failing], timeout=120))
+    finally:
+        backend.close()
+    assert [(r.outcome, r.log_tail) for r in results] == [(Outcome.FAILED, None)] * 2
+    assert k8s_api.requests.count("GET", "pods/{name}/log") == 1  # asked once, then not
+    assert "log tails are not kept" in caplog.text

@@ -15,6 +15,7 @@ over the chunks of the names it waits for.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
 from sluice.backends.kubernetes.classify import completion_index, latest_pod
-from sluice.backends.kubernetes.client import ClusterAccess, KubeClient
+from sluice.backends.kubernetes.client import ClusterAccess, KubeClient, RbacDenied
 from sluice.backends.kubernetes.indexed import group, indexed_manifest, indexed_name, items_of
 from sluice.backends.kubernetes.jobs import CHUNK_LABEL, JobPlacer, Placed, chunk_selector
 from sluice.backends.kubernetes.manifests import in_namespace, job_manifest
@@ -34,6 +35,7 @@ from sluice.backends.kubernetes.watch import LISTED, JobWatch
 from sluice.errors import SluiceInputError
 from sluice.jobs import JobResult, JobSpec, Outcome
 
+log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 MODE_LABEL = "sluice/mode"
 Mode = Literal["per-index", "indexed"]
@@ -125,6 +127,7 @@ class KubernetesBackend:
         self._placements: dict[str, Placement] = {}
         self._ended: set[str] = set()
         self._checked = False
+        self._tails = True  # False once the Role turned out not to grant get pods/log
 
     @property
     def namespace(self) -> str:
@@ -312,8 +315,16 @@ class KubernetesBackend:
         return self._pod_log(pod, None).decode("utf-8", errors="replace")
 
     def _tail(self, pod: Obj) -> str:
-        """The last ``TAIL_BYTES`` of a pod's log (of its last ``TAIL_LINES``): one GET."""
-        return self._pod_log(pod, TAIL_LINES)[-TAIL_BYTES:].decode("utf-8", errors="replace")
+        """The last ``TAIL_BYTES`` of a pod's log (of its last ``TAIL_LINES``): one GET.
+        Without ``get pods/log`` no tail is kept (one warning); the wait goes on."""
+        if not self._tails:
+            return ""
+        try:
+            return self._pod_log(pod, TAIL_LINES)[-TAIL_BYTES:].decode("utf-8", errors="replace")
+        except RbacDenied as exc:
+            self._tails = False
+            log.warning("%s; failed jobs' log tails are not kept", exc)
+            return ""
 
     def _pod_log(self, pod: Obj, tail_lines: int | None) -> bytes:
         """A pod's log (its job's container's): all of it, or of its last ``tail_lines``
