@@ -25,12 +25,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
@@ -327,27 +326,29 @@ def settle_prefect_queues(timeout: float = 30.0) -> None:
     workers, all while the server still answers.
 
     In this order Prefect's own exit hook finds nothing left: it would otherwise print
-    "Still processing items: N items remaining..." while it sends them, or, with the server
-    already stopped, retry it for about a minute. Waits at most ``timeout`` seconds.
+    "Still processing items: N items remaining..." while it sends events, or, with the
+    server already stopped, retry them for about a minute. Waits at most ``timeout`` seconds.
     """
-    services: list[Any] = []  # Prefect queue-service classes
-    if "prefect.logging.handlers" in sys.modules:
-        from prefect.logging.handlers import APILogWorker
+    deadline = time.monotonic() + timeout
 
-        services.append(APILogWorker)
+    def left() -> float:
+        return max(0.0, deadline - time.monotonic())
+
     if "prefect.events.worker" in sys.modules:
         from prefect.events.worker import EventsWorker
 
-        services.append(EventsWorker)
-    deadline = time.monotonic() + timeout
-    for service in services:
         # Prefect 3's registry of running workers (a pinned version); `instance()` would
-        # start a new worker where none runs.
-        for instance in tuple(service._instances.values()):
-            emptied = threading.Thread(target=instance.wait_until_empty, daemon=True)
-            emptied.start()
-            emptied.join(max(0.0, deadline - time.monotonic()))
-        service.drain_all(timeout=max(0.0, deadline - time.monotonic()))
+        # start a new worker where none runs. Emptied first, so the stop finds nothing left.
+        for instance in tuple(EventsWorker._instances.values()):  # type: ignore[misc]
+            while instance._queue.qsize() and left():
+                time.sleep(0.05)
+        EventsWorker.drain_all(timeout=left())
+    if "prefect.logging.handlers" in sys.modules:
+        from prefect.logging.handlers import APILogWorker
+
+        # A batched service: its drain sends what is queued (it never marks items done, so
+        # waiting on its queue would last the whole timeout).
+        APILogWorker.drain_all(timeout=left())
 
 
 def _terminate(pid: int) -> None:

@@ -310,3 +310,39 @@ def test_a_command_ends_with_its_events_sent_and_says_nothing_of_them(tmp_path):
         server.stop(home)
     assert done.returncode == 0, done.stderr
     assert "Still processing items" not in done.stderr, done.stderr
+
+
+SETTLE_SCRIPT = """
+import sys
+from pathlib import Path
+
+from sluice import server
+
+home = Path(sys.argv[1])
+server.use(server.start(home, int(sys.argv[2])))
+from prefect import flow, get_run_logger
+
+
+@flow
+def chatty():
+    for line in range(50):
+        get_run_logger().info("line %d", line)
+
+
+chatty()
+server.settle_prefect_queues(timeout=3600)  # returns once sent, not at its timeout
+print("settled")
+"""
+
+
+def test_settling_returns_once_the_logs_are_sent_not_at_its_timeout(tmp_path):
+    """Prefect's log worker batches and never marks its queue's items done: waiting on that
+    queue held every command that logged to the API for the whole timeout at exit."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    home = tmp_path / "home"
+    script = [sys.executable, "-c", SETTLE_SCRIPT, str(home), str(free_port())]
+    try:
+        done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=600)
+    finally:
+        server.stop(home)
+    assert done.returncode == 0 and done.stdout.strip().endswith("settled"), done.stderr
