@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 from sluice.flows.chunkedgraph import run_ingest
-from typer.testing import CliRunner
 
 from sluice.chunkedgraph.tracker import table_dir
 from sluice.chunkedgraph.work import ChunkWork
-from sluice.cli import app
 from tests.chunkedgraph.test_cg_ingest import _last_flow_run, finish, sluice
 from tests.conftest import ARTIFACTS
+from tests.report_pages import open_report
 
 pytestmark = pytest.mark.slow
 
@@ -40,17 +39,7 @@ def test_the_report_page_draws_done_per_layer_over_time_and_renders_offline(
     directory = table_dir("drawn")
     assert f"`sluice report {directory}`" in (directory / "report.md").read_text()
 
-    shown = CliRunner().invoke(app, ["report", str(directory), "--no-open"])
-    assert shown.exit_code == 0, shown.output
-    assert shown.stdout.strip() == (directory / "report.html").resolve().as_uri()
-    browser.set_window_size(1000, 1400)
-    browser.get(shown.stdout.strip())
-    figures = browser.execute_script(
-        "return [...document.querySelectorAll('figure')].map(f => ({"
-        " title: f.getAttribute('aria-label'),"
-        " height: f.querySelector('svg').getBoundingClientRect().height,"
-        " text: f.querySelector('svg').textContent}))"
-    )
+    figures = open_report(browser, directory, 1400)
     assert [f["title"] for f in figures] == ["Done / count per layer over time"]
     assert figures[0]["height"] > 100
     assert all(f"layer {n} ({c})" in figures[0]["text"] for n, c in ((2, 64), (3, 8), (4, 1)))

@@ -222,7 +222,20 @@ def test_blocks_are_looked_up_in_the_embedded_server(private, request, monkeypat
         server.stop(private)
 
 
-EXIT_SCRIPT = """
+def run_script(script: str, home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (argv: home, port) as a fresh process with no ``PREFECT_*`` settings;
+    then stop any server it left running in ``home``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    argv = [sys.executable, "-c", script, str(home), str(free_port())]
+    try:
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    finally:
+        server.stop(home)
+
+
+# a flow that logs 300 lines to the embedded server it starts
+CHATTY_SCRIPT = """
+
 import sys
 from pathlib import Path
 
@@ -240,16 +253,14 @@ def chatty():
 
 
 chatty()
-print(server.stop(home))
 """
+EXIT_SCRIPT = CHATTY_SCRIPT + "print(server.stop(home))\n"
 
 
 def test_stopping_the_server_sends_queued_logs_first(tmp_path):
     """Stopping the server while Prefect's log queue still holds lines used to leave the
     process retrying them at exit ("Error logging to API", about a minute)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    script = [sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "home"), str(free_port())]
-    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=900)
+    done = run_script(EXIT_SCRIPT, tmp_path / "home", timeout=900)
     assert done.returncode == 0, done.stderr
     assert "stopped the embedded Prefect server" in done.stdout, done.stdout
     assert "Error logging to API" not in done.stderr, done.stderr
@@ -274,9 +285,7 @@ print(prefect.context.get_settings_context().profile.name)
 def test_a_command_that_imported_prefect_first_selects_the_profile_silently(tmp_path):
     """Prefect, imported before Sluice points it at the embedded server, used to warn
     "Active profile 'sluice-embedded' ... not found" on every such command."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    script = [sys.executable, "-c", SELECT_SCRIPT, str(tmp_path / "home"), str(free_port())]
-    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=120)
+    done = run_script(SELECT_SCRIPT, tmp_path / "home", timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout.strip() == server.PROFILE
 
@@ -301,48 +310,20 @@ main()
 def test_a_command_ends_with_its_events_sent_and_says_nothing_of_them(tmp_path):
     """Prefect's exit hook printed "Still processing items: 300 items remaining..." when a
     command ended with events queued; `sluice` sends them first, then stops the worker."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    home = tmp_path / "home"
-    script = [sys.executable, "-c", EVENTS_SCRIPT, str(home), str(free_port())]
-    try:
-        done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=600)
-    finally:
-        server.stop(home)
+    done = run_script(EVENTS_SCRIPT, tmp_path / "home", timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Still processing items" not in done.stderr, done.stderr
 
 
-SETTLE_SCRIPT = """
-import sys
-from pathlib import Path
-
-from sluice import server
-
-home = Path(sys.argv[1])
-server.use(server.start(home, int(sys.argv[2])))
-from prefect import flow, get_run_logger
-
-
-@flow
-def chatty():
-    for line in range(50):
-        get_run_logger().info("line %d", line)
-
-
-chatty()
-server.settle_prefect_queues(timeout=3600)  # returns once sent, not at its timeout
-print("settled")
-"""
+SETTLE_SCRIPT = (
+    CHATTY_SCRIPT
+    + "server.settle_prefect_queues(timeout=3600)  # returns once sent, not at its timeout\n"
+    + 'print("settled")\n'
+)
 
 
 def test_settling_returns_once_the_logs_are_sent_not_at_its_timeout(tmp_path):
     """Prefect's log worker batches and never marks its queue's items done: waiting on that
     queue held every command that logged to the API for the whole timeout at exit."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    home = tmp_path / "home"
-    script = [sys.executable, "-c", SETTLE_SCRIPT, str(home), str(free_port())]
-    try:
-        done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=600)
-    finally:
-        server.stop(home)
+    done = run_script(SETTLE_SCRIPT, tmp_path / "home", timeout=600)
     assert done.returncode == 0 and done.stdout.strip().endswith("settled"), done.stderr

@@ -14,14 +14,13 @@ import httpx
 import psutil
 import pytest
 from sluice.flows.sweep import SweepIncomplete, tiered_index_sweep
-from typer.testing import CliRunner
 
-from sluice.cli import app
 from sluice.jobs import Outcome
 from sluice.ledger import open_ledger
 from tests.bad_input import BadInput, assert_refused
 from tests.conftest import ARTIFACTS
 from tests.core.sweep_workload import write_template
+from tests.report_pages import open_report
 
 TIER0_GI = 0.0625  # 64 MiB, 128 MiB, 256 MiB, ...
 
@@ -267,18 +266,7 @@ def test_the_report_page_draws_where_indexes_ended_and_renders_offline(sweep_env
     with pytest.raises(SweepIncomplete):
         _run(sweep_env, template, indexes=[0, 1, 2, 3, 4, 5])
     reports = sweep_env["report_dir"]
-    shown = CliRunner().invoke(app, ["report", str(reports), "--no-open"])
-    assert shown.exit_code == 0, shown.output
-    assert shown.stdout.strip() == (reports / "report.html").resolve().as_uri()
-
-    browser.set_window_size(1000, 1800)
-    browser.get(shown.stdout.strip())
-    figures = browser.execute_script(
-        "return [...document.querySelectorAll('figure')].map(f => ({"
-        " title: f.getAttribute('aria-label'),"
-        " height: f.querySelector('svg').getBoundingClientRect().height,"
-        " text: f.querySelector('svg').textContent}))"
-    )
+    figures = open_report(browser, reports, 1800)
     assert [f["title"] for f in figures] == [
         "Indexes by final tier",
         "Peak against requested memory",
