@@ -15,11 +15,12 @@ Timestamps are wall-clock seconds (UTC), comparable across runs and machines.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+from sluice.storage import Storage
 
 FILE_NAME = "history.json"
 MAX_SAMPLES = 512
@@ -87,6 +88,6 @@ class History:
             "runs": self.runs,
             "samples": [[s.at, list(s.done)] for s in self.samples],
         }
-        temp = directory / f"{FILE_NAME}.tmp"
-        temp.write_text(json.dumps(document, separators=(",", ":")))
-        os.replace(temp, directory / FILE_NAME)
+        Storage().write_bytes(
+            str(directory / FILE_NAME), json.dumps(document, separators=(",", ":")).encode()
+        )
