@@ -320,7 +320,7 @@ class KubernetesBackend:
         if not self._tails:
             return ""
         try:
-            return self._pod_log(pod, TAIL_LINES)[-TAIL_BYTES:].decode("utf-8", errors="replace")
+            return self._pod_log(pod, TAIL_LINES).decode("utf-8", errors="replace")
         except RbacDenied as exc:
             self._tails = False
             log.warning("%s; failed jobs' log tails are not kept", exc)
