@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -125,7 +126,7 @@ def _auth_header(secret: str) -> dict[str, str]:
 
 def is_healthy(api_url: str) -> bool:
     try:
-        return httpx.get(f"{api_url}/health", timeout=2.0).status_code == 200
+        return _probe_client().get(f"{api_url}/health").status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -137,11 +138,18 @@ def answers_as_ours(server: EmbeddedServer) -> bool:
         return False
     url = f"{server.api_url}/admin/version"
     try:
-        anonymous = httpx.get(url, timeout=2.0).status_code
-        authorised = httpx.get(url, headers=_auth_header(secret), timeout=2.0).status_code
+        anonymous = _probe_client().get(url).status_code
+        authorised = _probe_client().get(url, headers=_auth_header(secret)).status_code
     except httpx.HTTPError:
         return False
     return anonymous == 401 and authorised == 200
+
+
+@functools.cache
+def _probe_client() -> httpx.Client:
+    """One client for every probe: a new one per request built a TLS context each time,
+    which took about a quarter of a core while a command waited for the server to start."""
+    return httpx.Client(timeout=2.0)
 
 
 def _port_free(port: int) -> bool:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from sluice.chunkedgraph.batch import Batch, BatchOutcome
+from sluice.chunkedgraph.batch import Batch, BatchOutcome, ChunkKeys
 from sluice.chunkedgraph.chunks import FANOUT, ChunkGrid, Coords
 from sluice.chunkedgraph.tracker import ChunkKey, TableState
 
@@ -118,8 +118,8 @@ class Scheduler:
         name = f"{next(self._sequence):06d}-{uuid.uuid4().hex[:8]}.seg"
         return Batch(
             label=label,
-            todo=tuple(todo),
-            blocked=tuple(blocked),
+            todo=ChunkKeys(todo),
+            blocked=ChunkKeys(blocked),
             segment=str(self.state.segments_dir / name),
             seed=random.getrandbits(32),
         )

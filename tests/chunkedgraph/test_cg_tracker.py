@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.chunkedgraph.batch import Batch, run_batch
+from sluice.chunkedgraph.batch import Batch, ChunkKeys, run_batch
 from sluice.chunkedgraph.chunks import ChunkGrid
 from sluice.chunkedgraph.schedule import Scheduler, subtree_layer
 from sluice.chunkedgraph.tracker import (
@@ -72,7 +72,9 @@ def test_batch_runs_each_parent_right_after_its_last_child(tmp_path: Path):
     grid = ChunkGrid((5, 3, 4))
     ran: list[tuple[int, tuple]] = []
     todo = tuple((layer, i) for layer in grid.layers for i in range(grid.count(layer)))
-    batch = Batch("all", todo, (), str(tmp_path / "t" / "segments" / "b.seg"), seed=1)
+    batch = Batch(
+        "all", ChunkKeys(todo), ChunkKeys(), str(tmp_path / "t" / "segments" / "b.seg"), seed=1
+    )
     outcome = run_batch(batch, grid, lambda layer, coords: ran.append((layer, coords)))
     assert len(ran) == len(todo) == len(set(ran))
     _order_respects_children(ran, grid)
@@ -92,7 +94,7 @@ def test_a_failed_child_blocks_its_ancestors_only(tmp_path: Path):
             raise RuntimeError("broken chunk")
 
     todo = tuple((layer, i) for layer in GRID.layers for i in range(GRID.count(layer)))
-    batch = Batch("all", todo, (), str(tmp_path / "segments" / "b.seg"), seed=2)
+    batch = Batch("all", ChunkKeys(todo), ChunkKeys(), str(tmp_path / "segments" / "b.seg"), seed=2)
     state = TableState(tmp_path, GRID)
     state.absorb(run_batch(batch, GRID, work).records())
     assert state.failures == {(2, GRID.index(2, (1, 1, 1))): "RuntimeError: broken chunk"}
