@@ -10,8 +10,8 @@ Layout under ``$SLUICE_HOME/chunkedgraph/<table>/``:
   SIGKILL loses at most the chunk whose work was running).
 
 Opening replays snapshot + segments; ``save`` writes a new snapshot atomically
-(temp file, fsync, rename) and only then deletes the segments it absorbed, so a
-crash at any point replays idempotent records. Only the one tracker in the flow
+(``Storage.write_bytes``: temp file, fsync, rename) and only then deletes the segments
+it absorbed, so a crash at any point replays idempotent records. Only the one tracker in the flow
 process mutates this state; batches only append to their own segment.
 """
 
@@ -34,6 +34,7 @@ from sluice.ledger.base import Holder
 from sluice.ledger.lease import leased
 from sluice.names import TABLE_NAME
 from sluice.settings import sluice_home
+from sluice.storage import Storage
 
 DONE = 1
 FAILED = 2
@@ -212,14 +213,9 @@ class TableState:
                 ],
             }
         ).encode()
-        temp = self.directory / "state.bin.tmp"
-        with temp.open("wb") as out:
-            out.write(_MAGIC + struct.pack("<Q", len(header)) + header)
-            for layer in self.grid.layers:
-                out.write(self.done[layer])
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, self.directory / "state.bin")
+        snapshot = [_MAGIC, struct.pack("<Q", len(header)), header]
+        snapshot += [self.done[layer] for layer in self.grid.layers]
+        Storage().write_bytes(str(self.directory / "state.bin"), b"".join(snapshot))
         for segment in self._absorbed:
             segment.unlink(missing_ok=True)
         self._absorbed.clear()
@@ -298,9 +294,7 @@ def register_table(
         "work": work,
         "options": options,
     }
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps(document, indent=2))
-    os.replace(temp, path)
+    Storage().write_text(str(path), json.dumps(document, indent=2))
 
 
 def read_table(table: str) -> dict:
