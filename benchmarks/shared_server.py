@@ -330,7 +330,10 @@ def measure(args: argparse.Namespace, axis: int, work: Path, dataset: Path, base
             " (pool resets included)"
         )
     print(f"  PostgreSQL log: {sum(log_errors.values())} lock errors {dict(log_errors) or ''}")
-    print(f"  PostgreSQL log ERROR lines: {log_text.count('ERROR:')}")
+    errors = [line for line in log_text.splitlines() if "ERROR:" in line]
+    print(f"  PostgreSQL log ERROR lines: {len(errors)}")
+    for line in errors[:5]:
+        print(f"    {line[:300]}")
     print(f"  runs' output: {sum(run_errors.values())} lock errors {dict(run_errors) or ''}")
     print(f"  ledger writes that raised: {sum(probe_errors.values())} {dict(probe_errors) or ''}")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

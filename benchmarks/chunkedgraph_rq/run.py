@@ -169,9 +169,10 @@ def run_sluice(bounds: tuple[int, int, int]) -> dict:
 
 
 def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
-    from chunkedgraph_1m import count_task_runs
+    from chunkedgraph_1m import task_runs
     from sluice.flows.chunkedgraph import chunkedgraph_ingest
 
+    from sluice.chunkedgraph.schedule import DEFAULT_BATCH_SIZE
     from sluice.chunkedgraph.tracker import open_table
     from sluice.chunkedgraph.work import ChunkWork
 
@@ -195,9 +196,10 @@ def _sluice_noop(bounds: tuple[int, int, int], home: Path) -> dict:
     )
     wall = time.perf_counter() - started
     tracked = open_table(table)
+    recorded, _ = task_runs(state.state_details.flow_run_id, tracked.grid, DEFAULT_BATCH_SIZE)
     return {
         "wall": wall,
-        "task_runs": count_task_runs(state.state_details.flow_run_id),
+        "task_runs": recorded,
         "state_bytes": (tracked.directory / "state.bin").stat().st_size,
     }
 
