@@ -43,7 +43,7 @@ class ChunkKeys:
     A batch carries thousands of keys into its task run. Packed, they pickle as two byte
     strings, and Prefect, which walks tuples and lists item by item looking for futures
     (three walks per task run), sees a single value: the walks were most of the flow's CPU
-    at 1M chunks (measured).
+    (measured at 300,000 chunks: 12.6 CPU-seconds with tuples, 4.4 packed).
     """
 
     __slots__ = ("indices", "layers")

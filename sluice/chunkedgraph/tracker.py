@@ -11,8 +11,8 @@ Layout under ``$SLUICE_HOME/chunkedgraph/<table>/``:
 
 Opening replays snapshot + segments; ``save`` writes a new snapshot atomically
 (``Storage.write_bytes``: temp file, fsync, rename) and only then deletes the segments
-it absorbed, so a crash at any point replays idempotent records. Only the one tracker in the flow
-process mutates this state; batches only append to their own segment.
+it absorbed, so a crash at any point replays idempotent records. Only the one tracker
+in the flow process mutates this state; batches only append to their own segment.
 """
 
 from __future__ import annotations
