@@ -213,9 +213,9 @@ class TableState:
                 ],
             }
         ).encode()
-        snapshot = [_MAGIC, struct.pack("<Q", len(header)), header]
-        snapshot += [self.done[layer] for layer in self.grid.layers]
-        Storage().write_bytes(str(self.directory / "state.bin"), b"".join(snapshot))
+        bits = b"".join(self.done[layer] for layer in self.grid.layers)
+        snapshot = _MAGIC + struct.pack("<Q", len(header)) + header + bits
+        Storage().write_bytes(str(self.directory / "state.bin"), snapshot)
         for segment in self._absorbed:
             segment.unlink(missing_ok=True)
         self._absorbed.clear()
