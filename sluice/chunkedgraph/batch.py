@@ -51,9 +51,12 @@ class ChunkKeys:
     def __init__(self, keys: Iterable[ChunkKey] = ()) -> None:
         self.layers = array("B")
         self.indices = array("I")
-        for layer, index in keys:
-            self.layers.append(layer)
-            self.indices.append(index)
+        for key in keys:
+            self.append(key)
+
+    def append(self, key: ChunkKey) -> None:
+        self.layers.append(key[0])
+        self.indices.append(key[1])
 
     def __iter__(self) -> Iterator[ChunkKey]:
         return zip(self.layers, self.indices, strict=True)

@@ -59,7 +59,7 @@ class Scheduler:
         """Ready parents first, then the next sub-tree with anything left to run."""
         if self._ready:
             key = self._ready.popleft()
-            return self._batch(f"L{key[0]} {self.grid.coords(*key)}", [key], [])
+            return self._batch(f"L{key[0]} {self.grid.coords(*key)}", ChunkKeys([key]), ChunkKeys())
         while self._roots:
             root = (self.subtree, self._roots.popleft())
             todo, blocked = self._subtree_work(root)
@@ -92,9 +92,8 @@ class Scheduler:
             self._dispatched.add(key)
             self._ready.append(key)
 
-    def _subtree_work(self, root: ChunkKey) -> tuple[list[ChunkKey], list[ChunkKey]]:
-        todo: list[ChunkKey] = []
-        blocked: list[ChunkKey] = []
+    def _subtree_work(self, root: ChunkKey) -> tuple[ChunkKeys, ChunkKeys]:
+        todo, blocked = ChunkKeys(), ChunkKeys()
         if self.state.is_done(*root):
             return todo, blocked
         root_coords = self.grid.coords(*root)
@@ -114,12 +113,12 @@ class Scheduler:
         )
         return itertools.product(x, y, z)
 
-    def _batch(self, label: str, todo: list[ChunkKey], blocked: list[ChunkKey]) -> Batch:
+    def _batch(self, label: str, todo: ChunkKeys, blocked: ChunkKeys) -> Batch:
         name = f"{next(self._sequence):06d}-{uuid.uuid4().hex[:8]}.seg"
         return Batch(
             label=label,
-            todo=ChunkKeys(todo),
-            blocked=ChunkKeys(blocked),
+            todo=todo,
+            blocked=blocked,
             segment=str(self.state.segments_dir / name),
             seed=random.getrandbits(32),
         )
